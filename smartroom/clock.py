@@ -1,0 +1,68 @@
+"""Injectable time. Nothing in Smartroom calls `datetime.now()` directly: it asks a Clock.
+
+Tests and backfills pass a `FakeClock` (or a clock pinned "as of" a date); production uses
+`SystemClock`. All wall-clock values are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Aware UTC wall-clock time."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin that never goes backwards."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class FakeClock:
+    """A clock that only moves when told to. `monotonic` follows `now`, except that a
+    backwards jump of wall time (a Pi without an RTC rebooting offline) leaves it alone."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        start = start or datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+        if start.tzinfo is None:
+            raise ValueError("FakeClock needs an aware datetime (tzinfo=UTC)")
+        self._now = start.astimezone(UTC)
+        self._mono = 0.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float = 0.0, **delta: float) -> datetime:
+        step = timedelta(seconds=seconds, **delta)
+        if step < timedelta(0):
+            raise ValueError("advance() moves forwards; use set() for a wall-clock jump")
+        self._now += step
+        self._mono += step.total_seconds()
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        """Jump wall time to `when` (forwards or backwards); monotonic time only moves forwards."""
+        if when.tzinfo is None:
+            raise ValueError("set() needs an aware datetime")
+        when = when.astimezone(UTC)
+        if when > self._now:
+            self._mono += (when - self._now).total_seconds()
+        self._now = when
+
+
+def utcnow_from(clock: Clock | None) -> datetime:
+    return (clock or SystemClock()).now()

@@ -1,0 +1,225 @@
+"""Private instances of the real services Smartroom talks to, on free loopback ports.
+
+Used by the test fixtures, the demo and the benchmarks: a Mosquitto broker with its own
+config in a temporary directory, and a throwaway PostgreSQL database (a uniquely named
+database on a local trust-auth server, else a private cluster started with initdb).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    """A service could not be started; the message says what is missing."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.02)
+    raise ServiceError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+
+
+def find_binary(name: str, extra_dirs: tuple[str, ...] = ("/usr/sbin", "/usr/local/sbin")) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for directory in extra_dirs:
+        candidate = Path(directory) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+class MosquittoBroker:
+    """A private Mosquitto on a free port. `stop()`/`start()` keep the port, so tests can
+    restart the broker under a connected client."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+        binary = find_binary("mosquitto")
+        if binary is None:
+            raise ServiceError("the mosquitto broker is not installed: apt-get install mosquitto")
+        self.binary = binary
+        self.host = host
+        self.port = port or free_port(host)
+        self._dir = Path(tempfile.mkdtemp(prefix="smartroom-mosquitto-"))
+        self.config = self._dir / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} {host}\n"
+            "allow_anonymous true\n"
+            "persistence false\n"
+            f"log_dest file {self._dir / 'mosquitto.log'}\n"
+            "log_type error\nlog_type warning\n"
+            "max_packet_size 1048576\n",
+            encoding="utf-8",
+        )
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> MosquittoBroker:
+        if self.running:
+            return self
+        self._proc = subprocess.Popen(  # noqa: S603 - fixed binary, our own config
+            [self.binary, "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(self.host, self.port)
+        except ServiceError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> MosquittoBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _postgres_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+class TemporaryPostgres:
+    """A throwaway PostgreSQL database; `url` is a SQLAlchemy URL (psycopg 3 driver).
+
+    Prefers a uniquely named database on a server already listening on 127.0.0.1:5432 with
+    trust auth (as on CI machines), dropped on close. Otherwise initdb's a private cluster on
+    a free port in a temporary directory (as the `postgres` user when running as root,
+    because PostgreSQL refuses to run as root)."""
+
+    def __init__(self, prefix: str = "smartroom_test") -> None:
+        self.dbname = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        self.host = "127.0.0.1"
+        self.port = 5432
+        self.user = "postgres"
+        self._cluster_dir: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True,
+            connect_timeout=3,
+        ) as conn:
+            conn.execute(sql.encode())
+
+    def start(self) -> TemporaryPostgres:
+        try:
+            self._admin(f'CREATE DATABASE "{self.dbname}"')
+            return self
+        except Exception:  # noqa: BLE001 - any failure means: start our own cluster
+            pass
+        self._start_cluster()
+        self._admin(f'CREATE DATABASE "{self.dbname}"')
+        return self
+
+    def _start_cluster(self) -> None:
+        initdb, postgres = _postgres_bin("initdb"), _postgres_bin("postgres")
+        if not initdb or not postgres:
+            raise ServiceError("PostgreSQL server binaries are missing: apt-get install postgresql")
+        as_root = os.geteuid() == 0
+        self._cluster_dir = Path(tempfile.mkdtemp(prefix="smartroom-pg-"))
+        data = self._cluster_dir / "data"
+        prefix: list[str] = []
+        if as_root:
+            shutil.chown(self._cluster_dir, user="postgres")
+            prefix = ["runuser", "-u", "postgres", "--"]
+            self.user = "postgres"
+        else:
+            import getpass
+
+            self.user = getpass.getuser()
+        subprocess.run(  # noqa: S603
+            [*prefix, initdb, "-D", str(data), "-A", "trust", "-U", self.user, "--no-sync"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        self.port = free_port()
+        self._proc = subprocess.Popen(  # noqa: S603
+            [*prefix, postgres, "-D", str(data), "-p", str(self.port), "-h", self.host,
+             "-k", str(self._cluster_dir), "-F", "-c", "fsync=off"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.host, self.port, timeout=30)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self._admin("SELECT 1")
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def close(self) -> None:
+        if self._proc is None:
+            with contextlib.suppress(Exception):
+                self._admin(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+        self._proc = None
+        if self._cluster_dir:
+            shutil.rmtree(self._cluster_dir, ignore_errors=True)
+
+    def __enter__(self) -> TemporaryPostgres:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

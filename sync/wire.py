@@ -1,0 +1,265 @@
+"""The wire contract: every model that crosses a process boundary.
+
+Both the room agent and the central service import these models; nothing else defines a
+payload that leaves a process. Every top-level document carries `schema_version` so a
+reader can refuse (or upgrade) what it does not understand. JSON Schemas are exported to
+`docs/schemas/` by `smartroom schemas` and CI checks they are current.
+
+Conventions: times are aware UTC datetimes; points are ints; money is a Decimal string
+(`"123.45"`) with an ISO currency; identifiers are opaque random strings (never counters).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 1
+
+T = TypeVar("T")
+
+# Opaque identifiers: at least 16 url-safe characters, never sequential.
+OpaqueId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+RoomId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+PropertyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+
+
+def new_id(prefix: str = "") -> str:
+    """A new unguessable identifier (128 bits of randomness)."""
+    return prefix + secrets.token_urlsafe(16)
+
+
+class Wire(BaseModel):
+    """Base for wire models: unknown fields are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=4096)
+
+
+class Document(Wire):
+    schema_version: Literal[1] = 1
+
+
+# --- preferences -------------------------------------------------------------------------
+
+
+class Stamped(Wire, Generic[T]):
+    """A value with the time it was set and who set it: per-field last-writer-wins."""
+
+    value: T
+    updated_at: AwareDatetime
+    source: Literal["member", "staff", "agent", "learned", "import"] = "member"
+
+
+class ClimatePrefs(Wire):
+    setpoint_c: Stamped[Annotated[float, Field(ge=16.0, le=30.0)]] | None = None
+    fan: Stamped[Literal["auto", "low", "medium", "high"]] | None = None
+
+
+class LightingPrefs(Wire):
+    level_pct: Stamped[Annotated[int, Field(ge=0, le=100)]] | None = None
+    colour_temp_k: Stamped[Annotated[int, Field(ge=2000, le=6500)]] | None = None
+
+
+class AudioPrefs(Wire):
+    volume_pct: Stamped[Annotated[int, Field(ge=0, le=100)]] | None = None
+    source: Stamped[Annotated[str, StringConstraints(max_length=64)]] | None = None
+    welcome_playlist: Stamped[Annotated[str, StringConstraints(max_length=128)]] | None = None
+
+
+class RoutinePrefs(Wire):
+    wake_time: Stamped[Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]] | None = None
+    sleep_time: Stamped[Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]] | None = None
+    curtains_open_on_wake: Stamped[bool] | None = None
+
+
+class ComfortOffset(Wire):
+    """The per-member thermal offset learned from manual changes (°C added to the model's
+    population suggestion), with how much evidence backs it."""
+
+    offset_c: Annotated[float, Field(ge=-6.0, le=6.0)] = 0.0
+    observations: Annotated[int, Field(ge=0)] = 0
+    updated_at: AwareDatetime | None = None
+
+
+class MemberPreferences(Document):
+    """What a member likes; the agent applies it, the app edits it, sync carries it."""
+
+    member_id: OpaqueId
+    climate: ClimatePrefs = ClimatePrefs()
+    lighting: LightingPrefs = LightingPrefs()
+    audio: AudioPrefs = AudioPrefs()
+    routine: RoutinePrefs = RoutinePrefs()
+    comfort_offset: ComfortOffset = ComfortOffset()
+    # Consent-gated attributes (PIPL): present only when the member has agreed.
+    age_band: Literal["<30", "30-50", ">50"] | None = None
+    gender: Literal["female", "male"] | None = None
+
+
+# --- stays and presence ------------------------------------------------------------------
+
+
+class StayAssignment(Document):
+    """A stay assigned to a room, as the room's agent receives it. `ble_secret_b64` is the
+    per-stay secret the member's phone uses for its rotating identifier; it is sent only to
+    the agent of the assigned room and never logged."""
+
+    stay_id: OpaqueId
+    member_id: OpaqueId
+    property_id: PropertyId
+    room_id: RoomId
+    tier: Literal["silver", "gold", "platinum", "diamond"]
+    arrival: AwareDatetime
+    departure: AwareDatetime
+    status: Literal["booked", "checked_in", "checked_out", "cancelled", "no_show"]
+    ble_secret_b64: Annotated[str, StringConstraints(min_length=16, max_length=64)] | None = None
+    display_name: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class RoomKey(Document):
+    """The signed room key the hotel app presents (Ed25519 over the canonical JSON of the
+    other fields; verified offline by the agent with the service's public key)."""
+
+    key_id: OpaqueId
+    stay_id: OpaqueId
+    property_id: PropertyId
+    room_id: RoomId
+    not_before: AwareDatetime
+    not_after: AwareDatetime
+    signature_b64: Annotated[str, StringConstraints(min_length=80, max_length=100)]
+
+
+# --- room status ----------------------------------------------------------------------------
+
+
+class Availability(StrEnum):
+    AVAILABLE = "available"
+    UNAVAILABLE = "unavailable"
+    UNKNOWN = "unknown"
+
+
+class DeviceStatus(Wire):
+    device: Annotated[str, StringConstraints(max_length=64)]
+    capability: Literal["climate", "light", "media", "cover", "sensor"]
+    availability: Availability
+    reason: Annotated[str, StringConstraints(max_length=256)] | None = None
+    state: dict[str, Any] = Field(default_factory=dict)
+
+
+class Alert(Wire):
+    kind: Literal[
+        "door_left_open",
+        "window_open",
+        "device_unavailable",
+        "hvac_not_reaching_setpoint",
+        "no_motion_24h",
+        "contact_reception",
+    ]
+    since: AwareDatetime
+    detail: Annotated[str, StringConstraints(max_length=256)] = ""
+
+
+class RoomStatus(Document):
+    """Published retained on MQTT (`smartroom/<property>/<room>/status`) and served at the
+    agent's `/status`; the housekeeping board renders it."""
+
+    property_id: PropertyId
+    room_id: RoomId
+    at: AwareDatetime
+    rented: bool
+    occupied: bool
+    member_present: bool
+    scene: Annotated[str, StringConstraints(max_length=32)]
+    dnd: bool = False
+    mur: bool = False
+    devices: list[DeviceStatus] = Field(default_factory=list, max_length=64)
+    alerts: list[Alert] = Field(default_factory=list, max_length=32)
+    online: bool = True
+
+
+# --- sync events -----------------------------------------------------------------------------
+
+
+class EventKind(StrEnum):
+    ARRIVAL = "arrival"
+    DEPARTURE = "departure"
+    SCENE_APPLIED = "scene_applied"
+    MANUAL_CHANGE = "manual_change"  # preference feedback
+    PREFERENCE_LEARNED = "preference_learned"
+    HOUSEKEEPING = "housekeeping"  # DND / MUR changes
+    ALERT = "alert"
+    ENERGY = "energy"  # telemetry: may be downsampled under disk pressure
+    MINIBAR = "minibar"  # points-bearing: never dropped
+    SURVEY = "survey"  # points-bearing: never dropped
+
+
+POINTS_BEARING = frozenset({EventKind.MINIBAR, EventKind.SURVEY})
+
+
+class SyncEvent(Document):
+    """One event from a room's outbox. `event_id` is the idempotency key; `seq` is the
+    agent's own strictly increasing sequence number (its high-water mark never expires);
+    `hlc` is a hybrid logical clock stamp `"<wall_ms>:<counter>"` for ordering."""
+
+    event_id: OpaqueId
+    seq: Annotated[int, Field(ge=1)]
+    hlc: Annotated[str, StringConstraints(pattern=r"^\d{13}:\d{1,6}$")]
+    property_id: PropertyId
+    room_id: RoomId
+    kind: EventKind
+    at: AwareDatetime
+    stay_id: OpaqueId | None = None
+    member_id: OpaqueId | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class UploadBatch(Document):
+    agent_id: OpaqueId
+    events: list[SyncEvent] = Field(max_length=500)
+
+
+class UploadResult(Document):
+    accepted: list[OpaqueId]
+    duplicates: list[OpaqueId]
+    rejected: dict[OpaqueId, str] = Field(default_factory=dict)
+    high_water_seq: Annotated[int, Field(ge=0)]
+
+
+class ModelManifest(Document):
+    """A comfort model version offered through sync: fetch, check sha256 and the Ed25519
+    signature over `name:version:sha256`, then swap in; roll back if it fails to load."""
+
+    name: Literal["comfort"] = "comfort"
+    version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    size_bytes: Annotated[int, Field(gt=0, le=1_048_576)]
+    signature_b64: Annotated[str, StringConstraints(min_length=80, max_length=100)]
+    url: Annotated[str, StringConstraints(max_length=512)]
+
+
+class DownloadPage(Document):
+    """What the central service has for one room since `cursor`: a page of changes, the
+    next cursor, and whether more remain."""
+
+    cursor: Annotated[str, StringConstraints(max_length=128)]
+    next_cursor: Annotated[str, StringConstraints(max_length=128)]
+    more: bool
+    stays: list[StayAssignment] = Field(default_factory=list)
+    preferences: list[MemberPreferences] = Field(default_factory=list)
+    models: list[ModelManifest] = Field(default_factory=list)
+
+
+WIRE_DOCUMENTS: tuple[type[Document], ...] = (
+    MemberPreferences,
+    StayAssignment,
+    RoomKey,
+    RoomStatus,
+    SyncEvent,
+    UploadBatch,
+    UploadResult,
+    ModelManifest,
+    DownloadPage,
+)

@@ -1,0 +1,58 @@
+"""Shared fixtures: real services on free ports, started once per test session.
+
+- `mqtt_broker`: a private Mosquitto (`.host`, `.port`, `.stop()`, `.start()` keep the port)
+- `pg_url`: SQLAlchemy URL of a throwaway PostgreSQL database (psycopg 3 driver)
+- `pty_pair`: a linked pair of pseudo-terminals (`.a`, `.b` device paths), per test
+- `clock`: a `FakeClock` at 2026-01-15 12:00 UTC, per test
+Nothing here is mocked: a test that needs a service gets the real one, or the session fails
+with a message naming what to install.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from firmware_mocks.ptypair import PtyPair
+from smartroom.clock import FakeClock
+from smartroom.services import MosquittoBroker, TemporaryPostgres
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker() -> Iterator[MosquittoBroker]:
+    broker = MosquittoBroker().start()
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+@pytest.fixture
+def mqtt_broker_fresh() -> Iterator[MosquittoBroker]:
+    """A broker of the test's own, for tests that stop and restart it."""
+    broker = MosquittoBroker().start()
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    pg = TemporaryPostgres().start()
+    try:
+        yield pg.url
+    finally:
+        pg.close()
+
+
+@pytest.fixture
+def pty_pair() -> Iterator[PtyPair]:
+    with PtyPair() as pair:
+        yield pair
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
