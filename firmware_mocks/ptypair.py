@@ -8,6 +8,7 @@ by name, exactly as it would open /dev/ttyUSB0.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import threading
@@ -47,10 +48,8 @@ class PtyPair:
         os.write(self._stop_w, b"x")
         self._thread.join(timeout=2)
         for fd in (self._m1, self._m2, *self._slaves, self._stop_r, self._stop_w):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def __enter__(self) -> PtyPair:
         return self

@@ -38,7 +38,9 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
     raise ServiceError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
 
 
-def find_binary(name: str, extra_dirs: tuple[str, ...] = ("/usr/sbin", "/usr/local/sbin")) -> str | None:
+def find_binary(
+    name: str, extra_dirs: tuple[str, ...] = ("/usr/sbin", "/usr/local/sbin")
+) -> str | None:
     found = shutil.which(name)
     if found:
         return found
@@ -152,7 +154,11 @@ class TemporaryPostgres:
         import psycopg
 
         with psycopg.connect(
-            host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True,
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            dbname="postgres",
+            autocommit=True,
             connect_timeout=3,
         ) as conn:
             conn.execute(sql.encode())
@@ -160,10 +166,10 @@ class TemporaryPostgres:
     def start(self) -> TemporaryPostgres:
         try:
             self._admin(f'CREATE DATABASE "{self.dbname}"')
+        except Exception:  # noqa: BLE001 - no usable local server: start our own cluster
+            self._start_cluster()
+        else:
             return self
-        except Exception:  # noqa: BLE001 - any failure means: start our own cluster
-            pass
-        self._start_cluster()
         self._admin(f'CREATE DATABASE "{self.dbname}"')
         return self
 
@@ -185,13 +191,29 @@ class TemporaryPostgres:
             self.user = getpass.getuser()
         subprocess.run(  # noqa: S603
             [*prefix, initdb, "-D", str(data), "-A", "trust", "-U", self.user, "--no-sync"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         self.port = free_port()
         self._proc = subprocess.Popen(  # noqa: S603
-            [*prefix, postgres, "-D", str(data), "-p", str(self.port), "-h", self.host,
-             "-k", str(self._cluster_dir), "-F", "-c", "fsync=off"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                *prefix,
+                postgres,
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-h",
+                self.host,
+                "-k",
+                str(self._cluster_dir),
+                "-F",
+                "-c",
+                "fsync=off",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.host, self.port, timeout=30)
         deadline = time.monotonic() + 30

@@ -26,7 +26,9 @@ class ConfigError(Exception):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
-        super().__init__(f"{source}: invalid configuration\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__(
+            f"{source}: invalid configuration\n" + "\n".join(f"  - {p}" for p in problems)
+        )
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

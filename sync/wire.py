@@ -12,7 +12,6 @@ Conventions: times are aware UTC datetimes; points are ints; money is a Decimal 
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -71,8 +70,12 @@ class AudioPrefs(Wire):
 
 
 class RoutinePrefs(Wire):
-    wake_time: Stamped[Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]] | None = None
-    sleep_time: Stamped[Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]] | None = None
+    wake_time: (
+        Stamped[Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]] | None
+    ) = None
+    sleep_time: (
+        Stamped[Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]] | None
+    ) = None
     curtains_open_on_wake: Stamped[bool] | None = None
 
 
