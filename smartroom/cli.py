@@ -1,0 +1,107 @@
+"""`smartroom`: the demo, the hardware-in-the-loop rig, wire schemas and benchmarks."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from smartroom import schemas as wire_schemas
+
+app = typer.Typer(
+    help="Smartroom: demo, rig, wire schemas and benchmarks.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.command()
+def demo(
+    duration: Annotated[
+        float, typer.Option(help="Seconds of simulated activity before a clean exit.", min=5)
+    ] = 60.0,
+    rooms: Annotated[int, typer.Option(help="How many simulated rooms.", min=1, max=20)] = 2,
+    speed: Annotated[
+        float, typer.Option(help="Simulated seconds per real second for the room climate.", min=1)
+    ] = 120.0,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "warning",
+) -> None:
+    """Run central + rooms + simulated devices and guests on embedded defaults."""
+    from smartroom.demo import run_demo
+
+    raise typer.Exit(run_demo(duration=duration, rooms=rooms, speed=speed, log_level=log_level))
+
+
+@app.command()
+def schemas(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check docs/schemas/ is current; exit 1 if not.")
+    ] = False,
+) -> None:
+    """Export the wire models' JSON Schemas to docs/schemas/."""
+    if check:
+        problems = wire_schemas.stale()
+        if problems:
+            typer.echo(
+                "docs/schemas/ is out of date with sync/wire.py: "
+                + ", ".join(problems)
+                + "\nfix: run `./dev smartroom schemas` and commit docs/schemas/",
+                err=True,
+            )
+            raise typer.Exit(1)
+        typer.echo(f"docs/schemas/ is current ({len(wire_schemas.render())} schemas)")
+        return
+    for name in wire_schemas.write():
+        typer.echo(f"wrote docs/schemas/{name}")
+
+
+def _bench_modules() -> list[str]:
+    import bench
+
+    return sorted(
+        m.name
+        for m in pkgutil.iter_modules(bench.__path__)
+        if m.name not in {"record"} and not m.name.startswith("_")
+    )
+
+
+@app.command()
+def bench(
+    name: Annotated[str | None, typer.Argument(help="Benchmark module in bench/.")] = None,
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments for the benchmark.")] = None,
+) -> None:
+    """List the benchmarks, or run one (its figures go to docs/benchmarks.md)."""
+    available = _bench_modules()
+    if name is None:
+        typer.echo("benchmarks: " + ", ".join(available))
+        return
+    if name not in available:
+        typer.echo(f"no benchmark {name!r}; choose one of: {', '.join(available)}", err=True)
+        raise typer.Exit(2)
+    module = importlib.import_module(f"bench.{name}")
+    main = getattr(module, "main", None)
+    if main is None:
+        typer.echo(f"bench/{name}.py has no main()", err=True)
+        raise typer.Exit(2)
+    sys.argv = [f"bench/{name}.py", *(args or [])]
+    result = main()
+    raise typer.Exit(int(result or 0))
+
+
+def _mount_optional() -> None:
+    # The rig lives with the simulators (firmware_mocks/cli.py) and adds its own command.
+    rig_cli = Path(__file__).resolve().parent.parent / "firmware_mocks" / "cli.py"
+    if rig_cli.exists():
+        module = importlib.import_module("firmware_mocks.cli")
+        module.register(app)
+
+
+_mount_optional()
+
+
+def main() -> None:
+    app()
