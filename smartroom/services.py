@@ -7,6 +7,7 @@ database on a local trust-auth server, else a private cluster started with initd
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -14,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -245,3 +247,78 @@ class TemporaryPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class EmbeddedBroker:
+    """An in-process MQTT broker (amqtt) for the demo on machines without Mosquitto.
+
+    It runs on its own event loop in a daemon thread so the caller's loop stays free. Tests
+    and production use Mosquitto; this exists only so `./dev demo` works anywhere."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def start(self) -> EmbeddedBroker:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def serve() -> None:
+            from amqtt.broker import Broker
+
+            config = {
+                "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+                "plugins": {
+                    "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+                },
+            }
+            broker = Broker(config)
+            self._stop = asyncio.Event()
+            await broker.start()
+            ready.set()
+            await self._stop.wait()
+            await broker.shutdown()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            try:
+                self._loop.run_until_complete(serve())
+            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+                failure.append(exc)
+                ready.set()
+            finally:
+                self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="embedded-mqtt", daemon=True)
+        self._thread.start()
+        ready.wait(timeout=10)
+        if failure:
+            raise ServiceError(f"embedded MQTT broker failed to start: {failure[0]}")
+        # No TCP probe here: amqtt leaks a stream for a connection that sends no packet, and
+        # `broker.start()` returning means its listeners are bound.
+        return self
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # loop already finished
+                self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def stop(self) -> None:
+        self.close()
+
+
+def start_broker(prefer_embedded: bool = False) -> MosquittoBroker | EmbeddedBroker:
+    """Mosquitto when installed (the real thing), else the embedded broker."""
+    if not prefer_embedded and find_binary("mosquitto") is not None:
+        return MosquittoBroker().start()
+    return EmbeddedBroker().start()

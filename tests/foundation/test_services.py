@@ -76,3 +76,20 @@ def test_fake_clock_moves_only_when_told(clock: FakeClock) -> None:
     assert clock.monotonic() == 1800
     with pytest.raises(ValueError, match="aware"):
         FakeClock(datetime(2026, 1, 1))  # noqa: DTZ001
+
+
+async def test_embedded_broker_fallback_carries_messages() -> None:
+    from smartroom.services import start_broker
+
+    broker = await asyncio.to_thread(start_broker, True)
+    try:
+        async with aiomqtt.Client(broker.host, broker.port, identifier="esub") as sub:
+            await sub.subscribe("demo/#", qos=1)
+            async with aiomqtt.Client(broker.host, broker.port, identifier="epub") as pub:
+                await pub.publish("demo/x", b"hi", qos=1)
+            async with asyncio.timeout(5):
+                async for message in sub.messages:
+                    assert message.payload == b"hi"
+                    break
+    finally:
+        await asyncio.to_thread(broker.close)
