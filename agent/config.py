@@ -1,0 +1,294 @@
+"""The room file: everything one agent needs, validated once at start, then injected.
+
+    config = load_room_config(Path("/etc/smartroom/room.toml"))   # raises ConfigError
+    config.room.room_id, config.devices["hvac"], config.energy.policy()
+
+Every `SMARTROOM_AGENT_<SECTION>__<KEY>` environment variable overrides the file (e.g.
+`SMARTROOM_AGENT_API__PORT=8781`), which is how a systemd drop-in changes one value. Errors
+name the setting, the bad value and the fix. The rig reads the same file (`[devices]`).
+See docs/agent.md for every key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import zoneinfo
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from drivers.base import CapabilityName
+from drivers.config import DeviceConfig, MqttConfig
+from scenes.energy import EnergyPolicy, OccupancyPolicy
+from smartroom.settings import ConfigError, explain
+from sync.wire import PropertyId, RoomId
+
+DeviceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+Hhmm = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+
+FIXES = {
+    "room.property_id": 'the property code, letters/digits/._- only, e.g. "SHA-01"',
+    "room.room_id": 'the room number, e.g. "1201"',
+    "room.timezone": 'an IANA zone name, e.g. "Asia/Shanghai"',
+    "central.url": 'the loyalty service base URL, e.g. "https://loyalty.example.com"',
+    "port": "a serial device path for modbus_hvac, an integer port for coap_light",
+    "driver": "one of modbus_hvac, coap_light, z2m, mqtt_audio",
+    "setpoint_min_c": "guest limits are usually 18 to 27 °C",
+    "setpoint_max_c": "guest limits are usually 18 to 27 °C",
+    "away_setback_c": "IECC C403.7.4 needs at least 2.2 °C",
+    "away_after_min": "IECC C403.7.4 needs the setback within 30 min",
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RoomSection(_Section):
+    property_id: PropertyId
+    room_id: RoomId
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class RolesSection(_Section):
+    """Which sensors mean what. Empty lists: every sensor's own fields decide (door_open,
+    window_open, occupancy). A sensor named under `window` cuts the HVAC when it opens."""
+
+    door: list[DeviceName] = Field(default_factory=list)
+    window: list[DeviceName] = Field(default_factory=list)
+    motion: list[DeviceName] = Field(default_factory=list)
+
+
+class CentralSection(_Section):
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")] | None = None
+    credential_file: Path | None = None  # holds the agent key; never the key itself here
+    pull_interval_s: Annotated[float, Field(ge=0.05, le=3600)] = 60.0
+    push_interval_s: Annotated[float, Field(ge=0.05, le=3600)] = 10.0
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+    @model_validator(mode="after")
+    def _needs_key(self) -> CentralSection:
+        if self.url is not None and self.credential_file is None:
+            raise ValueError("central.url is set but central.credential_file is not")
+        return self
+
+
+class LimitsSection(_Section):
+    setpoint_min_c: Annotated[float, Field(ge=16, le=30)] = 18.0
+    setpoint_max_c: Annotated[float, Field(ge=16, le=30)] = 27.0
+    default_setpoint_c: Annotated[float, Field(ge=16, le=30)] = 22.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LimitsSection:
+        if not self.setpoint_min_c <= self.default_setpoint_c <= self.setpoint_max_c:
+            raise ValueError("need setpoint_min_c <= default_setpoint_c <= setpoint_max_c")
+        return self
+
+    def clamp(self, value: float) -> float:
+        return min(max(value, self.setpoint_min_c), self.setpoint_max_c)
+
+
+class ScenesSection(_Section):
+    directory: Path | None = None  # extra scene files; same name replaces a built-in
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    default_light_pct: Annotated[int, Field(ge=0, le=100)] = 70
+    default_colour_temp_k: Annotated[int, Field(ge=2000, le=6500)] | None = 3000
+    default_volume_pct: Annotated[int, Field(ge=0, le=100)] = 20
+    default_sleep_time: Hhmm | None = None
+    default_wake_time: Hhmm | None = None
+
+
+class EnergySection(_Section):
+    away_after_min: Annotated[float, Field(ge=0, le=30)] = 10.0
+    away_setback_c: Annotated[float, Field(ge=2.2, le=8)] = 2.5
+    deep_after_min: Annotated[float, Field(ge=0, le=24 * 60)] | None = 180.0
+    deep_setback_c: Annotated[float, Field(ge=2.2, le=10)] = 4.0
+    unrented_cooling_c: Annotated[float, Field(ge=26.7, le=32)] = 26.7
+    unrented_heating_c: Annotated[float, Field(ge=5, le=15.6)] = 15.6
+    precondition_max_min: Annotated[float, Field(ge=0, le=60)] = 60.0
+    recovery_c_per_hour: Annotated[float, Field(gt=0, le=30)] = 6.0
+    season: Literal["auto", "heating", "cooling"] = "auto"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> EnergySection:
+        self.policy()  # EnergyPolicy checks the code's rules; its message names them
+        return self
+
+    def policy(self) -> EnergyPolicy:
+        return EnergyPolicy(
+            away_after=timedelta(minutes=self.away_after_min),
+            away_setback_c=self.away_setback_c,
+            deep_after=None
+            if self.deep_after_min is None
+            else timedelta(minutes=self.deep_after_min),
+            deep_setback_c=self.deep_setback_c,
+            unrented_cooling_c=self.unrented_cooling_c,
+            unrented_heating_c=self.unrented_heating_c,
+            precondition_max=timedelta(minutes=self.precondition_max_min),
+            recovery_c_per_hour=self.recovery_c_per_hour,
+        )
+
+
+class OccupancySection(_Section):
+    confirm_after_close_s: Annotated[float, Field(ge=5, le=3600)] = 300.0
+    motion_grace_s: Annotated[float, Field(ge=0, le=60)] = 2.0
+    open_door_vacancy_min: Annotated[float, Field(ge=1, le=240)] = 15.0
+    # A guest unlock this recent makes the next occupancy a guest entry (staff unlock: staff).
+    entry_window_s: Annotated[float, Field(ge=5, le=600)] = 120.0
+
+    def policy(self) -> OccupancyPolicy:
+        return OccupancyPolicy(
+            confirm_after_close=timedelta(seconds=self.confirm_after_close_s),
+            motion_grace=timedelta(seconds=self.motion_grace_s),
+            open_door_vacancy=timedelta(minutes=self.open_door_vacancy_min),
+        )
+
+
+class SafetySection(_Section):
+    window_grace_s: Annotated[float, Field(ge=0, le=600)] = 20.0
+
+
+class AlertsSection(_Section):
+    door_left_open_min: Annotated[float, Field(gt=0, le=240)] = 5.0
+    device_unavailable_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    hvac_tolerance_c: Annotated[float, Field(gt=0, le=10)] = 1.5
+    hvac_reach_min: Annotated[float, Field(gt=0, le=24 * 60)] = 60.0
+    no_motion_h: Annotated[float, Field(gt=0, le=168)] = 24.0
+
+
+class ApiSection(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8780  # 0: any free port (tests)
+
+
+class StoreSection(_Section):
+    path: Path = Path("/var/lib/smartroom-agent/agent.db")
+
+
+class RuntimeSection(_Section):
+    tick_s: Annotated[float, Field(ge=0.01, le=60)] = 1.0
+    apply_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    status_heartbeat_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class RoomConfig(BaseSettings):
+    """One room's configuration (the whole TOML file)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMARTROOM_AGENT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    room: RoomSection
+    mqtt: MqttConfig = MqttConfig()
+    devices: dict[DeviceName, DeviceConfig] = Field(default_factory=dict)
+    roles: RolesSection = RolesSection()
+    central: CentralSection = CentralSection()
+    limits: LimitsSection = LimitsSection()
+    scenes: ScenesSection = ScenesSection()
+    energy: EnergySection = EnergySection()
+    occupancy: OccupancySection = OccupancySection()
+    safety: SafetySection = SafetySection()
+    alerts: AlertsSection = AlertsSection()
+    api: ApiSection = ApiSection()
+    store: StoreSection = StoreSection()
+    runtime: RuntimeSection = RuntimeSection()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment beats the file: a systemd drop-in changes one value.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _roles_name_sensors(self) -> RoomConfig:
+        problems = []
+        for role in ("door", "window", "motion"):
+            for name in getattr(self.roles, role):
+                device = self.devices.get(name)
+                if device is None or device.capability != "sensor":
+                    problems.append(f"roles.{role} names {name!r}, which is not a sensor device")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def capabilities(self) -> dict[str, CapabilityName]:
+        return {name: dev.capability for name, dev in self.devices.items()}
+
+    def sleep_time(self) -> time | None:
+        return _hhmm(self.scenes.default_sleep_time)
+
+    def wake_time(self) -> time | None:
+        return _hhmm(self.scenes.default_wake_time)
+
+
+def _hhmm(value: str | None) -> time | None:
+    if value is None:
+        return None
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def parse_room_config(data: dict[str, Any], *, source: str) -> RoomConfig:
+    try:
+        config = RoomConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(source, explain(exc, fixes=FIXES)) from None
+    # Scene files and overrides are data too: check them now, not at the first arrival.
+    from scenes.loader import load_scenes
+
+    book = load_scenes(config.scenes.directory, config.scenes.overrides)
+    problems = book.check_devices(config.capabilities())
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def load_room_config(path: Path) -> RoomConfig:
+    """Read, validate and cross-check a room file; raises ConfigError saying what to fix."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    return parse_room_config(data, source=str(path))

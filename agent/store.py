@@ -1,0 +1,298 @@
+"""The agent's local SQLite: the only module that opens it.
+
+Holds the cached stays and member preferences for this room (so the room keeps working when
+head office is unreachable), the room state (DND/MUR, first entries, manual changes), an
+event log, and the sync outbox. A state change and the events it causes are written in ONE
+transaction (`commit`), so a crash can never leave a change without its outbox entry or an
+outbox entry without its change. WAL with `synchronous=FULL`: survives power loss, not only
+application crashes (the Pi has no UPS).
+
+    store = AgentStore(Path("agent.db"), clock=clock, property_id="SHA-01", room_id="1201")
+    events = store.commit(state={"dnd": True}, events=[NewEvent(EventKind.HOUSEKEEPING,
+                                                               {"dnd": True, "via": "button"})])
+    store.pending(limit=500)          # SyncEvents not yet acknowledged by central
+    store.mark_sent([e.event_id for e in events])
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from smartroom.clock import Clock
+from sync.wire import EventKind, MemberPreferences, StayAssignment, SyncEvent, new_id
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    kind: EventKind
+    payload: dict[str, Any] = field(default_factory=dict)
+    stay_id: str | None = None
+    member_id: str | None = None
+    sync: bool = True  # False: local event log only (never leaves the box)
+
+
+def _m1(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE stays (
+            stay_id TEXT PRIMARY KEY, member_id TEXT NOT NULL, status TEXT NOT NULL,
+            arrival TEXT NOT NULL, departure TEXT NOT NULL, doc TEXT NOT NULL,
+            fetched_at TEXT NOT NULL);
+        CREATE TABLE preferences (
+            member_id TEXT PRIMARY KEY, doc TEXT NOT NULL, fetched_at TEXT NOT NULL,
+            dirty INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE room_state (key TEXT PRIMARY KEY, value TEXT NOT NULL,
+            updated_at TEXT NOT NULL);
+        CREATE TABLE event_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
+            event_id TEXT, payload TEXT NOT NULL);
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL, doc TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT);
+        CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
+        """
+    )
+
+
+# Append only: a released migration is never edited; a new one is added at the end.
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1,)
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class AgentStore:
+    def __init__(self, path: Path, *, clock: Clock, property_id: str, room_id: str) -> None:
+        self.path = path
+        self._clock = clock
+        self.property_id, self.room_id = property_id, room_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite_utils.Database(str(path))
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+        self.agent_id = self._meta_default("agent_id", new_id("agt_"))
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        db = self.db
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = row[0] or 0
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this agent knows "
+                f"({len(MIGRATIONS)}): upgrade the agent, do not downgrade it"
+            )
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            with db.conn:
+                MIGRATIONS[version - 1](db)
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _now(self) -> str:
+        return self._clock.now().isoformat()
+
+    def _meta_default(self, key: str, value: str) -> str:
+        with self.db.conn:
+            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", [key, value])
+        return str(self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()[0])
+
+    # --- room state + events, in one transaction ------------------------------------------
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM room_state WHERE key = ?", [key]).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def commit(
+        self, *, state: dict[str, Any] | None = None, events: Sequence[NewEvent] = ()
+    ) -> list[SyncEvent]:
+        """Write state keys and their events atomically; returns the outbox events created."""
+        now = self._now()
+        created: list[SyncEvent] = []
+        with self.db.conn:
+            for key, value in (state or {}).items():
+                self.db.execute(
+                    "INSERT INTO room_state (key, value, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                    "updated_at = excluded.updated_at",
+                    [key, json.dumps(value, default=str), now],
+                )
+            for event in events:
+                event_id = new_id("evt_") if event.sync else None
+                self.db.execute(
+                    "INSERT INTO event_log (at, kind, event_id, payload) VALUES (?, ?, ?, ?)",
+                    [now, event.kind.value, event_id, json.dumps(event.payload, default=str)],
+                )
+                if event_id is None:
+                    continue
+                cursor = self.db.execute(
+                    "INSERT INTO outbox (event_id, kind, doc, created_at) VALUES (?, ?, '', ?)",
+                    [event_id, event.kind.value, now],
+                )
+                seq = int(cursor.lastrowid or 0)
+                doc = SyncEvent(
+                    event_id=event_id,
+                    seq=seq,
+                    hlc=self._next_hlc(),
+                    property_id=self.property_id,
+                    room_id=self.room_id,
+                    kind=event.kind,
+                    at=self._clock.now(),
+                    stay_id=event.stay_id,
+                    member_id=event.member_id,
+                    payload=json.loads(json.dumps(event.payload, default=str)),
+                )
+                self.db.execute(
+                    "UPDATE outbox SET doc = ? WHERE seq = ?", [doc.model_dump_json(), seq]
+                )
+                created.append(doc)
+        return created
+
+    def _next_hlc(self) -> str:
+        # Hybrid logical clock: never goes backwards even when the Pi's wall clock does.
+        wall = int(self._clock.now().timestamp() * 1000)
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'hlc'").fetchone()
+        last_wall, last_count = (int(p) for p in row[0].split(":")) if row else (0, 0)
+        stamp = (wall, 0) if wall > last_wall else (last_wall, last_count + 1)
+        value = f"{stamp[0]:013d}:{stamp[1]}"
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES ('hlc', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [value],
+        )
+        return value
+
+    def recent_events(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT at, kind, event_id, payload FROM event_log ORDER BY id DESC LIMIT ?", [limit]
+        ).fetchall()
+        return [
+            {"at": at, "kind": kind, "event_id": eid, "payload": json.loads(payload)}
+            for at, kind, eid, payload in rows
+        ]
+
+    # --- outbox ---------------------------------------------------------------------------
+
+    def pending(self, limit: int = 500) -> list[SyncEvent]:
+        rows = self.db.execute(
+            "SELECT doc FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?", [limit]
+        ).fetchall()
+        return [SyncEvent.model_validate_json(r[0]) for r in rows]
+
+    def outbox_depth(self) -> int:
+        return int(
+            self.db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+        )
+
+    def mark_sent(self, event_ids: Iterable[str]) -> int:
+        ids = list(event_ids)
+        now = self._now()
+        with self.db.conn:
+            for event_id in ids:
+                self.db.execute(
+                    "UPDATE outbox SET sent_at = ? WHERE event_id = ? AND sent_at IS NULL",
+                    [now, event_id],
+                )
+        return len(ids)
+
+    def prune(self, *, keep_sent: timedelta = timedelta(days=7), keep_log: int = 50_000) -> None:
+        """Drop acknowledged outbox rows older than `keep_sent` and old log lines. Unsent
+        events are never dropped (AUTOINCREMENT keeps `seq` increasing regardless)."""
+        cutoff = (self._clock.now() - keep_sent).isoformat()
+        with self.db.conn:
+            self.db.execute(
+                "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", [cutoff]
+            )
+            self.db.execute(
+                "DELETE FROM event_log WHERE id <= (SELECT max(id) FROM event_log) - ?",
+                [keep_log],
+            )
+
+    # --- stays and preferences ------------------------------------------------------------
+
+    def replace_stays(self, stays: Sequence[StayAssignment]) -> None:
+        """Central's current list for this room replaces the cache (foreign rooms refused)."""
+        for stay in stays:
+            if stay.room_id != self.room_id or stay.property_id != self.property_id:
+                raise StoreError(
+                    f"stay {stay.stay_id} is for {stay.property_id}/{stay.room_id}, "
+                    f"not this room ({self.property_id}/{self.room_id})"
+                )
+        now = self._now()
+        with self.db.conn:
+            self.db.execute("DELETE FROM stays")
+            for stay in stays:
+                self.db.execute(
+                    "INSERT INTO stays (stay_id, member_id, status, arrival, departure, doc, "
+                    "fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        stay.stay_id,
+                        stay.member_id,
+                        stay.status,
+                        stay.arrival.isoformat(),
+                        stay.departure.isoformat(),
+                        stay.model_dump_json(),
+                        now,
+                    ],
+                )
+
+    def stays(self) -> list[StayAssignment]:
+        rows = self.db.execute("SELECT doc FROM stays ORDER BY arrival").fetchall()
+        return [StayAssignment.model_validate_json(r[0]) for r in rows]
+
+    def put_preferences(self, prefs: MemberPreferences, *, dirty: bool = False) -> None:
+        with self.db.conn:
+            self.db.execute(
+                "INSERT INTO preferences (member_id, doc, fetched_at, dirty) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(member_id) DO UPDATE SET doc = excluded.doc, "
+                "fetched_at = excluded.fetched_at, dirty = max(preferences.dirty, excluded.dirty)",
+                [prefs.member_id, prefs.model_dump_json(), self._now(), int(dirty)],
+            )
+
+    def preferences(self, member_id: str) -> MemberPreferences | None:
+        row = self.db.execute(
+            "SELECT doc FROM preferences WHERE member_id = ?", [member_id]
+        ).fetchone()
+        return None if row is None else MemberPreferences.model_validate_json(row[0])
+
+    def dirty_preferences(self) -> list[MemberPreferences]:
+        rows = self.db.execute("SELECT doc FROM preferences WHERE dirty = 1").fetchall()
+        return [MemberPreferences.model_validate_json(r[0]) for r in rows]
+
+    def clear_dirty(self, prefs: MemberPreferences) -> None:
+        """Clear the flag only if the row is still what was pushed (no newer local change)."""
+        with self.db.conn:
+            self.db.execute(
+                "UPDATE preferences SET dirty = 0 WHERE member_id = ? AND doc = ?",
+                [prefs.member_id, prefs.model_dump_json()],
+            )
+
+    def forget_members(self, keep: set[str]) -> None:
+        """Drop cached profiles of members no longer staying here (data minimisation)."""
+        rows = self.db.execute("SELECT member_id FROM preferences WHERE dirty = 0").fetchall()
+        with self.db.conn:
+            for (member_id,) in rows:
+                if member_id not in keep:
+                    self.db.execute("DELETE FROM preferences WHERE member_id = ?", [member_id])
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
