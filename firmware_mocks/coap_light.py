@@ -1,0 +1,217 @@
+"""A CoAP light on loopback: an aiocoap server with an observable IPSO 3311 resource.
+
+    light = CoapLightSim("bedside", port=free_udp_port())          # IPSO JSON, dimmer 0-100
+    await light.start()                     # coap://127.0.0.1:<port>/3311/0, Observe on
+    await light.switch(on=False)            # the guest at the wall switch: observers notified
+    light.inject(Fault.SILENT)              # requests hang, as a hung lamp's do
+    await light.restart()                   # power cycle: observers are forgotten
+
+It accepts a JSON body in either dialect of `drivers.coap_codec` (IPSO `dimmer_max=100`,
+Tradfri-style `dimmer_max=254`), meters on-time (5852) and energy (5805, Wh) at a rated
+power scaled by the dimmer, and answers 4.00 to a body it cannot parse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import socket
+from typing import Any
+
+import aiocoap
+import aiocoap.resource
+
+from drivers.config import CoapLightConfig, MqttConfig
+from firmware_mocks.base import Fault
+from smartroom.clock import Clock, SystemClock
+
+JSON = 50
+CORRUPT_BODIES = (b'{"5850": "banana"', b"\xff\xfe\x00", b'{"5850": true, "5851": 999}', b"[]")
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class _LightResource(aiocoap.resource.ObservableResource):  # type: ignore[misc]
+    def __init__(self, sim: CoapLightSim) -> None:
+        super().__init__()
+        self.sim = sim
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        await self.sim.gate()
+        self.sim.requests += 1
+        return aiocoap.Message(payload=self.sim.body(), content_format=JSON)
+
+    async def render_put(self, request: aiocoap.Message) -> aiocoap.Message:
+        await self.sim.gate()
+        self.sim.requests += 1
+        if not self.sim.write(request.payload):
+            return aiocoap.Message(code=aiocoap.BAD_REQUEST, payload=b"unparseable light body")
+        self.updated_state()
+        return aiocoap.Message(code=aiocoap.CHANGED)
+
+
+class CoapLightSim:
+    def __init__(
+        self,
+        name: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        instance: int = 0,
+        dimmer_max: int = 100,
+        rated_w: float = 9.0,
+        clock: Clock | None = None,
+    ) -> None:
+        if dimmer_max not in (100, 254):
+            raise ValueError("dimmer_max is 100 (IPSO) or 254 (Tradfri)")
+        self.name = name
+        self.host = host
+        self.port = port or free_udp_port(host)
+        self.instance = instance
+        self.dimmer_max = dimmer_max
+        self.rated_w = rated_w
+        self.fault = Fault.NONE
+        self.delay_s = 1.0
+        self.on = False
+        self.dimmer = dimmer_max
+        self.mireds = 370
+        self.requests = 0
+        self._clock = clock or SystemClock()
+        self._energy_wh = 0.0
+        self._on_since: float | None = None
+        self._metered_at = self._clock.monotonic()
+        self._context: aiocoap.Context | None = None
+        self._resource: _LightResource | None = None
+        self._corrupt_index = 0
+        self._unsilenced = asyncio.Event()
+        self._unsilenced.set()
+
+    @property
+    def path(self) -> str:
+        return f"/3311/{self.instance}"
+
+    def describe(self) -> str:
+        return (
+            f"coap light on coap://{self.host}:{self.port}{self.path} (dimmer 0-{self.dimmer_max})"
+        )
+
+    async def start(self) -> None:
+        if self._context is not None:
+            return
+        site = aiocoap.resource.Site()
+        self._resource = _LightResource(self)
+        site.add_resource(["3311", str(self.instance)], self._resource)
+        self._context = await aiocoap.Context.create_server_context(
+            site, bind=(self.host, self.port), transports=["udp6"]
+        )
+
+    async def stop(self) -> None:
+        context, self._context = self._context, None
+        if context is not None:
+            await context.shutdown()
+
+    async def restart(self) -> None:
+        """A power cycle: the server forgets every observer; the lamp keeps its state."""
+        await self.stop()
+        await self.start()
+
+    def inject(self, fault: Fault, *, delay_s: float = 1.0) -> None:
+        self.fault, self.delay_s = fault, delay_s
+        if fault is Fault.SILENT:
+            self._unsilenced.clear()
+        else:
+            self._unsilenced.set()
+
+    async def gate(self) -> None:
+        if self.fault is Fault.SLOW:
+            await asyncio.sleep(self.delay_s)
+        if self.fault is Fault.SILENT:  # answer nothing until the fault is cleared
+            await self._unsilenced.wait()
+
+    # --- state ---------------------------------------------------------------------------
+
+    def _meter(self) -> None:
+        now = self._clock.monotonic()
+        if self.on:
+            self._energy_wh += (
+                self.rated_w * self.dimmer / self.dimmer_max * (now - self._metered_at) / 3600
+            )
+        self._metered_at = now
+
+    def fields(self) -> dict[str, Any]:
+        self._meter()
+        on_time = 0 if self._on_since is None else int(self._clock.monotonic() - self._on_since)
+        return {
+            "5850": self.on,
+            "5851": self.dimmer,
+            "5711": self.mireds,
+            "5852": on_time,
+            "5805": round(self._energy_wh, 4),
+        }
+
+    def body(self) -> bytes:
+        if self.fault is Fault.CORRUPT:
+            self._corrupt_index += 1
+            return CORRUPT_BODIES[self._corrupt_index % len(CORRUPT_BODIES)]
+        fields = self.fields()
+        if self.dimmer_max == 254:
+            fields["5850"] = int(fields["5850"])
+            return json.dumps({"3311": [fields]}).encode()
+        return json.dumps(fields).encode()
+
+    def write(self, payload: bytes) -> bool:
+        try:
+            doc = json.loads(payload)
+            if self.dimmer_max == 254:
+                doc = doc["3311"][0]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return False
+        if not isinstance(doc, dict):
+            return False
+        self._meter()
+        on = doc.get("5850")
+        if on is not None:
+            if on not in (True, False, 0, 1):
+                return False
+            self._set_on(bool(on))
+        dimmer = doc.get("5851")
+        if dimmer is not None:
+            if isinstance(dimmer, bool) or not isinstance(dimmer, int | float):
+                return False
+            if not math.isfinite(dimmer) or not 0 <= dimmer <= self.dimmer_max:
+                return False
+            self.dimmer = round(dimmer)
+        mireds = doc.get("5711")
+        if isinstance(mireds, int) and not isinstance(mireds, bool):
+            self.mireds = min(454, max(153, mireds))  # a white-spectrum bulb's range
+        return True
+
+    def _set_on(self, on: bool) -> None:
+        if on and not self.on:
+            self._on_since = self._clock.monotonic()
+        if not on:
+            self._on_since = None
+        self.on = on
+
+    async def switch(self, on: bool, dimmer: int | None = None) -> None:
+        """The guest at the wall switch: state changes and observers are notified."""
+        self._meter()
+        self._set_on(on)
+        if dimmer is not None:
+            self.dimmer = dimmer
+        if self._resource is not None:
+            self._resource.updated_state()
+
+
+def from_config(name: str, cfg: CoapLightConfig, mqtt: MqttConfig) -> CoapLightSim:
+    """The simulator for one `[devices.<name>]` table with `driver = "coap_light"`: a server
+    of its own on `cfg.host:cfg.port` (so two lights need two ports)."""
+    del mqtt
+    return CoapLightSim(
+        name, host=cfg.host, port=cfg.port, instance=cfg.instance, dimmer_max=cfg.dimmer_max
+    )
