@@ -1,0 +1,374 @@
+"""One Modbus RTU serial line shared by every thermostat on it.
+
+RS-485 is half duplex with one master: exactly one request may be in flight on a line, and
+a frame only ends after 3.5 character times of silence. A `ModbusBus` owns the line's
+pymodbus client (the port is opened by name, exclusively, so there can only be one per
+port), serialises requests behind a priority lock (commands go before polls), keeps the
+inter-frame gap, reopens the port after it goes quiet or vanishes, and translates every
+failure once into the `drivers.base` errors with a reason a person can act on.
+
+    pool = BusPool()
+    bus = pool.acquire("/dev/ttyUSB0", 9600)                 # shared by units on that port
+    words = await bus.read("hvac", unit=1, address=0, count=14, timeout=1.0)
+    await bus.write("hvac", unit=1, address=8, value=235, timeout=1.0, priority=COMMAND)
+    await pool.release(bus)
+
+Drivers get their bus from a `BusPool`. The module keeps one default pool because a serial
+port is a process-wide resource: two pools would open the same port twice and steal each
+other's bytes (pyserial's exclusive lock turns that into an error instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from pymodbus.client import AsyncModbusSerialClient
+from pymodbus.exceptions import ConnectionException, ModbusException
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
+from pymodbus.pdu.register_message import (
+    ReadHoldingRegistersResponse,
+    WriteSingleRegisterResponse,
+)
+
+from drivers.base import DeviceUnavailable, ProtocolError
+from drivers.modbus_frames import (
+    BUSY_CODES,
+    READ_HOLDING,
+    WRITE_SINGLE,
+    FrameError,
+    exception_name,
+    parse_reply,
+)
+from smartroom.log import get_logger
+
+log = get_logger("drivers.modbus_bus")
+
+COMMAND = 0  # priorities: lower goes first
+POLL = 1
+CHAR_BITS_SPEC = 11  # the Modbus spec's character (start + 8 data + parity/stop + stop)
+REOPEN_AFTER_SILENT = 3  # consecutive unanswered requests before the port is reopened
+
+
+def inter_frame_gap_s(baudrate: int) -> float:
+    """t3.5: 3.5 character times; fixed 1.75 ms above 19,200 baud (Modbus serial line 2.5.1.1)."""
+    if baudrate > 19200:
+        return 0.00175
+    return 3.5 * CHAR_BITS_SPEC / baudrate
+
+
+class PortUnavailable(DeviceUnavailable):
+    """The serial port itself is missing or cannot be opened (nothing was sent)."""
+
+
+class DeviceBusy(DeviceUnavailable):
+    """The device answered 'busy' (exception 05/06): alive, but no value now."""
+
+
+class ExceptionReply(ProtocolError):
+    """The device answered with a Modbus exception other than busy."""
+
+    def __init__(self, device: str, unit: int, code: int, what: str) -> None:
+        self.code = code
+        super().__init__(device, f"unit {unit} refused {what}: exception {exception_name(code)}")
+
+
+class _QuietPymodbus(logging.Filter):
+    """pymodbus logs every unanswered request at ERROR. The driver reports those once per
+    drop/recovery through AvailabilityTracker, so the per-request lines are demoted here."""
+
+    PREFIXES = (
+        "No response received",
+        "ERROR: No response received",
+        "ERROR: request ask for id",
+        "ERROR: received pdu without a corresponding request",
+        "Failed to connect",
+        "Not connected, trying to connect",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.PREFIXES)
+
+
+def _quiet_pymodbus() -> None:
+    logger = logging.getLogger("pymodbus.logging")
+    if not any(isinstance(f, _QuietPymodbus) for f in logger.filters):
+        logger.addFilter(_QuietPymodbus())
+
+
+class PriorityLock:
+    """A mutex whose waiters are served lowest priority number first, FIFO within one."""
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    @property
+    def locked(self) -> bool:
+        return self._locked
+
+    @contextlib.asynccontextmanager
+    async def hold(self, priority: int = POLL) -> AsyncIterator[None]:
+        if self._locked or self._waiters:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiters, (priority, next(self._seq), fut))
+            try:
+                await fut
+            except asyncio.CancelledError:
+                if fut.done() and not fut.cancelled():
+                    self._release()  # we were handed the lock as we were cancelled
+                raise
+        else:
+            self._locked = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiters:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_result(None)  # ownership passes straight to the waiter
+                return
+        self._locked = False
+
+
+@dataclass
+class BusStats:
+    requests: int = 0
+    timeouts: int = 0
+    corrupt: int = 0
+    busy: int = 0
+    exceptions: int = 0
+    opens: int = 0
+
+
+class ModbusBus:
+    def __init__(self, port: str, baudrate: int = 9600) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self.gap_s = inter_frame_gap_s(baudrate)
+        self.stats = BusStats()
+        self._lock = PriorityLock()
+        self._client: AsyncModbusSerialClient | None = None
+        self._rx = b""
+        self._quiet_until = 0.0
+        self._silent_streak = 0
+        _quiet_pymodbus()
+
+    # --- port --------------------------------------------------------------------------
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        if sending:
+            self._rx = b""
+        elif data.startswith(self._rx):  # pymodbus hands over its growing buffer each time
+            self._rx = data
+        else:
+            self._rx += data
+        return data
+
+    async def _ensure_open(self, device: str) -> AsyncModbusSerialClient:
+        if self._client is not None and self._client.connected:
+            return self._client
+        self._close_client()
+        if not os.path.exists(self.port):  # noqa: ASYNC240 - one stat() of a device node
+            raise PortUnavailable(device, f"serial port {self.port} does not exist")
+        client = AsyncModbusSerialClient(
+            self.port,
+            baudrate=self.baudrate,
+            timeout=1.0,
+            retries=0,  # we retry ourselves, knowing why the first attempt failed
+            reconnect_delay=0,  # and reconnect ourselves, with the driver's backoff
+            name=f"modbus {self.port}",
+            trace_packet=self._trace,
+        )
+        try:
+            opened = await client.connect()
+        except (OSError, ModbusException) as exc:
+            opened = False
+            reason = str(exc)
+        else:
+            reason = "open failed (busy or no permission?)"
+        if not opened:
+            client.close()
+            raise PortUnavailable(device, f"cannot open serial port {self.port}: {reason}")
+        self._client = client
+        self.stats.opens += 1
+        if self.stats.opens > 1:
+            log.info("modbus_port_reopened", port=self.port)
+        return client
+
+    def _close_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def close(self) -> None:
+        async with self._lock.hold(COMMAND):
+            self._close_client()
+
+    # --- requests --------------------------------------------------------------------------
+
+    async def read(
+        self,
+        device: str,
+        *,
+        unit: int,
+        address: int,
+        count: int,
+        timeout_s: float,
+        priority: int = POLL,
+    ) -> list[int]:
+        """FC03 read of `count` holding registers from `address`."""
+
+        def call(client: AsyncModbusSerialClient) -> Awaitable[ModbusPDU]:
+            return client.read_holding_registers(address, count=count, device_id=unit)
+
+        reply = await self._transact(device, unit, READ_HOLDING, count, call, timeout_s, priority)
+        if not isinstance(reply, ReadHoldingRegistersResponse):
+            raise ProtocolError(device, f"unit {unit}: expected a register reply, got {reply}")
+        if len(reply.registers) != count:
+            raise ProtocolError(
+                device,
+                f"unit {unit}: asked for {count} registers, reply has {len(reply.registers)}",
+            )
+        return list(reply.registers)
+
+    async def write(
+        self,
+        device: str,
+        *,
+        unit: int,
+        address: int,
+        value: int,
+        timeout_s: float,
+        priority: int = COMMAND,
+    ) -> None:
+        """FC06 write of one register; the device's echo must match what was sent."""
+
+        def call(client: AsyncModbusSerialClient) -> Awaitable[ModbusPDU]:
+            return client.write_register(address, value, device_id=unit)
+
+        reply = await self._transact(device, unit, WRITE_SINGLE, 1, call, timeout_s, priority)
+        if not isinstance(reply, WriteSingleRegisterResponse):
+            raise ProtocolError(device, f"unit {unit}: expected a write echo, got {reply}")
+        echoed = reply.registers[0] if reply.registers else None
+        if reply.address != address or echoed != value:
+            raise ProtocolError(
+                device,
+                f"unit {unit}: write echo is address {reply.address} value {echoed}, "
+                f"sent address {address} value {value}",
+            )
+
+    async def _transact(
+        self,
+        device: str,
+        unit: int,
+        function: int,
+        count: int,
+        call: Callable[[AsyncModbusSerialClient], Awaitable[ModbusPDU]],
+        timeout_s: float,
+        priority: int,
+    ) -> ModbusPDU:
+        loop = asyncio.get_running_loop()
+        async with self._lock.hold(priority):
+            client = await self._ensure_open(device)
+            wait = max(self._quiet_until - loop.time(), 0.0)
+            if wait:
+                await asyncio.sleep(wait)
+            self._rx = b""
+            # pymodbus keeps one response timeout per client; ours is per device and request.
+            client.ctx.comm_params.timeout_connect = timeout_s
+            self.stats.requests += 1
+            try:
+                reply = await call(client)
+            except ConnectionException as exc:
+                self._close_client()
+                raise DeviceUnavailable(device, f"serial port {self.port} closed: {exc}") from None
+            except ModbusException:
+                raise self._unanswered(device, unit, function, count, timeout_s) from None
+            except asyncio.CancelledError:
+                # Cancelled mid-request: a late reply may still arrive; let it pass before
+                # the next request so it cannot be taken for that request's answer.
+                self._quiet_until = loop.time() + timeout_s
+                raise
+            finally:
+                self._quiet_until = max(self._quiet_until, loop.time() + self.gap_s)
+            self._silent_streak = 0
+        if isinstance(reply, ExceptionResponse):
+            code = int(reply.exception_code)
+            if code in BUSY_CODES:
+                self.stats.busy += 1
+                raise DeviceBusy(device, f"unit {unit} is busy (exception {exception_name(code)})")
+            self.stats.exceptions += 1
+            what = "a read" if function == READ_HOLDING else "a write"
+            raise ExceptionReply(device, unit, code, what)
+        return reply
+
+    def _unanswered(
+        self, device: str, unit: int, function: int, count: int, timeout_s: float
+    ) -> DeviceUnavailable | ProtocolError:
+        raw = self._rx
+        if raw:
+            try:
+                parse_reply(raw, unit=unit, function=function, count=count)
+            except FrameError as exc:
+                self.stats.corrupt += 1
+                self._silent_streak = 0
+                return ProtocolError(device, f"unit {unit}: bad reply on {self.port}: {exc}")
+        self.stats.timeouts += 1
+        self._silent_streak += 1
+        if self._silent_streak >= REOPEN_AFTER_SILENT:
+            # Adapters and devices that go quiet for hours often need the port reopened,
+            # not a replug: do it ourselves on the next request.
+            self._silent_streak = 0
+            self._close_client()
+        return DeviceUnavailable(
+            device, f"no reply from unit {unit} on {self.port} within {timeout_s:.2f} s"
+        )
+
+
+class BusPool:
+    """Hands out one `ModbusBus` per port, shared by every driver on it; closes it when the
+    last one is released."""
+
+    def __init__(self) -> None:
+        self._buses: dict[str, tuple[ModbusBus, int]] = {}
+
+    def acquire(self, port: str, baudrate: int) -> ModbusBus:
+        if port in self._buses:
+            bus, users = self._buses[port]
+            if bus.baudrate != baudrate:
+                raise ValueError(
+                    f"{port} is already open at {bus.baudrate} baud; every device on one bus "
+                    f"must use the same baudrate (this one asks for {baudrate})"
+                )
+            self._buses[port] = (bus, users + 1)
+            return bus
+        bus = ModbusBus(port, baudrate)
+        self._buses[port] = (bus, 1)
+        return bus
+
+    async def release(self, bus: ModbusBus) -> None:
+        entry = self._buses.get(bus.port)
+        if entry is None or entry[0] is not bus:
+            return
+        if entry[1] <= 1:
+            del self._buses[bus.port]
+            await bus.close()
+        else:
+            self._buses[bus.port] = (bus, entry[1] - 1)
+
+    def __len__(self) -> int:
+        return len(self._buses)
+
+
+DEFAULT_POOL = BusPool()
