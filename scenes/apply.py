@@ -56,9 +56,10 @@ class ApplyResult:
         return sorted(n for n, o in self.outcomes.items() if o.ok and o.command is not None)
 
 
-async def _one(
+async def apply_one(
     desired: DesiredState, device: Commandable | None, timeout_s: float
 ) -> DeviceOutcome:
+    """Send one device its desired state; never raises, the outcome says what happened."""
     if desired.command is None:
         return DeviceOutcome(desired.device, desired.layer, None, ok=True)
     if device is None:
@@ -91,6 +92,6 @@ async def apply_plan(
 ) -> ApplyResult:
     names = sorted(plan)
     outcomes = await asyncio.gather(
-        *(_one(plan[name], devices.get(name), timeout_s) for name in names)
+        *(apply_one(plan[name], devices.get(name), timeout_s) for name in names)
     )
     return ApplyResult(dict(zip(names, outcomes, strict=True)))

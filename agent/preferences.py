@@ -1,0 +1,189 @@
+"""The seam between the agent and the comfort model: the member's values for a scene's
+`"preference"` tokens, and what a manual change teaches.
+
+Order for the setpoint: explicit stored preference > the comfort model's suggestion
+(`agent.comfort.ComfortAdvisor`, which applies the member's learned offset) > the room
+default plus the learned offset. Everything is clamped to the guest limits.
+
+    resolver = PreferenceResolver.create(config)          # loads the model if it can
+    values = resolver.values(prefs, ComfortInputs(indoor_c=24.1, at=now))
+    values.setpoint_c, values.origin("setpoint_c")        # 22.5, "preference"
+    prefs = resolver.learn(prefs, ComfortInputs(...), suggested_c=22.0, chosen_c=21.0)
+
+When the model is missing or fails, the agent keeps working on explicit preferences and
+defaults (logged once); the advisor never takes the room down.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from agent.config import RoomConfig
+from drivers.base import FanMode
+from scenes.engine import PreferenceValues
+from smartroom.log import get_logger
+from sync.wire import ComfortOffset, MemberPreferences
+
+log = get_logger("agent.preferences")
+
+# Learning rate for the fallback learner: the offset moves towards each new correction by
+# 1/(n+1), capped so a member's first few changes count and later ones refine.
+_MAX_WEIGHT_N = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ComfortInputs:
+    at: datetime
+    indoor_c: float | None = None
+    humidity_pct: float | None = None
+    outdoor_c: float | None = None
+
+
+def _comfort() -> Any:
+    # Imported by name: the comfort runtime is optional at run time (a room without the
+    # model still works on explicit preferences and defaults).
+    return importlib.import_module("agent.comfort")
+
+
+class PreferenceResolver:
+    def __init__(self, config: RoomConfig, advisor: Any | None = None) -> None:
+        self._limits = config.limits
+        self._scenes = config.scenes
+        self._advisor = advisor
+        self._warned = False
+
+    @classmethod
+    def create(cls, config: RoomConfig) -> PreferenceResolver:
+        try:
+            advisor = _comfort().ComfortAdvisor.load()
+        except Exception as exc:  # noqa: BLE001 - the room works without the model
+            log.warning("comfort_model_unavailable", error=f"{type(exc).__name__}: {exc}")
+            advisor = None
+        return cls(config, advisor)
+
+    @property
+    def has_model(self) -> bool:
+        return self._advisor is not None
+
+    def _model_setpoint(
+        self, prefs: MemberPreferences | None, inputs: ComfortInputs
+    ) -> tuple[float, str] | None:
+        if self._advisor is None or prefs is None or inputs.indoor_c is None:
+            return None
+        try:
+            ctx = _comfort().ComfortContext(
+                indoor_c=inputs.indoor_c,
+                humidity_pct=inputs.humidity_pct if inputs.humidity_pct is not None else 45.0,
+                outdoor_c=inputs.outdoor_c if inputs.outdoor_c is not None else inputs.indoor_c,
+                outdoor_running_mean_c=(
+                    inputs.outdoor_c if inputs.outdoor_c is not None else inputs.indoor_c
+                ),
+                at=inputs.at,
+                climate=None,
+                air_conditioned=True,
+                age_band=prefs.age_band,
+                gender=prefs.gender,
+            )
+            suggestion = self._advisor.suggest(
+                ctx, prefs, limits=(self._limits.setpoint_min_c, self._limits.setpoint_max_c)
+            )
+            return float(suggestion.setpoint_c), str(getattr(suggestion, "source", "model"))
+        except Exception as exc:  # noqa: BLE001 - fall back to defaults, say so once
+            if not self._warned:
+                log.warning("comfort_model_failed", error=f"{type(exc).__name__}: {exc}")
+                self._warned = True
+            return None
+
+    def values(self, prefs: MemberPreferences | None, inputs: ComfortInputs) -> PreferenceValues:
+        origins: dict[str, str] = {}
+        limits = self._limits
+        setpoint = limits.default_setpoint_c
+        explicit = prefs.climate.setpoint_c if prefs else None
+        if explicit is not None:
+            setpoint, origins["setpoint_c"] = explicit.value, "preference"
+        else:
+            model = self._model_setpoint(prefs, inputs)
+            if model is not None:
+                setpoint, origins["setpoint_c"] = model[0], "model"
+            elif prefs is not None and prefs.comfort_offset.observations > 0:
+                setpoint += prefs.comfort_offset.offset_c
+                origins["setpoint_c"] = "learned"
+        setpoint = round(limits.clamp(setpoint) * 2) / 2  # thermostats take 0.5 °C steps
+
+        fan: FanMode | None = None
+        if prefs and prefs.climate.fan is not None:
+            fan, origins["fan"] = FanMode(prefs.climate.fan.value), "preference"
+        level = self._scenes.default_light_pct
+        if prefs and prefs.lighting.level_pct is not None:
+            level, origins["level_pct"] = prefs.lighting.level_pct.value, "preference"
+        ct = self._scenes.default_colour_temp_k
+        if prefs and prefs.lighting.colour_temp_k is not None:
+            ct, origins["colour_temp_k"] = prefs.lighting.colour_temp_k.value, "preference"
+        volume = self._scenes.default_volume_pct
+        if prefs and prefs.audio.volume_pct is not None:
+            volume, origins["volume_pct"] = prefs.audio.volume_pct.value, "preference"
+        source: str | None = None
+        if prefs and prefs.audio.welcome_playlist is not None:
+            source, origins["source"] = prefs.audio.welcome_playlist.value, "preference"
+        elif prefs and prefs.audio.source is not None:
+            source, origins["source"] = prefs.audio.source.value, "preference"
+        curtains = True
+        if prefs and prefs.routine.curtains_open_on_wake is not None:
+            curtains = prefs.routine.curtains_open_on_wake.value
+            origins["curtains_open_on_wake"] = "preference"
+        return PreferenceValues(
+            setpoint_c=setpoint,
+            fan=fan,
+            level_pct=level,
+            colour_temp_k=ct,
+            volume_pct=volume,
+            source=source,
+            curtains_open_on_wake=curtains,
+            origins=origins,
+        )
+
+    def learn(
+        self,
+        prefs: MemberPreferences,
+        inputs: ComfortInputs,
+        *,
+        suggested_c: float,
+        chosen_c: float,
+    ) -> MemberPreferences:
+        """The member's preferences with the comfort offset updated from a manual change."""
+        offset: ComfortOffset | None = None
+        if self._advisor is not None:
+            try:
+                ctx = _comfort().ComfortContext(
+                    indoor_c=inputs.indoor_c if inputs.indoor_c is not None else chosen_c,
+                    humidity_pct=inputs.humidity_pct or 45.0,
+                    outdoor_c=inputs.outdoor_c if inputs.outdoor_c is not None else chosen_c,
+                    outdoor_running_mean_c=(
+                        inputs.outdoor_c if inputs.outdoor_c is not None else chosen_c
+                    ),
+                    at=inputs.at,
+                    climate=None,
+                    air_conditioned=True,
+                    age_band=prefs.age_band,
+                    gender=prefs.gender,
+                )
+                offset = self._advisor.observe_manual_change(
+                    prefs, ctx, suggested_c=suggested_c, chosen_c=chosen_c, at=inputs.at
+                )
+            except Exception as exc:  # noqa: BLE001 - fall back to the simple learner
+                log.warning("comfort_learn_failed", error=f"{type(exc).__name__}: {exc}")
+                offset = None
+        if offset is None:
+            old = prefs.comfort_offset
+            n = min(old.observations, _MAX_WEIGHT_N)
+            correction = chosen_c - suggested_c + old.offset_c
+            value = old.offset_c + (correction - old.offset_c) / (n + 1)
+            offset = ComfortOffset(
+                offset_c=max(-6.0, min(6.0, round(value, 2))),
+                observations=old.observations + 1,
+                updated_at=inputs.at,
+            )
+        return prefs.model_copy(update={"comfort_offset": offset})
