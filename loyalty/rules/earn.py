@@ -171,8 +171,8 @@ class _Ledger:
         )
 
 
-def _share(mult: Multiplier, programme: Programme, days: list[date]) -> tuple[Fraction, str | None]:
-    """The share of the request's nights (or its single day) a multiplier covers, and why
+def _covered(mult: Multiplier, programme: Programme, days: list[date]) -> tuple[int, str | None]:
+    """How many of the request's nights (or its single day) a multiplier covers, and why
     not when it covers none."""
     when = mult.when
     matching = days
@@ -180,13 +180,13 @@ def _share(mult: Multiplier, programme: Programme, days: list[date]) -> tuple[Fr
         lo, hi = when.start or date.min, when.end or date.max
         matching = [d for d in matching if lo <= d <= hi]
         if not matching:
-            return Fraction(0), f"outside the promotion dates {lo} to {hi}"
+            return 0, f"outside the promotion dates {lo} to {hi}"
     if when.seasons is not None:
         wanted = set(when.seasons)
         matching = [d for d in matching if tags_on(programme, d) & wanted]
         if not matching:
-            return Fraction(0), f"no date in season {' / '.join(when.seasons)}"
-    return Fraction(len(matching), len(days)), None
+            return 0, f"no date in season {' / '.join(when.seasons)}"
+    return len(matching), None
 
 
 def _applies(
@@ -317,9 +317,9 @@ def compute_earn(programme: Programme, request: EarnRequest, member: EarnMember)
         if mult.source == "tier":
             label = f"tier {tier.name} x{factor_text(factor)}"
         why_not = _applies(mult, kind, tier.name, channel, room_type)
-        share = Fraction(0)
+        covered = 0
         if why_not is None:
-            share, why_not = _share(mult, programme, days)
+            covered, why_not = _covered(mult, programme, days)
         if why_not is not None or factor == 1:
             book.add(
                 mult.name,
@@ -330,10 +330,8 @@ def compute_earn(programme: Programme, request: EarnRequest, member: EarnMember)
             )
             continue
         basis = book.running if mult.applies_to == "running" else base
-        bonus = basis * (to_fraction(factor) - 1) * share
-        note = "" if share == 1 else f" on {share.numerator} of {share.denominator} nights"
-        if share != 1 and len(days) == 1:
-            note = ""
+        bonus = basis * (to_fraction(factor) - 1) * Fraction(covered, len(days))
+        note = "" if covered == len(days) else f" on {covered} of {len(days)} nights"
         of = "running total" if mult.applies_to == "running" else "base points"
         text = f"{label} on the {of}{note}: +{decimal_text(bonus)} points"
         if mult.max_bonus_points is not None and bonus > mult.max_bonus_points:
