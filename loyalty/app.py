@@ -1,0 +1,236 @@
+"""The FastAPI application factory.
+
+    app = create_app(LoyaltySettings(database_url="sqlite:///loyalty.db"))
+    uvicorn.run(app)
+
+Everything the app needs is built here and hung on `app.state` (no module globals): the
+engine, the clock, the programme, the signing key, the API-key store and a Prometheus
+registry of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy import inspect
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from loyalty.auth import Allow, KeyStore
+from loyalty.context import Context
+from loyalty.db.engine import make_engine
+from loyalty.db.migrate import upgrade
+from loyalty.errors import ApiError
+from loyalty.ledger import ensure_system_accounts
+from loyalty.routers import admin, agent, members, points, stays, system
+from loyalty.rules.loader import default_programme, load_programme
+from loyalty.rules.programme import Programme
+from loyalty.settings import LoyaltySettings
+from loyalty.signing import RoomSigner
+from smartroom.clock import Clock, SystemClock
+from smartroom.log import get_logger
+from smartroom.settings import ConfigError
+
+log = get_logger("loyalty.app")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGI = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DESCRIPTION = """
+The hotel group's loyalty system of record: members, stays, a tamper-evident double-entry
+points ledger, tiers, earn and redeem. Every write takes an `Idempotency-Key` header (the
+agent endpoints are idempotent by their own ids). Authenticate with
+`Authorization: Bearer lk.<id>.<secret>`; each operation lists its roles in `x-roles`.
+"""
+
+
+class Guard:
+    """Pure ASGI middleware: refuses oversized bodies (413) before anything reads them and
+    records request metrics."""
+
+    def __init__(self, app: ASGI, *, max_body: int, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.requests = Counter(
+            "loyalty_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "loyalty_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=registry,
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = self.max_body + 1
+                if length > self.max_body:
+                    await self._too_large(send)
+                    return
+        seen = [0]
+
+        async def limited() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                seen[0] += len(message.get("body", b""))
+                if seen[0] > self.max_body:
+                    raise ApiError(413, "body_too_large", f"body exceeds {self.max_body} bytes")
+            return message
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, limited, sending)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.requests.labels(scope["method"], path, str(status[0])).inc()
+            self.latency.labels(path).observe(time.perf_counter() - start)
+
+    async def _too_large(self, send: Send) -> None:
+        body = ApiError(413, "body_too_large", f"body exceeds {self.max_body} bytes").body()
+        response = JSONResponse(body, status_code=413)
+        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    problems = []
+    first_field = None
+    for error in exc.errors()[:5]:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body",)]
+        where = ".".join(loc) or "body"
+        first_field = first_field or where
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(problems) or "invalid request", first_field
+
+
+def _declare_roles(app: FastAPI) -> None:
+    """Copy each route's Allow(...) roles into its OpenAPI operation as `x-roles`, and
+    refuse to start if a /v1 route forgot to declare them."""
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        allowed = [d.call for d in route.dependant.dependencies if isinstance(d.call, Allow)]
+        if allowed:
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": list(allowed[0].roles)}
+        elif route.path.startswith("/v1"):
+            raise RuntimeError(f"route {route.path} declares no roles")
+        else:
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": []}
+
+
+def load_programme_for(settings: LoyaltySettings) -> Programme:
+    if settings.programme_file is None:
+        return default_programme()
+    return load_programme(settings.programme_file)
+
+
+def create_app(
+    settings: LoyaltySettings | None = None,
+    *,
+    clock: Clock | None = None,
+    programme: Programme | None = None,
+    migrate: bool = False,
+) -> FastAPI:
+    settings = settings or LoyaltySettings()
+    clock = clock or SystemClock()
+    programme = programme or load_programme_for(settings)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    if migrate:
+        upgrade(engine)
+    if "transfers" not in inspect(engine).get_table_names():
+        raise ConfigError(
+            "database",
+            [
+                f"{engine.url.render_as_string(hide_password=True)} has no schema "
+                "(fix: run `loyalty migrate`)"
+            ],
+        )
+    with engine.begin() as conn:
+        ensure_system_accounts(conn, clock.now())
+        signer = RoomSigner.load_or_create(conn, clock.now())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="Smartroom loyalty",
+        version="1",
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "members"},
+            {"name": "stays"},
+            {"name": "points"},
+            {"name": "agent", "description": "called by room agents"},
+            {"name": "admin"},
+            {"name": "system"},
+        ],
+    )
+    registry = CollectorRegistry(auto_describe=True)
+    app.state.registry = registry
+    app.state.ctx = Context(
+        engine=engine, clock=clock, programme=programme, signer=signer, settings=settings
+    )
+    app.state.keys = KeyStore(engine, ttl_s=settings.key_cache_s)
+
+    for module in (members, stays, points, admin, agent, system):
+        app.include_router(module.router, prefix="/v1")
+    app.include_router(system.public)
+    _declare_roles(app)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, where = _validation_message(exc)
+        return JSONResponse(
+            ApiError(422, "invalid_request", message, field=where).body(), status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            ApiError(exc.status_code, code, str(exc.detail)).body(), status_code=exc.status_code
+        )
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", path=request.url.path, error=type(exc).__name__, exc_info=exc)
+        return JSONResponse(
+            ApiError(500, "internal_error", "internal error (logged)").body(), status_code=500
+        )
+
+    app.add_middleware(Guard, max_body=settings.max_body_bytes, registry=registry)
+
+    return app

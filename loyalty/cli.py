@@ -1,0 +1,206 @@
+"""`loyalty`: run and operate the central service.
+
+    loyalty migrate                                  # create/upgrade the schema
+    loyalty serve [--workers 2]                      # migrate, then serve (SQLite by default)
+    loyalty keys create --role staff                 # prints a new API key, once
+    loyalty keys create --role agent --property sh01 --room 1208
+    loyalty keys create --role member --member m_...
+    loyalty keys revoke KEY_ID
+    loyalty ledger verify                            # exit 1 and name the first bad entry
+    loyalty jobs expiry --as-of 2026-12-31
+    loyalty jobs tiers --as-of 2026-12-31
+
+Settings come from LOYALTY_* environment variables (LOYALTY_DATABASE_URL, ...) or --database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from loyalty.settings import LoyaltySettings, load_settings
+from smartroom.log import configure_logging
+from smartroom.settings import ConfigError
+
+app = typer.Typer(help="The Smartroom central loyalty service.", no_args_is_help=True)
+keys = typer.Typer(help="API keys.", no_args_is_help=True)
+ledger = typer.Typer(help="The points ledger.", no_args_is_help=True)
+jobs = typer.Typer(help="As-of jobs (idempotent).", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+app.add_typer(ledger, name="ledger")
+app.add_typer(jobs, name="jobs")
+
+Database = Annotated[
+    str | None, typer.Option("--database", help="SQLAlchemy URL (default LOYALTY_DATABASE_URL)")
+]
+
+
+def _settings(database: str | None, **extra: object) -> LoyaltySettings:
+    try:
+        overrides = {k: v for k, v in extra.items() if v is not None}
+        if database:
+            overrides["database_url"] = database
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def migrate(database: Database = None) -> None:
+    """Create or upgrade the database schema (Alembic migrations shipped in the package)."""
+    from loyalty.db.migrate import upgrade
+
+    settings = _settings(database)
+    upgrade(settings.database_url)
+    typer.echo(f"schema is current on {settings.database_url.split('@')[-1]}")
+
+
+@app.command()
+def serve(
+    database: Database = None,
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Migrate, then serve the API with uvicorn."""
+    import uvicorn
+
+    from loyalty.db.migrate import upgrade
+
+    settings = _settings(database, host=host, port=port)
+    configure_logging(settings.log_level)
+    upgrade(settings.database_url)
+    os.environ["LOYALTY_DATABASE_URL"] = settings.database_url
+    uvicorn.run(
+        "loyalty.cli:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+    )
+
+
+def app_from_env() -> object:
+    """The uvicorn factory used by `serve` (each worker builds its own app)."""
+    from loyalty.app import create_app
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+@keys.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="admin, staff, agent or member")],
+    property_id: Annotated[str | None, typer.Option("--property", help="agent's property")] = None,
+    room: Annotated[str | None, typer.Option(help="agent's room")] = None,
+    member: Annotated[str | None, typer.Option(help="member's id")] = None,
+    label: Annotated[str | None, typer.Option(help="a note for humans")] = None,
+    database: Database = None,
+) -> None:
+    """Print a new API key (shown once; only its hash is stored)."""
+    from loyalty.auth import create_key
+    from loyalty.db.engine import make_engine
+    from loyalty.db.migrate import upgrade
+    from smartroom.clock import SystemClock
+
+    settings = _settings(database)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            _key_id, plaintext = create_key(
+                conn,
+                role=role,  # type: ignore[arg-type]
+                property_id=property_id,
+                room_id=room,
+                member_id=member,
+                label=label,
+                now=SystemClock().now(),
+            )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    typer.echo(plaintext)
+
+
+@keys.command("revoke")
+def keys_revoke(key_id: str, database: Database = None) -> None:
+    """Revoke a key by its id (the part after `lk.`); effective within the key cache TTL."""
+    from loyalty.auth import revoke_key
+    from loyalty.db.engine import make_engine
+    from smartroom.clock import SystemClock
+
+    engine = make_engine(_settings(database).database_url)
+    with engine.begin() as conn:
+        done = revoke_key(conn, key_id, SystemClock().now())
+    engine.dispose()
+    typer.echo("revoked" if done else "no such active key")
+    if not done:
+        raise typer.Exit(1)
+
+
+@ledger.command("verify")
+def ledger_verify(database: Database = None) -> None:
+    """Recompute every hash chain and balance; exit 1 naming the first bad entry."""
+    from loyalty.db.engine import make_engine
+    from loyalty.routers.admin import ledger_totals, verify_result
+
+    engine = make_engine(_settings(database).database_url)
+    with engine.begin() as conn:
+        result = verify_result(conn)
+        totals = ledger_totals(conn)
+    engine.dispose()
+    out = result.model_dump(mode="json")
+    out["totals"] = [t.model_dump(mode="json") for t in totals]
+    typer.echo(json.dumps(out, indent=2))
+    if not result.ok or not all(t.balanced for t in totals):
+        typer.echo(f"LEDGER BROKEN: {'; '.join(result.problems) or 'unbalanced'}", err=True)
+        raise typer.Exit(1)
+
+
+def _job(name: str, as_of: str, database: str | None) -> None:
+    from loyalty.app import create_app
+    from loyalty.services import jobs as svc
+
+    settings = _settings(database)
+    app_ = create_app(settings)
+    ctx = app_.state.ctx
+    try:
+        day = date.fromisoformat(as_of)
+    except ValueError:
+        typer.echo(f"error: --as-of {as_of!r} is not a date (fix: YYYY-MM-DD)", err=True)
+        raise typer.Exit(2) from None
+    run = svc.expire_points if name == "expiry" else svc.evaluate_tiers
+    again, result = run(ctx.engine, ctx, day)
+    ctx.engine.dispose()
+    typer.echo(json.dumps({"job": name, "as_of": as_of, "already_ran": again, **result}))
+
+
+@jobs.command("expiry")
+def jobs_expiry(
+    as_of: Annotated[str, typer.Option(help="YYYY-MM-DD")], database: Database = None
+) -> None:
+    """Expire points as of a date (idempotent)."""
+    _job("expiry", as_of, database)
+
+
+@jobs.command("tiers")
+def jobs_tiers(
+    as_of: Annotated[str, typer.Option(help="YYYY-MM-DD")], database: Database = None
+) -> None:
+    """Evaluate tiers as of a date (idempotent)."""
+    _job("tiers", as_of, database)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,426 @@
+"""Pydantic models at the API's edges. Requests forbid unknown fields and bound every
+string, list and number; money is a Decimal string, points are ints."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from sync.wire import OpaqueId, PropertyId, RoomId, RoomKey
+
+Tier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+MoneyIn = Annotated[Decimal, Field(ge=0, le=Decimal("10000000"), max_digits=12, decimal_places=2)]
+PointsIn = Annotated[int, Field(ge=1, le=100_000_000)]
+Text = Annotated[str, StringConstraints(max_length=256)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=1024)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(Response):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(Response):
+    error: ErrorDetail
+
+
+# --- members -------------------------------------------------------------------------------
+
+
+class Consents(Request):
+    personalisation: bool = False
+    marketing: bool = False
+
+
+class MemberCreate(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Li Wei",
+                    "email": "li.wei@example.com",
+                    "consents": {"personalisation": True, "marketing": False},
+                    "age_band": "30-50",
+                }
+            ]
+        },
+    )
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    email: (
+        Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]{1,189}$")]
+        | None
+    ) = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 -]{5,31}$")] | None = None
+    consents: Consents = Consents()
+    age_band: Literal["<30", "30-50", ">50"] | None = None
+    gender: Literal["female", "male"] | None = None
+
+
+class Balance(Response):
+    points: int = Field(description="posted balance")
+    available: int = Field(description="posted minus points held by pending redemptions")
+    held: int = Field(description="points reserved by pending holds")
+    incoming: int = Field(description="points pending for stays in progress")
+
+
+class TierProgress(Response):
+    tier: str
+    next_tier: str | None
+    message: str
+    year_start: date
+    spend: Decimal
+    nights: int
+    stays: int
+    years_below: int = 0
+
+
+class MemberView(Response):
+    id: str
+    tier: str
+    balance: Balance
+    progress: TierProgress | None
+    consents: Consents
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    age_band: str | None = None
+    gender: str | None = None
+    created_at: datetime
+    erased: bool = False
+
+
+class ConsentUpdate(Consents):
+    pass
+
+
+# --- stays ---------------------------------------------------------------------------------
+
+
+class StayCreate(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "member_id": "m_3q2x9mZk0aQbT1yV8rLw",
+                    "property_id": "sh01",
+                    "arrival": "2026-03-02T14:00:00Z",
+                    "departure": "2026-03-04T12:00:00Z",
+                    "room_type": "premium",
+                    "channel": "direct",
+                    "nightly_rate": "1200.00",
+                }
+            ]
+        },
+    )
+
+    member_id: OpaqueId
+    property_id: PropertyId
+    arrival: AwareDatetime
+    departure: AwareDatetime
+    room_type: Name = "standard"
+    channel: Name = "direct"
+    nightly_rate: MoneyIn
+    room_id: RoomId | None = Field(default=None, description="pre-assigned room, optional")
+
+
+class CheckIn(Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"room_id": "1208"}]})
+    room_id: RoomId
+
+
+class FolioLine(Request):
+    category: Name = Field(description="room, fnb, spa, minibar, ... (programme categories)")
+    amount: MoneyIn
+    description: Text | None = None
+
+
+class CheckOut(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "folio": [
+                        {"category": "room", "amount": "2400.00"},
+                        {"category": "fnb", "amount": "380.00"},
+                    ]
+                }
+            ]
+        },
+    )
+    folio: list[FolioLine] = Field(min_length=1, max_length=200)
+
+
+class RuleLine(Response):
+    rule: str
+    points: int
+    detail: str
+
+
+class StayView(Response):
+    id: str
+    member_id: str
+    property_id: str
+    room_id: str | None
+    room_type: str
+    channel: str
+    nightly_rate: Decimal
+    arrival: datetime
+    departure: datetime
+    nights: int
+    status: str
+    points_pending: int = 0
+    points_posted: int = 0
+    breakdown: list[RuleLine] = Field(default_factory=list)
+    room_key: RoomKey | None = None
+
+
+# --- earn ----------------------------------------------------------------------------------
+
+
+class EarnRequest(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "member_id": "m_3q2x9mZk0aQbT1yV8rLw",
+                    "activity": "fnb",
+                    "amount": "380.00",
+                    "property_id": "sh01",
+                    "dry_run": False,
+                }
+            ]
+        },
+    )
+
+    member_id: OpaqueId
+    activity: Name = Field(description="a programme activity: fnb, spa, survey, profile, ...")
+    amount: MoneyIn = Decimal(0)
+    property_id: PropertyId | None = None
+    reference: Annotated[str, StringConstraints(max_length=64)] | None = None
+    dry_run: bool = False
+
+
+class EarnResult(Response):
+    member_id: str
+    points: int
+    breakdown: list[RuleLine]
+    transfer_id: str | None
+    dry_run: bool
+    balance: Balance | None = None
+    flagged: bool = False
+
+
+class ReverseRequest(Request):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    points: PointsIn | None = Field(default=None, description="partial reversal; default all")
+
+
+class TransferView(Response):
+    id: str
+    ledger: str
+    code: str
+    amount: int
+    direction: Literal["credit", "debit"]
+    flags: str
+    state: str
+    reference: str | None
+    created_at: datetime
+    hash: str
+
+
+class HistoryPage(Response):
+    member_id: str
+    entries: list[TransferView]
+
+
+# --- redemption ----------------------------------------------------------------------------
+
+
+class QuoteRequest(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "member_id": "m_3q2x9mZk0aQbT1yV8rLw",
+                    "property_id": "sh01",
+                    "check_in": "2026-05-01",
+                    "nights": 1,
+                    "cash_rate": "1500.00",
+                    "occupancy_forecast": "0.85",
+                }
+            ]
+        },
+    )
+    member_id: OpaqueId
+    property_id: PropertyId
+    check_in: date
+    nights: Annotated[int, Field(ge=1, le=365)] = 1
+    cash_rate: MoneyIn
+    occupancy_forecast: Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)] = (
+        Decimal("0.5")
+    )
+
+
+class QuoteOption(Response):
+    points: int
+    cash: Decimal
+
+
+class Quote(Response):
+    member_id: str
+    points: int
+    cash_equivalent: Decimal
+    options: list[QuoteOption]
+    breakdown: list[RuleLine]
+    available: int
+
+
+class RedeemRequest(QuoteRequest):
+    option_points: PointsIn | None = Field(
+        default=None, description="points of the chosen points+cash option (default all points)"
+    )
+
+
+class RedemptionView(Response):
+    id: str
+    member_id: str
+    property_id: str
+    check_in: str
+    nights: int
+    points: int
+    cash: Decimal
+    status: Literal["held", "confirmed", "cancelled", "expired", "refunded"]
+    hold_until: datetime
+    transfer_id: str
+
+
+# --- member-to-member and partners ---------------------------------------------------------
+
+
+class MemberTransferRequest(Request):
+    from_member_id: OpaqueId
+    to_member_id: OpaqueId
+    points: PointsIn
+
+
+class MemberTransferResult(Response):
+    transfer_id: str
+    points: int
+    from_member_id: str
+    to_member_id: str
+    sent_this_year: int
+    annual_cap: int
+
+
+class ConversionRequest(Request):
+    member_id: OpaqueId
+    partner: Name
+    points: PointsIn
+
+
+class ConversionResult(Response):
+    transfer_id: str
+    member_id: str
+    partner: str
+    points: int
+    units: int
+    unit_name: str
+
+
+# --- jobs, admin, agent --------------------------------------------------------------------
+
+
+class ExpiryJob(Request):
+    as_of: date
+
+
+class TierJob(Request):
+    year_ending: date = Field(description="the last day of the qualification year to evaluate")
+
+
+class HoldsJob(Request):
+    as_of: AwareDatetime | None = None
+
+
+class JobResult(Response):
+    job: str
+    period: str
+    already_ran: bool
+    result: dict[str, Any]
+
+
+class VerifyResult(Response):
+    ok: bool
+    transfers_checked: int
+    chains_checked: int
+    digest: str
+    first_bad_transfer: str | None
+    first_bad_chain: str | None
+    problems: list[str]
+
+
+class LedgerTotals(Response):
+    ledger: str
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+    balanced: bool
+
+
+class Flag(Response):
+    id: str
+    member_id: str
+    kind: str
+    detail: str
+    created_at: datetime
+    resolved_at: datetime | None
+    resolution: str | None
+
+
+class FlagResolve(Request):
+    resolution: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class PublicKey(Response):
+    key_id: str
+    algorithm: Literal["Ed25519"] = "Ed25519"
+    public_key_b64: str
+
+
+class Health(Response):
+    status: Literal["ok"]
+    database: str
+    programme: str
+
+
+class ErasureResult(Response):
+    member_id: str
+    erased_at: datetime
+    points_forfeited: int
+
+
+class MemberExport(Response):
+    member: MemberView
+    stays: list[StayView]
+    preferences: dict[str, Any] | None
+    ledger: list[TransferView]
+    redemptions: list[RedemptionView]

@@ -1,0 +1,294 @@
+"""Stays: book, check in (pending points, BLE secret, signed room key), check out (post
+from the folio), cancel, no-show."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import UTC
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from loyalty.context import Context
+from loyalty.db.tables import members, stays, transfers
+from loyalty.errors import ApiError
+from loyalty.ledger import SYSTEM, TransferSpec, create_transfer, get_transfer, member_account
+from loyalty.schemas import CheckOut, FolioLine, RuleLine, StayCreate, StayView
+from loyalty.services import rules_adapter
+from loyalty.services.members import get_member, touch_activity
+from loyalty.services.tiers import qualification_totals
+from sync.wire import RoomKey, new_id
+
+
+def _nights(row: Any) -> int:
+    return max(1, int((row.departure.date() - row.arrival.date()).days))
+
+
+def get_stay(conn: Connection, stay_id: str) -> Any:
+    row = conn.execute(select(stays).where(stays.c.id == stay_id)).first()
+    if row is None:
+        raise ApiError(404, "stay_not_found", f"no stay {stay_id!r}", field="stay_id")
+    return row
+
+
+def stay_view(conn: Connection, row: Any, **extra: Any) -> StayView:
+    pending = posted = 0
+    if row.pending_transfer_id:
+        held = get_transfer(conn, row.pending_transfer_id)
+        pending = held.amount if held and row.status == "checked_in" else 0
+    if row.status == "checked_out":
+        t = transfers.c
+        posted = int(
+            conn.execute(
+                select(func.coalesce(func.sum(t.amount), 0)).where(
+                    t.reference == row.id, t.ledger == "points", t.flags.in_(("single", "post"))
+                )
+            ).scalar_one()
+        )
+    room_key = RoomKey.model_validate_json(row.room_key_json) if row.room_key_json else None
+    return StayView(
+        id=row.id,
+        member_id=row.member_id,
+        property_id=row.property_id,
+        room_id=row.room_id,
+        room_type=row.room_type,
+        channel=row.channel,
+        nightly_rate=Decimal(row.nightly_rate_minor) / 100,
+        arrival=row.arrival,
+        departure=row.departure,
+        nights=row.nights,
+        status=row.status,
+        points_pending=pending,
+        points_posted=posted,
+        room_key=room_key,
+        **extra,
+    )
+
+
+def book(conn: Connection, ctx: Context, body: StayCreate) -> str:
+    get_member(conn, body.member_id)
+    if body.departure <= body.arrival:
+        raise ApiError(422, "invalid_dates", "departure must be after arrival", field="departure")
+    if (body.departure - body.arrival).days > 365:
+        raise ApiError(422, "invalid_dates", "a stay may not exceed 365 nights", field="departure")
+    stay_id = new_id("s_")
+    conn.execute(
+        stays.insert().values(
+            id=stay_id,
+            member_id=body.member_id,
+            property_id=body.property_id,
+            room_id=body.room_id,
+            room_type=body.room_type,
+            channel=body.channel,
+            nightly_rate_minor=int(body.nightly_rate * 100),
+            arrival=body.arrival.astimezone(UTC),
+            departure=body.departure.astimezone(UTC),
+            nights=max(1, (body.departure.date() - body.arrival.date()).days),
+            status="booked",
+            created_at=ctx.clock.now(),
+        )
+    )
+    return stay_id
+
+
+def _require(row: Any, *allowed: str, action: str) -> None:
+    if row.status not in allowed:
+        raise ApiError(
+            409,
+            f"stay_already_{row.status}" if row.status != "booked" else "stay_not_checked_in",
+            f"cannot {action}: the stay is {row.status.replace('_', ' ')}",
+            field="status",
+        )
+
+
+def check_in(conn: Connection, ctx: Context, stay_id: str, room_id: str) -> list[RuleLine]:
+    row = get_stay(conn, stay_id)
+    member = get_member(conn, row.member_id, for_update=True)
+    row = get_stay(conn, stay_id)  # re-read under the member's lock
+    _require(row, "booked", action="check in")
+    now = ctx.clock.now()
+    estimate = rules_adapter.stay_earn(
+        ctx.programme,
+        tier=member.tier,
+        check_in=row.arrival.date(),
+        check_out=row.departure.date(),
+        channel=row.channel,
+        room_type=row.room_type,
+        folio=[
+            FolioLine(category="room", amount=Decimal(row.nightly_rate_minor * _nights(row)) / 100)
+        ],
+    )
+    pending_id = None
+    if estimate.points > 0:
+        pending_id = new_id("t_")
+        create_transfer(
+            conn,
+            TransferSpec(
+                id=pending_id,
+                ledger="points",
+                debit=SYSTEM["points:issuance"],
+                credit=member_account(member.pseudonym, "points"),
+                amount=estimate.points,
+                flags="pending",
+                code="stay_pending",
+                reference=stay_id,
+                chain_owner=member.pseudonym,
+            ),
+            now=now,
+        )
+    key = ctx.signer.sign(
+        stay_id=stay_id,
+        property_id=row.property_id,
+        room_id=room_id,
+        not_before=min(now, row.arrival),
+        not_after=max(row.departure, now),
+    )
+    conn.execute(
+        update(stays)
+        .where(stays.c.id == stay_id)
+        .values(
+            room_id=room_id,
+            status="checked_in",
+            checked_in_at=now,
+            ble_secret_b64=base64.b64encode(secrets.token_bytes(32)).decode(),
+            pending_transfer_id=pending_id,
+            room_key_json=key.model_dump_json(),
+        )
+    )
+    return rules_adapter.breakdown_lines(estimate)
+
+
+def check_out(conn: Connection, ctx: Context, stay_id: str, body: CheckOut) -> list[RuleLine]:
+    row = get_stay(conn, stay_id)
+    member = get_member(conn, row.member_id, for_update=True)
+    row = get_stay(conn, stay_id)
+    _require(row, "checked_in", action="check out")
+    now = ctx.clock.now()
+    breakdown = rules_adapter.stay_earn(
+        ctx.programme,
+        tier=member.tier,
+        check_in=row.arrival.date(),
+        check_out=now.date() if now.date() < row.departure.date() else row.departure.date(),
+        channel=row.channel,
+        room_type=row.room_type,
+        folio=body.folio,
+    )
+    points = breakdown.points
+    owner = member.pseudonym
+    points_account = member_account(owner, "points")
+    held = get_transfer(conn, row.pending_transfer_id) if row.pending_transfer_id else None
+    posted = 0
+    if held is not None:
+        posted = min(points, held.amount)
+        create_transfer(
+            conn,
+            TransferSpec(
+                id=new_id("t_"),
+                ledger="points",
+                flags="post",
+                pending_id=held.id,
+                amount=posted,
+                code="stay_post",
+                reference=stay_id,
+            ),
+            now=now,
+        )
+    if points > posted:
+        create_transfer(
+            conn,
+            TransferSpec(
+                id=new_id("t_"),
+                ledger="points",
+                debit=SYSTEM["points:issuance"],
+                credit=points_account,
+                amount=points - posted,
+                code="stay_earn",
+                reference=stay_id,
+                chain_owner=owner,
+            ),
+            now=now,
+        )
+    spend_minor = int(breakdown.qualifying_spend * 100)
+    if spend_minor > 0:
+        create_transfer(
+            conn,
+            TransferSpec(
+                id=new_id("t_"),
+                ledger="qualifying",
+                debit=SYSTEM["qualifying:issuance"],
+                credit=member_account(owner, "qualifying"),
+                amount=spend_minor,
+                code="stay_spend",
+                reference=stay_id,
+                chain_owner=owner,
+            ),
+            now=now,
+        )
+    create_transfer(
+        conn,
+        TransferSpec(
+            id=new_id("t_"),
+            ledger="nights",
+            debit=SYSTEM["nights:issuance"],
+            credit=member_account(owner, "nights"),
+            amount=breakdown.qualifying_nights or _nights(row),
+            code="stay_nights",
+            reference=stay_id,
+            chain_owner=owner,
+        ),
+        now=now,
+    )
+    conn.execute(
+        update(stays)
+        .where(stays.c.id == stay_id)
+        .values(status="checked_out", checked_out_at=now, ble_secret_b64=None)
+    )
+    touch_activity(conn, member.id, now)
+    upgrade_if_qualified(conn, ctx, member)
+    return rules_adapter.breakdown_lines(breakdown)
+
+
+def upgrade_if_qualified(conn: Connection, ctx: Context, member: Any) -> None:
+    """Upgrades happen as soon as the member qualifies; downgrades only at year end."""
+    from loyalty.rules.periods import qualification_year_bounds, qualification_year_of
+
+    today = ctx.clock.now().date()
+    start, end = qualification_year_bounds(
+        ctx.programme, qualification_year_of(ctx.programme, today)
+    )
+    spend, nights, count = qualification_totals(conn, member.pseudonym, start, end)
+    earned = rules_adapter.qualified_tier(ctx.programme, spend, nights, count)
+    names = ctx.programme.tier_names
+    if names.index(earned) > names.index(member.tier):
+        conn.execute(update(members).where(members.c.id == member.id).values(tier=earned))
+
+
+def cancel(conn: Connection, ctx: Context, stay_id: str, *, no_show: bool) -> None:
+    row = get_stay(conn, stay_id)
+    get_member(conn, row.member_id, for_update=True)
+    row = get_stay(conn, stay_id)
+    if no_show:
+        _require(row, "booked", action="mark a no-show")
+    else:
+        _require(row, "booked", "checked_in", action="cancel")
+    now = ctx.clock.now()
+    if row.pending_transfer_id:
+        create_transfer(
+            conn,
+            TransferSpec(
+                id=new_id("t_"),
+                ledger="points",
+                flags="void",
+                pending_id=row.pending_transfer_id,
+                code="stay_void",
+                reference=stay_id,
+            ),
+            now=now,
+        )
+    conn.execute(
+        update(stays)
+        .where(stays.c.id == stay_id)
+        .values(status="no_show" if no_show else "cancelled", ble_secret_b64=None)
+    )
