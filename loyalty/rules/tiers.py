@@ -244,7 +244,8 @@ def evaluate_tier(
         )
 
     if rank > 0 and years_below >= policy.downgrade_after_years_below and not meets_now:
-        new_rank = max(0, rank - policy.downgrade_steps)
+        # never below what the last year or this year to date still qualifies for
+        new_rank = max(0, rank - policy.downgrade_steps, best)
         effective = qualification_year_bounds(programme, this_year)[0]
         return TierDecision(
             previous_tier=current_tier,
