@@ -66,7 +66,7 @@ class StayEarnRequest(RulesModel):
     check_out: date
     channel: Name
     room_type: Name
-    lines: list[FolioLine] = Field(min_length=1, max_length=500)
+    lines: list[FolioLine] = Field(default_factory=list, max_length=500)
 
     @model_validator(mode="after")
     def _dates(self) -> Self:
