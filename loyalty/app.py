@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -128,19 +128,20 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return "; ".join(problems) or "invalid request", first_field
 
 
-def _declare_roles(app: FastAPI) -> None:
+def _declare_roles(router: APIRouter, *, public: bool = False) -> None:
     """Copy each route's Allow(...) roles into its OpenAPI operation as `x-roles`, and
-    refuse to start if a /v1 route forgot to declare them."""
-    for route in app.routes:
+    refuse to start if a protected route forgot to declare them."""
+    for route in router.routes:
         if not isinstance(route, APIRoute):
             continue
         allowed = [d.call for d in route.dependant.dependencies if isinstance(d.call, Allow)]
         if allowed:
-            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": list(allowed[0].roles)}
-        elif route.path.startswith("/v1"):
-            raise RuntimeError(f"route {route.path} declares no roles")
+            roles = list(allowed[0].roles)
+        elif public:
+            roles = []
         else:
-            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": []}
+            raise RuntimeError(f"route {route.path} declares no roles")
+        route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": roles}
 
 
 def load_programme_for(settings: LoyaltySettings) -> Programme:
@@ -201,9 +202,10 @@ def create_app(
     app.state.keys = KeyStore(engine, ttl_s=settings.key_cache_s)
 
     for module in (members, stays, points, admin, agent, system):
+        _declare_roles(module.router)
         app.include_router(module.router, prefix="/v1")
+    _declare_roles(system.public, public=True)
     app.include_router(system.public)
-    _declare_roles(app)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -74,7 +74,7 @@ class VerifyReport:
 def verify_ledger(conn: Connection, *, check_balances: bool = True) -> VerifyReport:
     """Recompute every chain and (optionally) every stored balance; stop at the first
     broken entry and name it."""
-    from loyalty.db.tables import accounts, chains, transfers
+    from loyalty.db.tables import chains, transfers
 
     heads = {r.owner: (r.seq, r.head) for r in conn.execute(select(chains))}
     digest = hashlib.sha256(
@@ -91,15 +91,34 @@ def verify_ledger(conn: Connection, *, check_balances: bool = True) -> VerifyRep
         )
         return report
 
-    owner: str | None = None
-    prev = ""
-    seq = 0
     totals: dict[str, list[int]] = {}
     amounts: dict[str, int] = {}
     rows = conn.execution_options(yield_per=2000).execute(
         select(transfers).order_by(transfers.c.chain_owner, transfers.c.chain_seq)
     )
     seen_owners: set[str] = set()
+    try:
+        early = _walk(rows, heads, report, fail, totals, amounts, seen_owners, check_balances)
+    finally:
+        rows.close()
+    if early is not None:
+        return early
+    return _finish(conn, heads, report, fail, totals, seen_owners, check_balances)
+
+
+def _walk(
+    rows: Any,
+    heads: dict[str, tuple[int, str]],
+    report: VerifyReport,
+    fail: Callable[[BadEntry], VerifyReport],
+    totals: dict[str, list[int]],
+    amounts: dict[str, int],
+    seen_owners: set[str],
+    check_balances: bool,
+) -> VerifyReport | None:
+    owner: str | None = None
+    prev = ""
+    seq = 0
     for row in rows.mappings():
         row_owner: str = row["chain_owner"]
         if row_owner != owner:
@@ -125,6 +144,20 @@ def verify_ledger(conn: Connection, *, check_balances: bool = True) -> VerifyRep
             _accumulate(totals, amounts, row)
     if owner is not None and (seq, prev) != heads.get(owner):
         return fail(BadEntry(None, owner, seq, "chain head does not match its last entry"))
+    return None
+
+
+def _finish(
+    conn: Connection,
+    heads: dict[str, tuple[int, str]],
+    report: VerifyReport,
+    fail: Callable[[BadEntry], VerifyReport],
+    totals: dict[str, list[int]],
+    seen_owners: set[str],
+    check_balances: bool,
+) -> VerifyReport:
+    from loyalty.db.tables import accounts
+
     for other, (head_seq, _h) in heads.items():
         if other not in seen_owners and head_seq != 0:
             return fail(BadEntry(None, other, head_seq, "chain head names entries that are gone"))

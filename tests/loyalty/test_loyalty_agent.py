@@ -1,0 +1,105 @@
+"""The room agent's endpoints: stays for its room only (with the BLE secret), preferences
+merged per field by timestamp, idempotent event upload with a high-water seq, and the
+signed room key verifiable with the published public key."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from service_harness import PROPERTY, ROOM, Service
+
+from loyalty.signing import room_key_payload
+from sync.wire import RoomKey, StayAssignment
+
+
+def _checked_in(service: Service, room: str = ROOM) -> tuple[str, str]:
+    member = service.member()
+    now = service.clock.now()
+    stay = service.call(
+        "POST",
+        "/v1/stays",
+        expect=201,
+        json={
+            "member_id": member,
+            "property_id": PROPERTY,
+            "arrival": now.isoformat(),
+            "departure": (now + timedelta(days=2)).isoformat(),
+            "nightly_rate": "800.00",
+        },
+    )["id"]
+    service.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": room})
+    return member, stay
+
+
+def test_agent_sees_its_room_and_verifies_room_key(service: Service) -> None:
+    member, stay = _checked_in(service)
+    _checked_in(service, room="0101")  # another room: invisible
+    stays = [
+        StayAssignment.model_validate(s) for s in service.call("GET", "/v1/agent/stays", "agent")
+    ]
+    assert [s.stay_id for s in stays] == [stay]
+    assert stays[0].ble_secret_b64 and stays[0].member_id == member
+    public = service.call("GET", "/v1/keys/room-signing", "agent")
+    key = RoomKey.model_validate(service.call("GET", f"/v1/stays/{stay}")["room_key"])
+    verifier = Ed25519PublicKey.from_public_bytes(base64.b64decode(public["public_key_b64"]))
+    verifier.verify(base64.b64decode(key.signature_b64), room_key_payload(key))
+
+
+def test_preferences_merge_per_field_last_writer_wins(service: Service) -> None:
+    member, _stay = _checked_in(service)
+    t0 = service.clock.now() - timedelta(minutes=10)
+    t1 = t0 + timedelta(minutes=5)
+    first = {
+        "member_id": member,
+        "climate": {"setpoint_c": {"value": 21.5, "updated_at": t1.isoformat(), "source": "agent"}},
+        "lighting": {"level_pct": {"value": 40, "updated_at": t0.isoformat()}},
+    }
+    service.call("PUT", f"/v1/agent/preferences/{member}", "agent", json=first)
+    second = {
+        "member_id": member,
+        "climate": {"setpoint_c": {"value": 25.0, "updated_at": t0.isoformat()}},
+        "lighting": {"level_pct": {"value": 70, "updated_at": t1.isoformat()}},
+    }
+    merged = service.call("PUT", f"/v1/agent/preferences/{member}", "agent", json=second)
+    assert merged["climate"]["setpoint_c"]["value"] == 21.5
+    assert merged["lighting"]["level_pct"]["value"] == 70
+    assert service.call("GET", f"/v1/agent/preferences/{member}", "agent") == merged
+    future = {
+        **first,
+        "climate": {
+            "setpoint_c": {
+                "value": 20.0,
+                "updated_at": (service.clock.now() + timedelta(hours=1)).isoformat(),
+            }
+        },
+    }
+    skew = service.call("PUT", f"/v1/agent/preferences/{member}", "agent", json=future, expect=422)
+    assert skew["error"]["code"] == "clock_skew"
+
+
+def test_event_upload_is_idempotent_with_high_water(service: Service) -> None:
+    now = service.clock.now()
+
+    def event(seq: int, room: str = ROOM) -> dict[str, object]:
+        return {
+            "event_id": f"ev{seq:08d}abc",
+            "seq": seq,
+            "hlc": f"{int(now.timestamp() * 1000)}:{seq}",
+            "property_id": PROPERTY,
+            "room_id": room,
+            "kind": "arrival",
+            "at": now.isoformat(),
+        }
+
+    batch = {"agent_id": "agent-sh01-1208", "events": [event(1), event(2), event(3, "0101")]}
+    first = service.call("POST", "/v1/agent/events", "agent", json=batch)
+    assert first["accepted"] == ["ev00000001abc", "ev00000002abc"]
+    assert list(first["rejected"]) == ["ev00000003abc"]
+    assert first["high_water_seq"] == 2
+    again = service.call(
+        "POST", "/v1/agent/events", "agent", json={**batch, "events": [event(2), event(4)]}
+    )
+    assert again["duplicates"] == ["ev00000002abc"]
+    assert again["accepted"] == ["ev00000004abc"] and again["high_water_seq"] == 4
