@@ -16,7 +16,7 @@ from __future__ import annotations
 import calendar
 import math
 from datetime import date
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -61,10 +61,6 @@ def money_up(value: Fraction) -> Decimal:
     """Cash owed by a member, rounded up to the cent (in the programme's favour)."""
     cents = math.ceil(value * 100)
     return (Decimal(cents) * CENT).quantize(CENT)
-
-
-def quantize_money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_CEILING)
 
 
 def int_text(value: int) -> str:
