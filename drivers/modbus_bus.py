@@ -37,7 +37,7 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterResponse,
 )
 
-from drivers.base import DeviceUnavailable, ProtocolError
+from drivers.base import CommandNotConfirmed, DeviceUnavailable, ProtocolError
 from drivers.modbus_frames import (
     BUSY_CODES,
     READ_HOLDING,
@@ -226,13 +226,16 @@ class ModbusBus:
         count: int,
         timeout_s: float,
         priority: int = POLL,
+        deadline: float | None = None,
     ) -> list[int]:
         """FC03 read of `count` holding registers from `address`."""
 
         def call(client: AsyncModbusSerialClient) -> Awaitable[ModbusPDU]:
             return client.read_holding_registers(address, count=count, device_id=unit)
 
-        reply = await self._transact(device, unit, READ_HOLDING, count, call, timeout_s, priority)
+        reply = await self._transact(
+            device, unit, READ_HOLDING, count, call, timeout_s, priority, deadline
+        )
         if not isinstance(reply, ReadHoldingRegistersResponse):
             raise ProtocolError(device, f"unit {unit}: expected a register reply, got {reply}")
         if len(reply.registers) != count:
@@ -251,18 +254,22 @@ class ModbusBus:
         value: int,
         timeout_s: float,
         priority: int = COMMAND,
+        deadline: float | None = None,
     ) -> None:
         """FC06 write of one register; the device's echo must match what was sent."""
 
         def call(client: AsyncModbusSerialClient) -> Awaitable[ModbusPDU]:
             return client.write_register(address, value, device_id=unit)
 
-        reply = await self._transact(device, unit, WRITE_SINGLE, 1, call, timeout_s, priority)
+        reply = await self._transact(
+            device, unit, WRITE_SINGLE, 1, call, timeout_s, priority, deadline
+        )
         if not isinstance(reply, WriteSingleRegisterResponse):
             raise ProtocolError(device, f"unit {unit}: expected a write echo, got {reply}")
         echoed = reply.registers[0] if reply.registers else None
         if reply.address != address or echoed != value:
-            raise ProtocolError(
+            # The unit answered, and holds something else: a refusal, not line noise.
+            raise CommandNotConfirmed(
                 device,
                 f"unit {unit}: write echo is address {reply.address} value {echoed}, "
                 f"sent address {address} value {value}",
@@ -277,6 +284,7 @@ class ModbusBus:
         call: Callable[[AsyncModbusSerialClient], Awaitable[ModbusPDU]],
         timeout_s: float,
         priority: int,
+        deadline: float | None,
     ) -> ModbusPDU:
         loop = asyncio.get_running_loop()
         async with self._lock.hold(priority):
@@ -284,6 +292,10 @@ class ModbusBus:
             wait = max(self._quiet_until - loop.time(), 0.0)
             if wait:
                 await asyncio.sleep(wait)
+            if deadline is not None:
+                # Time spent queueing for the line comes out of the caller's budget; end a
+                # little before it so the caller sees this request's error, not a bare timeout.
+                timeout_s = max(0.01, min(timeout_s, deadline - loop.time() - 0.02))
             self._rx = b""
             # pymodbus keeps one response timeout per client; ours is per device and request.
             client.ctx.comm_params.timeout_connect = timeout_s

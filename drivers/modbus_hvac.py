@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import functools
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -103,7 +103,7 @@ class ModbusHvac:
         self.config = config
         self.regmap = register_map or load_map(config.register_map)
         self._clock = clock or SystemClock()
-        self._pool = pool or DEFAULT_POOL
+        self._pool = pool if pool is not None else DEFAULT_POOL
         self._bus: ModbusBus | None = None
         # One request's wait for its reply; a poll tries twice, so a silent unit is
         # detected within 2 × this (≤ 2 s) and a command fits in `timeout_s`.
@@ -120,10 +120,16 @@ class ModbusHvac:
         self._state: ClimateState | None = None
         self._panel = ThermostatPanel()
         self._pending: dict[str, object] = {}  # written, not yet confirmed by a read-back
-        self._device_lock = asyncio.Lock()  # a poll and a command never interleave
+        # Commands to one unit run one at a time. A poll never waits for a command (nor a
+        # command for a poll: it goes first on the bus); a poll that overlapped a command is
+        # dropped instead, so our own write can never look like a guest's change.
+        self._command_lock = asyncio.Lock()
+        self._commands_started = 0
+        self._commands_done = 0
         self._task: asyncio.Task[None] | None = None
         self._busy_since: float | None = None
         self._was_down = False
+        self._last_error: DriverError | None = None  # of the command in progress
 
     # --- Device protocol ------------------------------------------------------------------
 
@@ -191,11 +197,21 @@ class ModbusHvac:
 
     async def refresh(self) -> ClimateState:
         """Poll the unit now; returns the new state or raises a DriverError."""
-        async with self._device_lock:
-            values = await self._read_all(POLL, self.response_timeout_s)
-            return self._ingest(values, commanded=set())
+        started = self._commands_started
+        values = await self._read_all(POLL, self.response_timeout_s)
+        if started != self._commands_started or self._commands_done != started:
+            return await self._after_command()  # overlapped a command: not trustworthy
+        return self._ingest(values, commanded=set())
 
-    async def _read_all(self, priority: int, timeout_s: float) -> dict[str, Value]:
+    async def _after_command(self) -> ClimateState:
+        async with self._command_lock:  # the command's own read-back is the fresh state
+            if self._state is None:
+                raise DeviceUnavailable(self.name, "no state read yet")
+            return self._state
+
+    async def _read_all(
+        self, priority: int, timeout_s: float, deadline: float | None = None
+    ) -> dict[str, Value]:
         values: dict[str, Value] = {}
         for start, count in self._plan:
             read = functools.partial(
@@ -206,6 +222,7 @@ class ModbusHvac:
                 count=count,
                 timeout_s=timeout_s,
                 priority=priority,
+                deadline=deadline,
             )
             words = await self._retry(read)
             try:
@@ -282,8 +299,8 @@ class ModbusHvac:
         after_outage = self._was_down
         self._was_down = False
         self._busy_since = None
+        self._tracker.ok()  # its availability update carries the previous state
         self._state, self._panel = state, panel
-        self._tracker.ok()
 
         observed = {"setpoint_c": state.setpoint_c, "mode": state.mode, "fan": state.fan}
         manual = False
@@ -299,12 +316,12 @@ class ModbusHvac:
             if key in commanded or observed.get(key) == self._pending[key]:
                 del self._pending[key]
 
+        extra: dict[str, object] = {
+            "contact_reception": panel.contact_reception,
+            "window_open": panel.window_open,
+            "door_open": panel.door_open,
+        }
         if state != previous or panel != previous_panel:
-            extra: dict[str, object] = {
-                "contact_reception": panel.contact_reception,
-                "window_open": panel.window_open,
-                "door_open": panel.door_open,
-            }
             if after_outage and previous is not None:
                 extra["after_outage"] = True
             self._emit(
@@ -326,7 +343,9 @@ class ModbusHvac:
             and panel.door_station != previous_panel.door_station
         ):
             event = SensorEvent(_STATION_EVENT[panel.door_station], self._clock.now(), "guest")
-            self._emit(DeviceUpdate(self.name, self._tracker.state, state=state, event=event))
+            self._emit(
+                DeviceUpdate(self.name, self._tracker.state, state=state, event=event, extra=extra)
+            )
         return state
 
     def _availability_changed(self, availability: AvailabilityState) -> None:
@@ -380,8 +399,9 @@ class ModbusHvac:
         expected = {field: value for field, _, _, value in writes}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.timeout_s
+        self._last_error = None
         try:
-            async with asyncio.timeout_at(deadline), self._device_lock:
+            async with asyncio.timeout_at(deadline), self._command_lock, self._counting():
                 for field, address, word, value in writes:
                     self._pending[field] = _as_state_value(field, value)
                     write = functools.partial(self._write, address, word, deadline)
@@ -398,16 +418,30 @@ class ModbusHvac:
                         )
                 return self._ingest(values, commanded=commanded)
         except TimeoutError:
-            self._tracker.failed(f"command not confirmed within {self.config.timeout_s} s")
-            raise DeviceUnavailable(
-                self.name, f"command not confirmed within {self.config.timeout_s} s"
-            ) from None
-        except (DeviceBusy, ExceptionReply):
+            # Say why if we know: "CRC mismatch" helps more than "timed out".
+            cause = self._last_error
+            reason = f"command not confirmed within {self.config.timeout_s} s" + (
+                f" (last error: {str(cause).removeprefix(f'{self.name}: ')})" if cause else ""
+            )
+            self._tracker.failed(reason)
+            self._was_down = True
+            if isinstance(cause, ProtocolError):
+                raise ProtocolError(self.name, reason) from None
+            raise DeviceUnavailable(self.name, reason) from None
+        except (DeviceBusy, ExceptionReply, CommandNotConfirmed):
             raise  # the unit answered: it is there, it just did not do it
         except (DeviceUnavailable, ProtocolError) as exc:
             self._tracker.failed(str(exc).removeprefix(f"{self.name}: "))
             self._was_down = True
             raise
+
+    @contextlib.asynccontextmanager
+    async def _counting(self) -> AsyncIterator[None]:
+        self._commands_started += 1
+        try:
+            yield
+        finally:
+            self._commands_done += 1
 
     async def _write(self, address: int, word: int, deadline: float) -> None:
         await self._bus_or_fail().write(
@@ -415,16 +449,13 @@ class ModbusHvac:
             unit=self.config.unit,
             address=address,
             value=word,
-            timeout_s=self._request_timeout(deadline),
+            timeout_s=self.response_timeout_s,
             priority=COMMAND,
+            deadline=deadline,
         )
 
     async def _read_back(self, deadline: float) -> dict[str, Value]:
-        return await self._read_all(COMMAND, self._request_timeout(deadline))
-
-    def _request_timeout(self, deadline: float) -> float:
-        remaining = deadline - asyncio.get_running_loop().time()
-        return max(0.01, min(self.response_timeout_s, remaining))
+        return await self._read_all(COMMAND, self.response_timeout_s, deadline)
 
     async def _command_retry(self, deadline: float, attempt: Callable[[], Awaitable[T]]) -> T:
         """Retry a lost frame or a busy unit while the command's time budget lasts."""
@@ -433,6 +464,7 @@ class ModbusHvac:
             try:
                 return await attempt()
             except (DeviceUnavailable, ProtocolError) as exc:
+                self._last_error = exc
                 busy = isinstance(exc, DeviceBusy)
                 if not (busy or _retryable(exc)) or loop.time() + 0.05 >= deadline:
                     raise
@@ -443,7 +475,7 @@ class ModbusHvac:
 def _retryable(exc: DriverError) -> bool:
     """A lost or garbled frame is worth one more try; a missing port, a busy unit or a
     definite refusal is not."""
-    return not isinstance(exc, PortUnavailable | DeviceBusy | ExceptionReply)
+    return not isinstance(exc, PortUnavailable | DeviceBusy | ExceptionReply | CommandNotConfirmed)
 
 
 def _opt_bool(value: Value) -> bool | None:
