@@ -187,6 +187,18 @@ class AlertsSection(_Section):
 class ApiSection(_Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8780  # 0: any free port (tests)
+    # Bearer key required by the changing endpoints (DND/MUR, overrides). Mandatory when
+    # the API listens beyond loopback (the hotel app reaching the room over the LAN).
+    token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _key_beyond_loopback(self) -> ApiSection:
+        if self.host not in ("127.0.0.1", "::1", "localhost") and self.token_file is None:
+            raise ValueError(
+                f"api.host {self.host!r} is reachable from the network but api.token_file is "
+                "not set (fix: set api.token_file, or listen on 127.0.0.1)"
+            )
+        return self
 
 
 class StoreSection(_Section):

@@ -171,7 +171,8 @@ class RoomController:
         }
         self._occ_policy = config.occupancy.policy()
         self._energy_policy = config.energy.policy()
-        self._updates: deque[DeviceUpdate | PresenceSignal] = deque()
+        # Stamped on arrival: the time a thing happened, not when the loop got to it.
+        self._updates: deque[tuple[DeviceUpdate | PresenceSignal, datetime]] = deque()
         self.wake = asyncio.Event()
 
         # Restored across restarts; everything else is relearnt from the devices.
@@ -233,12 +234,18 @@ class RoomController:
 
     def on_device_update(self, update: DeviceUpdate) -> None:
         """Driver listener: queue and wake the loop (drivers call this from their tasks)."""
-        self._updates.append(update)
+        self._updates.append((update, self.clock.now()))
         self.wake.set()
 
     def on_presence(self, signal: PresenceSignal) -> None:
-        self._updates.append(signal)
+        self._updates.append((signal, signal.at))
         self.wake.set()
+
+    def prime(self) -> None:
+        """Take every device's current state and availability (at start-up)."""
+        for name, device in self.devices.items():
+            state = getattr(device, "state", None)
+            self.on_device_update(DeviceUpdate(name, device.availability, state))
 
     def stays_changed(self) -> None:
         self._stays = self.store.stays()
@@ -318,11 +325,11 @@ class RoomController:
         was_occupied = self.occ.occupied
         self._check_stays(now)
         while self._updates:
-            item = self._updates.popleft()
+            item, at = self._updates.popleft()
             if isinstance(item, PresenceSignal):
                 self._ingest_presence(item)
             else:
-                self._ingest(item, now)
+                self._ingest(item, at)
         self.occ = energy.evaluate(self.occ, now, self._occ_policy)
         if self.occ.occupied != was_occupied:
             self._occupancy_changed(now)
@@ -762,7 +769,7 @@ class RoomController:
     # --- dispatch --------------------------------------------------------------------------------
 
     def _dispatch(self, plan: Plan, *, new_scene: bool) -> None:
-        mono = time.monotonic()
+        mono = self.clock.monotonic()
         run = self.scene_run
         if new_scene:
             assert self.choice is not None
@@ -812,7 +819,7 @@ class RoomController:
                 self.states[name] = outcome.state
         else:
             delay = min(RETRY_MAX_S, (self._retry.get(name, (0.0, RETRY_INITIAL_S / 2))[1]) * 2)
-            self._retry[name] = (time.monotonic() + delay, delay)
+            self._retry[name] = (self.clock.monotonic() + delay, delay)
             self.metrics.command_failures.labels(device=name).inc()
             log.warning("command_failed", device=name, error=outcome.error, retry_s=delay)
         run = self.scene_run

@@ -149,17 +149,19 @@ def evaluate(occ: Occupancy, now: datetime, policy: OccupancyPolicy | None = Non
     policy = policy or OccupancyPolicy()
     if not occ.occupied or occ.member_present:
         return occ
+    # Vacancy is dated back to when it really began (the door closing behind the guest,
+    # their last movement): setback deadlines count from there, not from the confirmation.
     if (
         not occ.door_open
         and occ.door_closed_at is not None
         and not occ.motion_since_close
         and now - occ.door_closed_at >= policy.confirm_after_close
     ):
-        return occ._set(False, occ.door_closed_at + policy.confirm_after_close)
+        return occ._set(False, occ.door_closed_at)
     if occ.door_open:
         last = max(t for t in (occ.last_motion_at, occ.door_opened_at) if t is not None)
         if now - last >= policy.open_door_vacancy:
-            return occ._set(False, last + policy.open_door_vacancy)
+            return occ._set(False, last)
     return occ
 
 

@@ -1,0 +1,286 @@
+"""The agent process: one supervisor owning every resource and task, in order.
+
+Start: store → scene book → comfort resolver → drivers (MQTT session, every device) →
+room controller → supervised tasks (controller loop, status on MQTT, central sync,
+watchdog, housekeeping of the store) → local HTTP API → `READY=1` to systemd.
+Stop (SIGTERM/SIGINT): `STOPPING=1` → API stops accepting → tasks in reverse (sync, status
+publishes offline, controller) → in-flight device commands → drivers → store.
+
+    agent = Agent(load_room_config(path))
+    await agent.run()                       # until SIGTERM/SIGINT
+
+    async with Agent(config, clock=fake_clock) as agent:   # tests, benchmarks
+        agent.api_url, agent.room.status()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from agent.api import create_api
+from agent.central import CentralClient, SyncWorker, make_client
+from agent.config import RoomConfig
+from agent.metrics import AgentMetrics
+from agent.preferences import PreferenceResolver
+from agent.presence import PresenceHub
+from agent.room import RoomController
+from agent.sdnotify import Notifier
+from agent.status_mqtt import StatusPublisher
+from agent.store import AgentStore
+from agent.supervisor import Supervisor
+from drivers.base import Device
+from drivers.registry import RoomDevices, build_room
+from scenes.loader import load_scenes
+from smartroom.clock import Clock, SystemClock
+from smartroom.log import get_logger
+
+log = get_logger("agent.app")
+
+
+class _Server(uvicorn.Server):
+    # The agent owns SIGTERM/SIGINT (ordered shutdown); uvicorn must not take them over.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+
+class Agent:
+    def __init__(
+        self,
+        config: RoomConfig,
+        *,
+        clock: Clock | None = None,
+        devices: Mapping[str, Device] | None = None,
+        notifier: Notifier | None = None,
+        resolver: PreferenceResolver | None = None,
+        supervisor: Supervisor | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.notifier = notifier or Notifier.from_environment()
+        self.metrics = AgentMetrics()
+        self.presence = PresenceHub()
+        self.supervisor = supervisor or Supervisor(
+            on_restart=lambda name, _exc, _delay: self.metrics.task_restarts.labels(task=name).inc()
+        )
+        self._given_devices = devices
+        self._resolver = resolver
+        self.room_devices: RoomDevices | None = None
+        self.store: AgentStore | None = None
+        self.room: RoomController | None = None
+        self.status_publisher: StatusPublisher | None = None
+        self.central: CentralClient | None = None
+        self.sync: SyncWorker | None = None
+        self._server: _Server | None = None
+        self._server_task: asyncio.Task[None] | None = None
+        self.api_port: int | None = None
+        self.ready = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.started_monotonic = time.monotonic()
+        self.ready_after_s: float | None = None
+        self.shutdown_log: list[str] = []
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.config.api.host}:{self.api_port}"
+
+    # --- start ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.config
+        started = time.monotonic()
+        self.store = store = AgentStore(
+            config.store.path,
+            clock=self.clock,
+            property_id=config.room.property_id,
+            room_id=config.room.room_id,
+        )
+        scenes = load_scenes(config.scenes.directory, config.scenes.overrides)
+        resolver = self._resolver or PreferenceResolver.create(config)
+        if self._given_devices is not None:
+            devices = dict(self._given_devices)
+        else:
+            self.room_devices = build_room(
+                config.devices,
+                mqtt=config.mqtt,
+                clock=self.clock,
+                client_id=f"agent-{config.room.property_id}-{config.room.room_id}"[:64],
+            )
+            devices = self.room_devices.devices
+        self.room = room = RoomController(
+            config,
+            store=store,
+            devices=devices,
+            scenes=scenes,
+            resolver=resolver,
+            clock=self.clock,
+            metrics=self.metrics,
+        )
+        for device in devices.values():
+            device.subscribe(room.on_device_update)
+        self.presence.subscribe(room.on_presence)
+        if self.room_devices is not None:
+            await self.room_devices.start()
+        elif self._given_devices is not None:
+            await asyncio.gather(*(d.start() for d in devices.values()))
+        room.prime()
+        room.step()
+
+        sup = self.supervisor
+        sup.add("controller", room.run)
+        self.status_publisher = StatusPublisher(config, room)
+        sup.add("status", self.status_publisher.run)
+        self.central = make_client(config)
+        if self.central is not None:
+            self.sync = SyncWorker(self.central, store, room, config, self.metrics)
+            sup.add("sync", self.sync.run)
+        sup.add("watchdog", self._watchdog)
+        sup.add("store-housekeeping", self._store_housekeeping)
+        sup.start()
+
+        await self._start_api()
+        self.ready_after_s = time.monotonic() - started
+        self.ready.set()
+        self.notifier.notify(f"READY=1\nSTATUS=room {config.room.room_id} ready")
+        log.info(
+            "agent_ready",
+            room=config.room.room_id,
+            api=self.api_url,
+            seconds=round(self.ready_after_s, 3),
+        )
+
+    async def _start_api(self) -> None:
+        assert self.room is not None
+        token = None
+        if self.config.api.token_file is not None:
+            token = self.config.api.token_file.read_text(encoding="utf-8").strip()
+        app = create_api(self.room, token=token, health=self._health)
+        uv_config = uvicorn.Config(
+            app,
+            host=self.config.api.host,
+            port=self.config.api.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        self._server = server = _Server(uv_config)
+        self._server_task = asyncio.get_running_loop().create_task(
+            server.serve(), name="api-server"
+        )
+        while not server.started:
+            if self._server_task.done():
+                self._server_task.result()  # raises the bind error
+                raise RuntimeError("the local API stopped while starting")
+            await asyncio.sleep(0.01)
+        sockets = [s for srv in server.servers for s in srv.sockets]
+        self.api_port = int(sockets[0].getsockname()[1])
+
+    def _health(self) -> dict[str, Any]:
+        sync = self.sync
+        return {
+            "ready": self.ready.is_set(),
+            "tasks": self.supervisor.info(),
+            "central": None
+            if sync is None
+            else {"online": sync.online, "last_error": sync.last_error, "pulls": sync.pulls},
+        }
+
+    async def _watchdog(self) -> None:
+        interval = self.notifier.watchdog_interval_s
+        assert self.room is not None
+        if interval is None:
+            await asyncio.Event().wait()  # no watchdog configured: idle until stopped
+            return
+        stale_after = max(5.0, self.config.runtime.tick_s * 10)
+        while True:
+            # Ping only while the control loop is really running: a wedged loop stops the
+            # pings and systemd restarts us.
+            if time.monotonic() - self.room.last_step_monotonic <= stale_after:
+                self.notifier.notify("WATCHDOG=1")
+            else:
+                log.error("watchdog_withheld", reason="control loop stalled")
+            await asyncio.sleep(interval)
+
+    async def _store_housekeeping(self) -> None:
+        assert self.store is not None
+        while True:
+            await asyncio.sleep(3600)
+            self.store.prune()
+
+    # --- stop ----------------------------------------------------------------------------
+
+    def _step(self, what: str) -> None:
+        self.shutdown_log.append(what)
+        log.info("shutdown_step", step=what)
+
+    async def stop(self) -> None:
+        if self.stopped.is_set():
+            return
+        self.notifier.notify("STOPPING=1")
+        if self._server is not None and self._server_task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server_task, 5)
+            self._step("api")
+        await self.supervisor.stop()
+        self._step("tasks")
+        if self.room is not None:
+            tasks = list(self.room.inflight.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._step("commands")
+        if self.room_devices is not None:
+            await self.room_devices.stop()
+        elif self._given_devices is not None:
+            await asyncio.gather(
+                *(d.stop() for d in self._given_devices.values()), return_exceptions=True
+            )
+        self._step("devices")
+        if self.central is not None:
+            await self.central.aclose()
+        if self.store is not None:
+            self.store.close()
+            self._step("store")
+        self.stopped.set()
+        log.info("agent_stopped")
+
+    async def __aenter__(self) -> Agent:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def run(self) -> None:
+        """Run until SIGTERM or SIGINT, then shut down in order."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            await stop.wait()
+            log.info("signal_received")
+        finally:
+            await self.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
