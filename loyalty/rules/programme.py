@@ -13,7 +13,7 @@ decimal field refuses a Python float.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -68,7 +68,7 @@ Share = Annotated[
 
 
 def _season_bound(value: object) -> date | str:
-    if isinstance(value, date):
+    if isinstance(value, date) and not isinstance(value, datetime):
         return value
     if isinstance(value, str):
         if re.fullmatch(r"(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])", value) and valid_month_day(

@@ -340,3 +340,71 @@ def test_key_lines_finds_every_key(doc: tuple[str, dict[tuple[str | int, ...], i
 def test_key_lines_never_crashes_on_any_text(text: str) -> None:
     result = key_lines(text)
     assert all(isinstance(line, int) and line >= 1 for line in result.values())
+
+
+# --- fuzz: any single bad value in the shipped file gives a located ProgrammeError -----------
+
+DEFAULT_TEXT = DEFAULT_FILE.read_text(encoding="utf-8")
+ASSIGNMENTS = [
+    number
+    for number, line in enumerate(DEFAULT_TEXT.splitlines(), start=1)
+    if "=" in line and not line.lstrip().startswith("#")
+]
+BAD_VALUES = [
+    "-1",
+    "0",
+    "1e30",
+    "99999999999999999999",
+    "inf",
+    "nan",
+    "0.0000001",
+    "1.5",
+    '"x"',
+    '""',
+    '"12-45"',
+    '"02-30"',
+    '"05-01"',
+    '"stay"',
+    "true",
+    "2026-01-01",
+    "1979-05-27T07:32:00Z",
+    "1979-05-27T07:32:00",
+    "07:32:00",
+    "[]",
+    "[1, 2]",
+    '["nonexistent"]',
+    "[{ a = 1 }]",
+    "{}",
+    "{ spend = -1 }",
+    '{ match = "maybe" }',
+]
+
+
+def test_a_bad_value_anywhere_is_refused_with_its_line_or_accepted() -> None:
+    """Every value of the shipped file replaced by every bad value (about 2,900 files):
+    the loader never crashes, and a value the models refuse is reported at its own line
+    (cross-key problems may name the related key, e.g. the tier above)."""
+    lines = DEFAULT_TEXT.splitlines()
+    refused = 0
+    for number in ASSIGNMENTS:
+        key = lines[number - 1].split("=", 1)[0]
+        for value in BAD_VALUES:
+            mutated = [*lines[: number - 1], f"{key}= {value}", *lines[number:]]
+            try:
+                parse_programme("\n".join(mutated) + "\n", source="fuzz.toml")
+            except ProgrammeError as exc:
+                problems = exc.problems
+            else:
+                continue  # some replacements are legal (1.5 as a factor, 0 as a limit)
+            refused += 1
+            assert problems, (number, value)
+            for problem in problems:
+                if problem.startswith("not valid TOML"):
+                    assert f"(at line {number}," in problem, problem
+                    continue
+                at = int(problem.split(":")[0].removeprefix("line "))
+                assert 1 <= at <= len(lines), problem
+                if " -- " in problem:  # a value the models refuse: its own line
+                    assert at == number, (problem, number, value)
+                assert "(fix: " in problem or " -- " in problem, problem
+    assert refused > len(ASSIGNMENTS) * len(BAD_VALUES) // 2
