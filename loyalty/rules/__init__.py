@@ -20,7 +20,8 @@ What is here, by module:
   `ProgrammeError` (a `smartroom.settings.ConfigError`) naming the line and the fix.
 * `earn`: `compute_earn` and its request/response models; `earn_limit_window` tells the
   ledger which window to sum for `EarnMember.earned_this_period`.
-* `tiers`: `evaluate_tier`, `tier_progress`, `QualificationYear`, `meets`.
+* `tiers`: `evaluate_tier`, `tier_progress`, `QualificationYear`, `meets`,
+  `highest_tier_met`.
 * `redemption`: `quote_redemption` (peak and inventory factors, minimum, points + cash).
 * `expiry`: `expire`, `upcoming_expiries`, `consume_fifo` over `EarnLot`s.
 * `transfers`: `check_transfer`, `convert_to_partner`, `check_velocity`,
@@ -86,6 +87,7 @@ from loyalty.rules.tiers import (
     RetentionBonus,
     TierDecision,
     evaluate_tier,
+    highest_tier_met,
     meets,
     tier_progress,
 )
@@ -142,6 +144,7 @@ __all__ = [
     "evaluate_tier",
     "example_programme",
     "expire",
+    "highest_tier_met",
     "limit_window",
     "load_programme",
     "meets",

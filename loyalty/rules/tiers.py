@@ -128,7 +128,7 @@ def _missing(criteria: Criteria, year: QualificationYear, currency: str) -> str:
             nested = " or " in text or " and " in text
             parts.append(f"({text})" if nested else text)
     # nights before spend reads naturally: "8 nights or 12,000 CNY"
-    parts.sort(key=lambda p: (p[0] == "(", "CNY" in p or p.endswith(currency)))
+    parts.sort(key=lambda p: (p[0] == "(", p.endswith(currency)))
     return (" or " if criteria.match == "any" else " and ").join(parts)
 
 
