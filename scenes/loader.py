@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from drivers.base import CapabilityName
 from scenes.model import Scene
 from scenes.select import Entry
-from smartroom.settings import ConfigError, explain
+from smartroom.settings import ConfigError
 
 LIBRARY = Path(__file__).resolve().parent / "library"
 
@@ -79,6 +79,29 @@ class SceneBook(Mapping[str, Scene]):
         return [p for scene in self._scenes.values() for p in scene.check_devices(devices)]
 
 
+_UNION_TAGS = frozenset({"int", "float", "str", "bool", "function-after", "constrained-int"})
+
+
+def explain_scene(exc: ValidationError) -> list[str]:
+    """Like smartroom.settings.explain, but one line per field: a value that fails every
+    branch of `int | "preference"` is one problem, not one per branch."""
+    grouped: dict[str, tuple[object, list[str]]] = {}
+    for err in exc.errors(include_url=False):
+        parts = [
+            str(p)
+            for p in err["loc"]
+            if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p or p.startswith("enum")))
+        ]
+        where = ".".join(parts) or "(top level)"
+        _value, messages = grouped.setdefault(where, (err.get("input"), []))
+        if err["msg"] not in messages:
+            messages.append(err["msg"])
+    return [
+        f"{where} = {value!r} -- {' or '.join(messages)}"
+        for where, (value, messages) in grouped.items()
+    ]
+
+
 def _load_file(path: Path) -> Scene:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -89,7 +112,7 @@ def _load_file(path: Path) -> Scene:
     try:
         scene = Scene.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(str(path), explain(exc)) from None
+        raise ConfigError(str(path), explain_scene(exc)) from None
     if scene.name != path.stem:
         raise ConfigError(
             str(path),
@@ -119,7 +142,7 @@ def load_scenes(
         try:
             scenes[name] = scenes[name].merged(dict(override))
         except ValidationError as exc:
-            problems += [f"scenes.overrides.{name}.{line}" for line in explain(exc)]
+            problems += [f"scenes.overrides.{name}.{line}" for line in explain_scene(exc)]
     missing = REQUIRED - scenes.keys()
     if missing:
         problems.append(f"scene book lacks {sorted(missing)} (fix: keep the built-ins)")
