@@ -3,7 +3,7 @@ string, list and number; money is a Decimal string, points are ints."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -16,6 +16,11 @@ Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 MoneyIn = Annotated[Decimal, Field(ge=0, le=Decimal("10000000"), max_digits=12, decimal_places=2)]
 PointsIn = Annotated[int, Field(ge=1, le=100_000_000)]
 Text = Annotated[str, StringConstraints(max_length=256)]
+Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2200, 12, 31))]
+Moment = Annotated[
+    AwareDatetime,
+    Field(ge=datetime(2000, 1, 1, tzinfo=UTC), le=datetime(2200, 12, 31, tzinfo=UTC)),
+]
 
 
 class Request(BaseModel):
@@ -130,8 +135,8 @@ class StayCreate(Request):
 
     member_id: OpaqueId
     property_id: PropertyId
-    arrival: AwareDatetime
-    departure: AwareDatetime
+    arrival: Moment
+    departure: Moment
     room_type: Name = "standard"
     channel: Name = "direct"
     nightly_rate: MoneyIn
@@ -271,7 +276,7 @@ class QuoteRequest(Request):
     )
     member_id: OpaqueId
     property_id: PropertyId
-    check_in: date
+    check_in: Day
     nights: Annotated[int, Field(ge=1, le=365)] = 1
     cash_rate: MoneyIn
     occupancy_forecast: Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)] = (
@@ -349,15 +354,15 @@ class ConversionResult(Response):
 
 
 class ExpiryJob(Request):
-    as_of: date
+    as_of: Day
 
 
 class TierJob(Request):
-    year_ending: date = Field(description="the last day of the qualification year to evaluate")
+    year_ending: Day = Field(description="the last day of the qualification year to evaluate")
 
 
 class HoldsJob(Request):
-    as_of: AwareDatetime | None = None
+    as_of: Moment | None = None
 
 
 class JobResult(Response):

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 from sqlalchemy import Connection, select
 
 from loyalty.auth import Allow, Principal
@@ -127,7 +128,7 @@ def history(
     request: Request,
     member_id: MemberId,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before: datetime | None = None,
+    before: AwareDatetime | None = None,
     who: Principal = Depends(Allow("admin", "staff", "member")),
 ) -> HistoryPage:
     """Ledger entries touching the member's accounts, newest first (each with its chain hash)."""

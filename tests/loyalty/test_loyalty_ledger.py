@@ -3,6 +3,8 @@ field), tamper detection naming the first bad entry, bad input changing nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 from service_harness import Service
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -10,7 +12,7 @@ from typer.testing import CliRunner
 from loyalty.cli import app as cli
 
 
-def _earn(service: Service, member: str, amount: str, key: str, expect: int = 200) -> dict:
+def _earn(service: Service, member: str, amount: str, key: str, expect: int = 200) -> Any:
     return service.call(
         "POST",
         "/v1/earn",
