@@ -47,7 +47,7 @@ def test_fifty_clients_end_with_exact_balances(service: Service) -> None:
                     done.append((member, "earn", resp.json()["points"]))
                 else:
                     other = rng.choice([m for m in members if m != member])
-                    body: dict[str, object] = {
+                    body = {
                         "from_member_id": member,
                         "to_member_id": other,
                         "points": 1000,
