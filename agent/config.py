@@ -105,6 +105,9 @@ class LimitsSection(_Section):
     setpoint_min_c: Annotated[float, Field(ge=16, le=30)] = 18.0
     setpoint_max_c: Annotated[float, Field(ge=16, le=30)] = 27.0
     default_setpoint_c: Annotated[float, Field(ge=16, le=30)] = 22.0
+    # What the thermostat itself accepts; setbacks beyond it switch the HVAC off instead.
+    device_setpoint_min_c: Annotated[float, Field(ge=5, le=30)] = 16.0
+    device_setpoint_max_c: Annotated[float, Field(ge=16, le=40)] = 30.0
 
     @model_validator(mode="after")
     def _ordered(self) -> LimitsSection:
@@ -142,8 +145,11 @@ class EnergySection(_Section):
         self.policy()  # EnergyPolicy checks the code's rules; its message names them
         return self
 
-    def policy(self) -> EnergyPolicy:
+    def policy(self, limits: LimitsSection | None = None) -> EnergyPolicy:
+        limits = limits or LimitsSection()
         return EnergyPolicy(
+            device_min_c=limits.device_setpoint_min_c,
+            device_max_c=limits.device_setpoint_max_c,
             away_after=timedelta(minutes=self.away_after_min),
             away_setback_c=self.away_setback_c,
             deep_after=None

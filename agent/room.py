@@ -170,7 +170,7 @@ class RoomController:
             name: dev.capability for name, dev in self.devices.items()
         }
         self._occ_policy = config.occupancy.policy()
-        self._energy_policy = config.energy.policy()
+        self._energy_policy = config.energy.policy(config.limits)
         # Stamped on arrival: the time a thing happened, not when the loop got to it.
         self._updates: deque[tuple[DeviceUpdate | PresenceSignal, datetime]] = deque()
         self.wake = asyncio.Event()

@@ -56,9 +56,14 @@ class EnergyPolicy:
     recovery_c_per_hour: float = 6.0
     precondition_margin: timedelta = timedelta(minutes=10)
     season_hysteresis_c: float = 1.0
+    # What the thermostat accepts (many fan-coil controllers stop at 16 °C).
+    device_min_c: float = 5.0
+    device_max_c: float = 35.0
 
     def __post_init__(self) -> None:
         problems = []
+        if self.device_min_c >= self.device_max_c:
+            problems.append("device_min_c must be below device_max_c")
         if not timedelta(0) <= self.away_after <= IECC_MAX_AWAY_DELAY:
             problems.append("away_after must be between 0 and 30 min (IECC C403.7.4)")
         if self.away_setback_c < IECC_MIN_SETBACK_C:
@@ -232,7 +237,9 @@ def climate_target(room: RoomEnergyState, policy: EnergyPolicy) -> ClimateTarget
             )
     if not room.rented:
         setpoint = _unrented_setpoint(room, policy)
-        return ClimateTarget(mode, setpoint, f"unrented: {room.season} held at {setpoint:.1f} °C")
+        return _held_at(
+            room, policy, mode, setpoint, f"unrented: {room.season} held at {setpoint:.1f} °C"
+        )
     if room.vacant_since is None:
         return None
     vacant_for = room.now - room.vacant_since
@@ -245,12 +252,31 @@ def climate_target(room: RoomEnergyState, policy: EnergyPolicy) -> ClimateTarget
     else:
         return None
     setpoint = round(room.preferred_c + sign * delta, 1)
-    return ClimateTarget(
+    return _held_at(
+        room,
+        policy,
         mode,
         setpoint,
         f"{label}: rented, empty {int(vacant_for.total_seconds() // 60)} min, "
         f"{room.season} {sign * delta:+.1f} °C",
     )
+
+
+def _held_at(
+    room: RoomEnergyState, policy: EnergyPolicy, mode: ClimateMode, setpoint: float, why: str
+) -> ClimateTarget:
+    """Hold the room at `setpoint` (heating never above it, cooling never below it) even when
+    the thermostat cannot be set that far: then it is switched off while the room is on the
+    right side of the limit, and run at its own limit only when the room has drifted past."""
+    if mode is ClimateMode.HEAT and setpoint < policy.device_min_c:
+        if room.indoor_c is None or room.indoor_c > setpoint:
+            return ClimateTarget(ClimateMode.OFF, policy.device_min_c, f"{why} (heating off)")
+        return ClimateTarget(ClimateMode.HEAT, policy.device_min_c, f"{why} (device minimum)")
+    if mode is ClimateMode.COOL and setpoint > policy.device_max_c:
+        if room.indoor_c is None or room.indoor_c < setpoint:
+            return ClimateTarget(ClimateMode.OFF, policy.device_max_c, f"{why} (cooling off)")
+        return ClimateTarget(ClimateMode.COOL, policy.device_max_c, f"{why} (device maximum)")
+    return ClimateTarget(mode, setpoint, why)
 
 
 def _unrented_setpoint(room: RoomEnergyState, policy: EnergyPolicy) -> float:

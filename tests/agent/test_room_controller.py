@@ -276,11 +276,16 @@ async def test_unrented_room_held_at_code_limits(room: Room) -> None:
     await room.settle()
     hvac = room.devs["hvac"]
     assert room.room.choice is not None and room.room.choice.name == "vacant"
-    # 21 °C indoor < 22 default: heating season -> at most 15.6 °C.
-    assert (hvac.state.mode, hvac.state.setpoint_c) == (ClimateMode.HEAT, 15.6)
-    hvac.push(state=ClimateState(ClimateMode.HEAT, 15.6, hvac.state.fan, 29.0, hvac.state.action))
+    # 21 °C indoor < 22 default: heating season -> no heating above 15.6 °C; the thermostat
+    # stops at 16 °C, so heating is off until the room drifts below 15.6 °C.
+    assert mode_of(hvac) is ClimateMode.OFF
+    fan, action = hvac.state.fan, hvac.state.action
+    hvac.push(state=ClimateState(ClimateMode.OFF, 16.0, fan, 15.0, action))
     await room.settle()
-    assert (hvac.state.mode, hvac.state.setpoint_c) == (ClimateMode.COOL, 26.7)
+    assert (mode_of(hvac), hvac.state.setpoint_c) == (ClimateMode.HEAT, 16.0)
+    hvac.push(state=ClimateState(ClimateMode.HEAT, 16.0, fan, 29.0, action))
+    await room.settle()
+    assert (mode_of(hvac), hvac.state.setpoint_c) == (ClimateMode.COOL, 26.7)
 
 
 async def test_booked_arrival_preconditions_within_the_hour(room: Room) -> None:
@@ -297,11 +302,11 @@ async def test_booked_arrival_preconditions_within_the_hour(room: Room) -> None:
     room.store.replace_stays([stay])
     room.room.stays_changed()
     await room.settle()
-    assert room.devs["hvac"].state.setpoint_c == 15.6
+    assert mode_of(room.devs["hvac"]) is ClimateMode.OFF
     await room.advance(2 * 3600 + 30 * 60)  # 30 min before arrival
     assert room.room.choice is not None and room.room.choice.name == "pre_arrival"
     # 1 °C to make up at 6 °C/h + 10 min margin: recovery starts 20 min before, not yet.
-    assert room.devs["hvac"].state.setpoint_c == 15.6
+    assert mode_of(room.devs["hvac"]) is ClimateMode.OFF
     await room.advance(11 * 60)
     assert room.devs["hvac"].state.setpoint_c == 22.0
     assert room.room.plan["hvac"].origins["setpoint_c"] == "energy"

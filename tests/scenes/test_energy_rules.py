@@ -245,3 +245,19 @@ def test_occupancy_invariants_over_any_event_sequence(script: list[tuple[int, st
             assert evaluate(occ, now + timedelta(days=2), POLICY).occupied
         if occ.changed_at is not None:
             assert occ.changed_at <= now
+
+
+@given(inside=st.none() | st.floats(5.0, 38.0), season=seasons, pref=prefs)
+def test_limits_the_thermostat_cannot_take_switch_it_off_instead(
+    inside: float | None, season: Season, pref: float
+) -> None:
+    policy = EnergyPolicy(device_min_c=16.0, device_max_c=26.0)
+    room = RoomEnergyState(T0, False, False, T0, pref, season, inside)
+    target = climate_target(room, policy)
+    assert target is not None
+    assert policy.device_min_c <= target.setpoint_c <= policy.device_max_c
+    if target.mode is ClimateMode.HEAT:
+        # heating only when the room is already at or below the code's limit
+        assert inside is not None and inside <= 15.6
+    if target.mode is ClimateMode.COOL:
+        assert inside is not None and inside >= 26.7
