@@ -185,6 +185,9 @@ class ModbusHvac:
                 self._tracker.failed(str(exc).removeprefix(f"{self.name}: "))
                 self._was_down = True
                 delay = self._tracker.backoff.next()
+            except Exception:  # a bug here must not end polling for good
+                log.exception("poll_failed", device=self.name)
+                delay = self._tracker.backoff.next()
             else:
                 delay = self.config.poll_interval_s
             await asyncio.sleep(delay)
