@@ -427,6 +427,14 @@ class RoomController:
         if isinstance(state, SensorState):
             self._sensor(name, state, previous, now)
         elif isinstance(state, ClimateState):
+            # A window contact wired to the thermostat counts like a window sensor.
+            wired = update.extra.get("window_open")
+            if isinstance(wired, bool):
+                key = f"{name}.window"
+                if wired:
+                    self.window_open_since.setdefault(key, now)
+                else:
+                    self.window_open_since.pop(key, None)
             if state.current_c is not None:
                 self.indoor_c = state.current_c
                 self.metrics.temperature.set(state.current_c)
@@ -468,10 +476,12 @@ class RoomController:
         assert event is not None
         if event.kind is SensorEventKind.DOOR_UNLOCKED:
             self.last_unlock = (event.actor, now)
+        # Buttons request a state (DND, MUR, clear), they do not toggle: the thermostat's
+        # door station reports the same press as both a state change and an event.
         elif event.kind is SensorEventKind.BUTTON_DND:
-            self._housekeeping(dnd=not self.dnd, via="button")
+            self._housekeeping(dnd=True, via="button")
         elif event.kind is SensorEventKind.BUTTON_MUR:
-            self._housekeeping(mur=not self.mur, via="button")
+            self._housekeeping(mur=True, via="button")
         elif event.kind is SensorEventKind.BUTTON_CLEAR:
             self._housekeeping(dnd=False, mur=False, via="button")
 

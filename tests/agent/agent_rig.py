@@ -1,0 +1,137 @@
+"""Helpers for driving a whole agent against the rig's simulators (real Modbus RTU on a pty,
+real CoAP, real Zigbee2MQTT/speaker over Mosquitto), observed through its public surfaces."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from agent.app import Agent
+from agent.config import RoomConfig, parse_room_config
+from firmware_mocks.rig import Rig
+from smartroom.clock import SystemClock
+from smartroom.services import MosquittoBroker
+
+ROOM_DEVICES: dict[str, dict[str, Any]] = {
+    "hvac": {"driver": "modbus_hvac", "port": "/dev/ttyUSB0", "poll_interval_s": 0.5},
+    "ceiling": {"driver": "coap_light", "host": "127.0.0.1"},
+    "bedside": {"driver": "z2m", "capability": "light", "friendly_name": "r1201_bedside"},
+    "curtain": {"driver": "z2m", "capability": "cover", "friendly_name": "r1201_curtain"},
+    "motion": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_motion"},
+    "entrance": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_door"},
+    "window": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_window"},
+    "lock": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_lock"},
+    "button": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_button"},
+    "speaker": {"driver": "mqtt_audio", "speaker_id": "r1201"},
+}
+
+
+class JumpClock(SystemClock):
+    """Real time that a test can move forward in one jump (every part of the agent and the
+    drivers sees the same clock): `clock.jump(21)` = 21 s later, instantly."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> datetime:
+        return super().now() + timedelta(seconds=self.offset)
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self.offset
+
+    def jump(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+def room_data(
+    tmp_path: Path,
+    broker: MosquittoBroker,
+    devices: dict[str, dict[str, Any]] | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "room": {"property_id": "SHA-01", "room_id": "1201", "timezone": "Asia/Shanghai"},
+        "mqtt": {"host": broker.host, "port": broker.port},
+        "devices": devices if devices is not None else ROOM_DEVICES,
+        "store": {"path": str(tmp_path / "agent.db")},
+        "api": {"port": 0},
+        "runtime": {"tick_s": 0.05, "status_heartbeat_s": 5},
+        "occupancy": {"confirm_after_close_s": 30},
+    }
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value}
+    return data
+
+
+def agent_config(rig: Rig) -> RoomConfig:
+    return parse_room_config(tomllib.loads(rig.room_toml()), source="rig room")
+
+
+async def eventually(
+    check: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition"
+) -> float:
+    """Wait until `check()` is true; returns the seconds it took."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started
+
+
+class StatusWatcher:
+    """Subscribes to the room's retained status topic like the housekeeping board does."""
+
+    def __init__(self, broker: MosquittoBroker, topic: str) -> None:
+        self.broker, self.topic = broker, topic
+        self.latest: dict[str, Any] | None = None
+        self.count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(self.broker.host, self.broker.port) as client:
+                    await client.subscribe(self.topic, qos=1)
+                    async for message in client.messages:
+                        assert isinstance(message.payload, bytes)
+                        self.latest = json.loads(message.payload)
+                        self.count += 1
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.2)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[StatusWatcher]:
+        self._task = asyncio.create_task(self._run())
+        try:
+            yield self
+        finally:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def wait_for(self, check: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+        await eventually(lambda: self.latest is not None and check(self.latest), what=what)
+        assert self.latest is not None
+        return self.latest
+
+
+async def arrive(rig: Rig, *, by: str = "rfid") -> None:
+    """A guest (or staff) unlocks, walks in, and closes the door behind them."""
+    sims: Any = rig.simulators
+    await sims["lock"].unlock(by)
+    await sims["entrance"].open()
+    await sims["motion"].walk_in()
+    await sims["entrance"].close()
+
+
+__all__ = ["Agent", "JumpClock", "Rig", "StatusWatcher", "arrive", "eventually"]

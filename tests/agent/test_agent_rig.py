@@ -1,0 +1,230 @@
+"""The whole agent against the rig's simulators over real transports (Modbus RTU on a pty,
+CoAP on loopback, Zigbee2MQTT and the speaker on Mosquitto), observed through its public
+surfaces: the simulators' own state, the retained MQTT status, and the local HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from agent_rig import (
+    Agent,
+    JumpClock,
+    Rig,
+    StatusWatcher,
+    agent_config,
+    arrive,
+    eventually,
+    room_data,
+)
+
+from agent.status_mqtt import status_topic
+from agent.store import AgentStore
+from drivers.base import ClimateMode, DoorStation
+from firmware_mocks.base import Fault
+from smartroom.services import MosquittoBroker
+from sync.wire import (
+    ClimatePrefs,
+    EventKind,
+    LightingPrefs,
+    MemberPreferences,
+    Stamped,
+    StayAssignment,
+)
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(90)]
+MEMBER, STAY = "mem_rigrigrigrig", "stay_rigrigrigrig"
+
+
+def seed_stay(path: Path, clock: JumpClock) -> None:
+    """What the sync worker would have cached from central: a checked-in stay + prefs."""
+    store = AgentStore(path, clock=clock, property_id="SHA-01", room_id="1201")
+    now = clock.now()
+    store.replace_stays(
+        [
+            StayAssignment(
+                stay_id=STAY,
+                member_id=MEMBER,
+                property_id="SHA-01",
+                room_id="1201",
+                tier="platinum",
+                arrival=now - timedelta(minutes=30),
+                departure=now + timedelta(days=2),
+                status="checked_in",
+            )
+        ]
+    )
+    store.put_preferences(
+        MemberPreferences(
+            member_id=MEMBER,
+            climate=ClimatePrefs(setpoint_c=Stamped[float](value=23.5, updated_at=now)),
+            lighting=LightingPrefs(level_pct=Stamped[int](value=40, updated_at=now)),
+        )
+    )
+    store.close()
+
+
+class Env:
+    def __init__(self, rig: Rig, agent: Agent, clock: JumpClock, watcher: StatusWatcher) -> None:
+        self.rig, self.agent, self.clock, self.watcher = rig, agent, clock, watcher
+        self.sims: Any = rig.simulators
+
+    @property
+    def room(self) -> Any:
+        return self.agent.room
+
+    def scene(self) -> str | None:
+        choice = self.room.choice
+        return None if choice is None else str(choice.name)
+
+    def kinds(self) -> list[str]:
+        return [e.kind.value for e in self.agent.store.pending()]  # type: ignore[union-attr]
+
+    async def guest_in(self, by: str = "rfid") -> None:
+        await arrive(self.rig, by=by)
+        await eventually(
+            lambda: self.room.occ.door_closed_at is not None and not self.room.occ.door_open,
+            what="door closed behind the guest",
+        )
+        self.clock.jump(3)
+        await self.move()  # moving about inside, door shut
+        await eventually(lambda: self.room.occ.motion_since_close, what="motion inside")
+
+    async def move(self) -> None:
+        """A fresh motion report (a real sensor re-triggers after its hold time)."""
+        await self.sims["motion"].leave()
+        await self.sims["motion"].walk_in()
+
+    async def guest_out(self) -> None:
+        await self.sims["motion"].leave()
+        await self.sims["entrance"].open()
+        await self.sims["entrance"].close()
+        await eventually(lambda: not self.room.occ.door_open, what="door closed seen")
+        self.clock.jump(31)
+        await eventually(lambda: not self.room.occ.occupied, what="room empty")
+
+
+@pytest.fixture
+async def env(tmp_path: Path, mqtt_broker: MosquittoBroker) -> AsyncIterator[Env]:
+    clock = JumpClock()
+    seed_stay(tmp_path / "agent.db", clock)
+    async with Rig(room_data(tmp_path, mqtt_broker), free_ports=True, speed=60) as rig:
+        config = agent_config(rig)
+        watcher = StatusWatcher(mqtt_broker, status_topic(config))
+        async with watcher.running(), Agent(config, clock=clock) as agent:
+            env = Env(rig, agent, clock, watcher)
+            await eventually(lambda: env.scene() == "pre_arrival", what="pre-arrival scene")
+            yield env
+
+
+async def test_arrival_welcome_manual_change_and_housekeeping(env: Env) -> None:
+    sims = env.sims
+    # The member arrives: the welcome reaches every device, confirmed by each simulator.
+    await env.guest_in()
+    await eventually(lambda: env.scene() == "welcome", what="welcome")
+    hvac = sims["hvac"]
+    await eventually(
+        lambda: (hvac.controls.mode, hvac.controls.setpoint_c) == (ClimateMode.AUTO, 23.5),
+        what="thermostat at the member's 23.5 °C",
+    )
+    await eventually(lambda: sims["ceiling"].on, what="ceiling on")
+    await eventually(lambda: sims["bedside"].snapshot()["state"] == "ON", what="bedside on")
+    await eventually(lambda: sims["curtain"].snapshot()["position"] == 100, what="curtain open")
+    await eventually(lambda: sims["speaker"].state.power, what="speaker on")
+    await eventually(
+        lambda: env.room.last_scene_run is not None and env.room.last_scene_run.scene == "welcome",
+        what="welcome confirmed",
+    )
+    assert not [n for n, r in env.room.last_scene_run.results.items() if r["did"] == "failed"]
+    assert {"arrival", "scene_applied"} <= set(env.kinds())
+
+    # The guest turns the thermostat knob: held, and recorded as feedback.
+    hvac.turn_knob(21.0)
+    await eventually(lambda: "hvac" in env.room.manual, what="manual change seen")
+    env.clock.jump(15 * 60)
+    await env.move()
+    for _ in range(20):
+        env.room.step()
+    assert hvac.controls.setpoint_c == 21.0
+    assert {"manual_change", "preference_learned"} <= set(env.kinds())
+
+    # DND from the in-room button reaches the MQTT status; MUR from the door station.
+    await sims["button"].press("dnd")
+    status = await env.watcher.wait_for(lambda s: s["dnd"], "dnd in the MQTT status")
+    assert status["online"] and status["occupied"] and not status["mur"]
+    hvac.press(DoorStation.MUR)
+    await env.watcher.wait_for(lambda s: s["mur"] and not s["dnd"], "mur from the door station")
+
+    # The local API: status, detail, metrics, and the app's DND toggle.
+    async with httpx.AsyncClient(base_url=env.agent.api_url) as http:
+        health = (await http.get("/health")).json()
+        assert health["ok"] and health["tasks"]["controller"]["running"]
+        assert (await http.get("/status")).json()["scene"] == "welcome"
+        detail = (await http.get("/status/detail")).json()
+        assert detail["plan"]["hvac"]["layer"] == "manual"
+        metrics = (await http.get("/metrics")).text
+        assert "smartroom_room_occupied 1.0" in metrics
+        put = await http.put("/housekeeping", json={"dnd": True})
+        assert put.status_code == 200 and put.json()["dnd"] and not put.json()["mur"]
+        bad = await http.put("/housekeeping", json={"dnd": True, "mur": True})
+        assert bad.status_code == 422
+        assert (await http.put("/housekeeping", json={"dnd": "maybe"})).status_code == 422
+    await env.watcher.wait_for(lambda s: s["dnd"] and not s["mur"], "dnd from the app")
+
+
+async def test_window_interlock_then_setback_when_empty(env: Env) -> None:
+    sims = env.sims
+    hvac = sims["hvac"]
+    await env.guest_in()
+    await eventually(lambda: hvac.controls.setpoint_c == 23.5, what="welcome temperature")
+    await sims["window"].open()
+    await eventually(lambda: bool(env.room.window_open_since), what="window seen open")
+    env.clock.jump(19)
+    for _ in range(5):
+        env.room.step()
+    assert hvac.controls.mode is ClimateMode.AUTO  # not before the 20 s grace
+    env.clock.jump(2)
+    await eventually(lambda: hvac.controls.mode is ClimateMode.OFF, what="HVAC off")
+    status = await env.watcher.wait_for(
+        lambda s: any(a["kind"] == "window_open" for a in s["alerts"]), "window alert"
+    )
+    assert status["occupied"]
+    await sims["window"].close()
+    await eventually(lambda: hvac.controls.mode is ClimateMode.AUTO, what="HVAC back on")
+
+    # The guest leaves: vacancy confirmed, then the setback within the code's 30 minutes.
+    await env.guest_out()
+    await eventually(lambda: env.scene() == "away", what="away scene")
+    env.clock.jump(10 * 60)
+    await eventually(
+        lambda: abs(hvac.controls.setpoint_c - 23.5) >= 2.2, what="setback of at least 2.2 °C"
+    )
+    assert hvac.controls.mode in (ClimateMode.HEAT, ClimateMode.COOL)
+    assert sims["ceiling"].on is False
+    assert "departure" in env.kinds()
+
+
+async def test_a_dead_device_does_not_stop_the_welcome(env: Env) -> None:
+    sims = env.sims
+    sims["ceiling"].inject(Fault.SILENT)
+    await env.guest_in()
+    await eventually(
+        lambda: env.room.last_scene_run is not None and env.room.last_scene_run.scene == "welcome",
+        timeout=20,
+        what="welcome finished (with the dead lamp timing out)",
+    )
+    results = env.room.last_scene_run.results
+    assert results["ceiling"]["did"] == "failed"
+    assert sims["hvac"].controls.setpoint_c == 23.5
+    assert sims["bedside"].snapshot()["state"] == "ON"
+    assert sims["speaker"].state.power
+    events = [e for e in env.agent.store.pending() if e.kind is EventKind.SCENE_APPLIED]  # type: ignore[union-attr]
+    assert events[-1].payload["devices"]["ceiling"]["did"] == "failed"
+    # The lamp comes back: it gets the welcome it missed.
+    sims["ceiling"].inject(Fault.NONE)
+    env.clock.jump(300)
+    await eventually(lambda: sims["ceiling"].on, timeout=20, what="lamp caught up")
