@@ -105,3 +105,7 @@ _mount_optional()
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

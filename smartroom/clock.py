@@ -66,3 +66,27 @@ class FakeClock:
 
 def utcnow_from(clock: Clock | None) -> datetime:
     return (clock or SystemClock()).now()
+
+
+class ScaledClock:
+    """Simulated time running `speed` times faster than real time, from `start`.
+
+    The demo and the rig run rooms on it so an evening plays in a minute; `monotonic` is
+    scaled the same way, so timeouts expressed in simulated seconds keep their meaning."""
+
+    def __init__(self, speed: float, start: datetime | None = None) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self._start = (start or datetime.now(UTC)).astimezone(UTC)
+        self._origin = time.monotonic()
+
+    def elapsed(self) -> float:
+        """Simulated seconds since the clock started."""
+        return (time.monotonic() - self._origin) * self.speed
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self.elapsed())
+
+    def monotonic(self) -> float:
+        return self.elapsed()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -25,10 +25,14 @@ def redact_secrets(
     return event_dict
 
 
-def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
-    """Configure structlog and the stdlib root logger once per process."""
+def configure_logging(
+    level: str = "info", *, json: bool | None = None, stream: TextIO | None = None
+) -> None:
+    """Configure structlog and the stdlib root logger once per process; logs go to
+    `stream` (default stderr)."""
+    stream = stream or sys.stderr
     if json is None:
-        json = not sys.stderr.isatty()
+        json = not stream.isatty()
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"log level {level!r} is not one of debug, info, warning, error")
@@ -44,12 +48,12 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
     # Libraries (uvicorn, aiocoap, pymodbus) log through stdlib: route them through the same
     # processors so one stream has one format.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(processors=[*shared, renderer], foreign_pre_chain=[])
     )

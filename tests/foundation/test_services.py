@@ -93,3 +93,17 @@ async def test_embedded_broker_fallback_carries_messages() -> None:
                     break
     finally:
         await asyncio.to_thread(broker.close)
+
+
+def test_scaled_clock_runs_faster_than_real_time() -> None:
+    import time
+
+    from smartroom.clock import ScaledClock
+
+    start = datetime(2026, 1, 15, 18, 0, tzinfo=UTC)
+    clock = ScaledClock(120, start)
+    time.sleep(0.05)
+    assert clock.now() >= start + timedelta(seconds=5.9)
+    assert clock.monotonic() >= 5.9
+    with pytest.raises(ValueError, match="positive"):
+        ScaledClock(0)
