@@ -5,11 +5,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from firmware_mocks import cli as rig_cli
 from smartroom import schemas as wire_schemas
 
 app = typer.Typer(
@@ -92,15 +92,8 @@ def bench(
     raise typer.Exit(int(result or 0))
 
 
-def _mount_optional() -> None:
-    # The rig lives with the simulators (firmware_mocks/cli.py) and adds its own command.
-    rig_cli = Path(__file__).resolve().parent.parent / "firmware_mocks" / "cli.py"
-    if rig_cli.exists():
-        module = importlib.import_module("firmware_mocks.cli")
-        module.register(app)
-
-
-_mount_optional()
+# The rig lives with the simulators and adds its own `rig` command.
+rig_cli.register(app)
 
 
 def main() -> None:
