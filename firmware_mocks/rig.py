@@ -196,7 +196,11 @@ class Rig:
 
                     cfg = cfg.model_copy(update={"port": free_udp_port(cfg.host)})
                     self.device_configs[name] = cfg
-                factory = _factory(cfg.driver)
+                try:
+                    factory = _factory(cfg.driver)
+                except ConfigError as exc:
+                    fix = "add its simulator, or list it with --real / real="
+                    raise ConfigError(f"devices.{name}", [*exc.problems, fix]) from None
                 self.simulators[name] = factory(name, cfg, self.mqtt or MqttConfig())
 
     async def _ensure_broker(self) -> None:
