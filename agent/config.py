@@ -63,6 +63,8 @@ class RoomSection(_Section):
     property_id: PropertyId
     room_id: RoomId
     timezone: str = "UTC"
+    # Köppen–Geiger climate code of the property (e.g. "Cfa"), a comfort-model input.
+    climate: Annotated[str, StringConstraints(pattern=r"^[A-E][a-zA-Z]{1,2}$")] | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -53,6 +53,7 @@ class PreferenceResolver:
         self._limits = config.limits
         self._scenes = config.scenes
         self._advisor = advisor
+        self._climate = config.room.climate
         self._warned = False
 
     @classmethod
@@ -64,6 +65,21 @@ class PreferenceResolver:
             advisor = None
         return cls(config, advisor)
 
+    def _context(
+        self, prefs: MemberPreferences | None, inputs: ComfortInputs, indoor_c: float
+    ) -> Any:
+        return _comfort().ComfortContext(
+            indoor_c=indoor_c,
+            humidity_pct=inputs.humidity_pct,
+            outdoor_c=inputs.outdoor_c,
+            outdoor_running_mean_c=inputs.outdoor_c,
+            at=inputs.at,
+            climate=self._climate,
+            air_conditioned=True,
+            age_band=prefs.age_band if prefs else None,
+            gender=prefs.gender if prefs else None,
+        )
+
     @property
     def has_model(self) -> bool:
         return self._advisor is not None
@@ -71,26 +87,15 @@ class PreferenceResolver:
     def _model_setpoint(
         self, prefs: MemberPreferences | None, inputs: ComfortInputs
     ) -> tuple[float, str] | None:
-        if self._advisor is None or prefs is None or inputs.indoor_c is None:
+        if self._advisor is None or inputs.indoor_c is None:
             return None
         try:
-            ctx = _comfort().ComfortContext(
-                indoor_c=inputs.indoor_c,
-                humidity_pct=inputs.humidity_pct if inputs.humidity_pct is not None else 45.0,
-                outdoor_c=inputs.outdoor_c if inputs.outdoor_c is not None else inputs.indoor_c,
-                outdoor_running_mean_c=(
-                    inputs.outdoor_c if inputs.outdoor_c is not None else inputs.indoor_c
-                ),
-                at=inputs.at,
-                climate=None,
-                air_conditioned=True,
-                age_band=prefs.age_band,
-                gender=prefs.gender,
-            )
+            ctx = self._context(prefs, inputs, inputs.indoor_c)
             suggestion = self._advisor.suggest(
                 ctx, prefs, limits=(self._limits.setpoint_min_c, self._limits.setpoint_max_c)
             )
-            return float(suggestion.setpoint_c), str(getattr(suggestion, "source", "model"))
+            source = str(getattr(suggestion, "source", "model"))
+            return float(suggestion.setpoint_c), {"explicit": "preference"}.get(source, source)
         except Exception as exc:  # noqa: BLE001 - fall back to defaults, say so once
             if not self._warned:
                 log.warning("comfort_model_failed", error=f"{type(exc).__name__}: {exc}")
@@ -157,21 +162,16 @@ class PreferenceResolver:
         offset: ComfortOffset | None = None
         if self._advisor is not None:
             try:
-                ctx = _comfort().ComfortContext(
-                    indoor_c=inputs.indoor_c if inputs.indoor_c is not None else chosen_c,
-                    humidity_pct=inputs.humidity_pct or 45.0,
-                    outdoor_c=inputs.outdoor_c if inputs.outdoor_c is not None else chosen_c,
-                    outdoor_running_mean_c=(
-                        inputs.outdoor_c if inputs.outdoor_c is not None else chosen_c
-                    ),
-                    at=inputs.at,
-                    climate=None,
-                    air_conditioned=True,
-                    age_band=prefs.age_band,
-                    gender=prefs.gender,
+                ctx = self._context(
+                    prefs, inputs, inputs.indoor_c if inputs.indoor_c is not None else chosen_c
                 )
                 offset = self._advisor.observe_manual_change(
-                    prefs, ctx, suggested_c=suggested_c, chosen_c=chosen_c, at=inputs.at
+                    prefs,
+                    ctx,
+                    suggested_c=suggested_c,
+                    chosen_c=chosen_c,
+                    at=inputs.at,
+                    limits=(self._limits.setpoint_min_c, self._limits.setpoint_max_c),
                 )
             except Exception as exc:  # noqa: BLE001 - fall back to the simple learner
                 log.warning("comfort_learn_failed", error=f"{type(exc).__name__}: {exc}")

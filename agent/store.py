@@ -96,7 +96,7 @@ class AgentStore:
                 f"({len(MIGRATIONS)}): upgrade the agent, do not downgrade it"
             )
         for version in range(current + 1, len(MIGRATIONS) + 1):
-            with db.conn:
+            with db.atomic():
                 MIGRATIONS[version - 1](db)
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
 
@@ -111,7 +111,7 @@ class AgentStore:
         return self._clock.now().isoformat()
 
     def _meta_default(self, key: str, value: str) -> str:
-        with self.db.conn:
+        with self.db.atomic():
             self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", [key, value])
         return str(self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()[0])
 
@@ -127,7 +127,7 @@ class AgentStore:
         """Write state keys and their events atomically; returns the outbox events created."""
         now = self._now()
         created: list[SyncEvent] = []
-        with self.db.conn:
+        with self.db.atomic():
             for key, value in (state or {}).items():
                 self.db.execute(
                     "INSERT INTO room_state (key, value, updated_at) VALUES (?, ?, ?) "
@@ -205,7 +205,7 @@ class AgentStore:
     def mark_sent(self, event_ids: Iterable[str]) -> int:
         ids = list(event_ids)
         now = self._now()
-        with self.db.conn:
+        with self.db.atomic():
             for event_id in ids:
                 self.db.execute(
                     "UPDATE outbox SET sent_at = ? WHERE event_id = ? AND sent_at IS NULL",
@@ -217,7 +217,7 @@ class AgentStore:
         """Drop acknowledged outbox rows older than `keep_sent` and old log lines. Unsent
         events are never dropped (AUTOINCREMENT keeps `seq` increasing regardless)."""
         cutoff = (self._clock.now() - keep_sent).isoformat()
-        with self.db.conn:
+        with self.db.atomic():
             self.db.execute(
                 "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", [cutoff]
             )
@@ -237,7 +237,7 @@ class AgentStore:
                     f"not this room ({self.property_id}/{self.room_id})"
                 )
         now = self._now()
-        with self.db.conn:
+        with self.db.atomic():
             self.db.execute("DELETE FROM stays")
             for stay in stays:
                 self.db.execute(
@@ -259,7 +259,7 @@ class AgentStore:
         return [StayAssignment.model_validate_json(r[0]) for r in rows]
 
     def put_preferences(self, prefs: MemberPreferences, *, dirty: bool = False) -> None:
-        with self.db.conn:
+        with self.db.atomic():
             self.db.execute(
                 "INSERT INTO preferences (member_id, doc, fetched_at, dirty) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(member_id) DO UPDATE SET doc = excluded.doc, "
@@ -279,7 +279,7 @@ class AgentStore:
 
     def clear_dirty(self, prefs: MemberPreferences) -> None:
         """Clear the flag only if the row is still what was pushed (no newer local change)."""
-        with self.db.conn:
+        with self.db.atomic():
             self.db.execute(
                 "UPDATE preferences SET dirty = 0 WHERE member_id = ? AND doc = ?",
                 [prefs.member_id, prefs.model_dump_json()],
@@ -288,7 +288,7 @@ class AgentStore:
     def forget_members(self, keep: set[str]) -> None:
         """Drop cached profiles of members no longer staying here (data minimisation)."""
         rows = self.db.execute("SELECT member_id FROM preferences WHERE dirty = 0").fetchall()
-        with self.db.conn:
+        with self.db.atomic():
             for (member_id,) in rows:
                 if member_id not in keep:
                     self.db.execute("DELETE FROM preferences WHERE member_id = ?", [member_id])

@@ -1,0 +1,147 @@
+"""The agent as systemd runs it: a real `smartroom-agent run` process with NOTIFY_SOCKET and
+WATCHDOG_USEC, its devices simulated by the rig, its status watched on MQTT. A broker outage
+crashes the status task, which is restarted with backoff while the agent stays up; SIGTERM
+shuts it down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import httpx
+import pytest
+from agent_rig import Rig, StatusWatcher, eventually, room_data
+
+from agent.config import parse_room_config
+from agent.status_mqtt import status_topic
+from smartroom.services import MosquittoBroker, free_port
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(90)]
+BIN = Path(sys.executable).parent / "smartroom-agent"
+
+DEVICES = {
+    "bedside": {"driver": "z2m", "capability": "light", "friendly_name": "r1201_bedside"},
+    "motion": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_motion"},
+}
+
+
+class NotifySocket:
+    """What systemd listens on: a unix datagram socket collecting sd_notify messages."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.setblocking(False)
+        self.messages: list[str] = []
+
+    def drain(self) -> list[str]:
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.messages
+
+    def seen(self, prefix: str) -> bool:
+        return any(line.startswith(prefix) for m in self.drain() for line in m.splitlines())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def metric(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def test_notify_watchdog_crash_restart_and_sigterm(
+    tmp_path: Path, mqtt_broker_fresh: MosquittoBroker
+) -> None:
+    broker = mqtt_broker_fresh
+    data = room_data(
+        tmp_path,
+        broker,
+        DEVICES,
+        api={"port": free_port()},
+        runtime={"tick_s": 0.1, "status_heartbeat_s": 1},
+    )
+    notify = NotifySocket(tmp_path / "notify.sock")
+    async with Rig(data, free_ports=True) as rig:
+        room_file = tmp_path / "room.toml"
+        room_file.write_text(rig.room_toml(), encoding="utf-8")
+        config = parse_room_config(tomllib.loads(room_file.read_text()), source="room")
+        api = f"http://127.0.0.1:{config.api.port}"
+        env = {
+            **os.environ,
+            "NOTIFY_SOCKET": str(notify.path),
+            "WATCHDOG_USEC": "1000000",
+        }
+        log = (tmp_path / "agent.log").open("w")
+        proc = subprocess.Popen(
+            [str(BIN), "run", "--config", str(room_file)], env=env, stdout=log, stderr=log
+        )
+        watcher = StatusWatcher(broker, status_topic(config))
+        try:
+            async with watcher.running():
+                await eventually(lambda: notify.seen("READY=1"), timeout=20, what="READY=1")
+                await eventually(lambda: notify.seen("WATCHDOG=1"), what="watchdog pings")
+                await watcher.wait_for(lambda s: s["online"], "online status on MQTT")
+                async with httpx.AsyncClient(base_url=api) as http:
+                    assert (await http.get("/health")).json()["ok"]
+
+                    # The broker goes away: the status task crashes and is restarted with
+                    # backoff; the agent itself stays up and keeps answering.
+                    broker.stop()
+
+                    async def restarted() -> bool:
+                        text = (await http.get("/metrics")).text
+                        return metric(text, "smartroom_task_restarts_total") >= 2
+
+                    for _ in range(100):
+                        if await restarted():
+                            break
+                        await asyncio.sleep(0.1)
+                    else:
+                        raise AssertionError("the status task was never restarted")
+                    health = (await http.get("/health")).json()
+                    assert health["ok"] and health["tasks"]["status"]["restarts"] >= 2
+                    assert "MqttError" in (health["tasks"]["status"]["last_error"] or "")
+                    assert proc.poll() is None
+
+                    broker.start()
+                    await asyncio.sleep(0.2)
+                    watcher.latest = None
+                    await eventually(
+                        lambda: watcher.latest is not None and watcher.latest["online"],
+                        timeout=40,
+                        what="status back on MQTT after the broker returns",
+                    )
+
+                proc.send_signal(signal.SIGTERM)
+                code = await asyncio.to_thread(proc.wait, 20)
+                assert code == 0
+                await watcher.wait_for(lambda s: not s["online"], "offline status on SIGTERM")
+            assert notify.seen("STOPPING=1")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+            notify.close()
+    text = (tmp_path / "agent.log").read_text()
+    steps = [
+        step
+        for step in ("step=api", "step=tasks", "step=commands", "step=devices", "step=store")
+        if step in text or step.replace("step=", '"step": "') + '"' in text
+    ]
+    order = [text.find(f'"step": "{s.split("=")[1]}"') for s in steps]
+    assert len(steps) == 5 and order == sorted(order), text[-3000:]
