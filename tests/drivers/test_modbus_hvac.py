@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -320,8 +321,10 @@ async def test_two_units_share_one_bus_and_a_silent_one_blocks_nobody(
             state = await drivers[0].apply(ClimateCommand(setpoint_c=20.0 + i / 10))
             took.append(time.perf_counter() - start)
             assert state.setpoint_c == pytest.approx(20.0 + i / 10)
-        # A command waits at most for the one request in flight (≤ 0.25 s response timeout).
-        assert max(took) < 0.5
+        # A command waits at most for the one request in flight (≤ 0.25 s response timeout),
+        # and usually for nothing: the silent unit is only retried, with backoff.
+        assert max(took) < drivers[0].config.timeout_s
+        assert statistics.median(took) < 0.1
         assert drivers[0].availability.available
         assert sims[1].controls.setpoint_c == 22.0  # unit 2 was never written
         sims[1].inject(Fault.NONE)
