@@ -162,6 +162,7 @@ class ModbusBus:
         self._rx = b""
         self._quiet_until = 0.0
         self._silent_streak = 0
+        self.loop = _running_loop()
         _quiet_pymodbus()
 
     # --- port --------------------------------------------------------------------------
@@ -348,6 +349,13 @@ class ModbusBus:
         )
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class BusPool:
     """Hands out one `ModbusBus` per port, shared by every driver on it; closes it when the
     last one is released."""
@@ -356,6 +364,11 @@ class BusPool:
         self._buses: dict[str, tuple[ModbusBus, int]] = {}
 
     def acquire(self, port: str, baudrate: int) -> ModbusBus:
+        entry = self._buses.get(port)
+        if entry is not None and entry[0].loop is not _running_loop():
+            # Left behind by drivers of an event loop that has ended (never stopped):
+            # its client cannot be used from this loop.
+            del self._buses[port]
         if port in self._buses:
             bus, users = self._buses[port]
             if bus.baudrate != baudrate:

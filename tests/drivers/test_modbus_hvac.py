@@ -423,3 +423,15 @@ async def test_cancelled_waiter_does_not_wedge_the_lock() -> None:
 async def _hold_briefly(lock: PriorityLock) -> None:
     async with lock.hold():
         await asyncio.sleep(0.01)
+
+
+def test_pool_replaces_a_bus_left_behind_by_an_ended_loop() -> None:
+    pool = BusPool()
+
+    async def acquire() -> object:
+        return pool.acquire("/dev/ttyX", 9600)
+
+    first = asyncio.run(acquire())  # never released, and its loop is gone
+    second = asyncio.run(acquire())
+    assert second is not first
+    assert len(pool) == 1
