@@ -319,3 +319,28 @@ def test_explicit_then_learned_then_default_clamped_to_limits() -> None:
     assert (values.setpoint_c, values.origin("setpoint_c")) == (20.5, "learned")
     after = resolver.learn(learned, inputs, suggested_c=20.5, chosen_c=19.0)
     assert after.comfort_offset.observations == 4 and after.comfort_offset.offset_c < -1.3
+
+
+def test_with_the_shipped_comfort_model() -> None:
+    config = parse_room_config(
+        {"room": {"property_id": "P", "room_id": "1", "climate": "Cfa"}}, source="t"
+    )
+    resolver = PreferenceResolver.create(config)
+    assert resolver.has_model
+    inputs = ComfortInputs(T0, indoor_c=24.0, humidity_pct=50.0, outdoor_c=5.0)
+    values = resolver.values(MemberPreferences(member_id="mem_ffffffffffff"), inputs)
+    assert values.origin("setpoint_c") == "model"
+    assert 18.0 <= values.setpoint_c <= 27.0 and values.setpoint_c * 2 == int(values.setpoint_c * 2)
+    learned = resolver.learn(
+        MemberPreferences(member_id="mem_ffffffffffff"),
+        inputs,
+        suggested_c=values.setpoint_c,
+        chosen_c=values.setpoint_c - 2,
+    )
+    assert learned.comfort_offset.observations == 1 and learned.comfort_offset.offset_c < 0
+    # Explicit preferences still win over the model.
+    explicit = MemberPreferences(
+        member_id="mem_ffffffffffff",
+        climate=ClimatePrefs(setpoint_c=Stamped[float](value=25.0, updated_at=T0)),
+    )
+    assert resolver.values(explicit, inputs).setpoint_c == 25.0

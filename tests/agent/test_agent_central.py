@@ -1,0 +1,215 @@
+"""The agent against the real central service (loyalty on SQLite, served by uvicorn on a
+real socket): stays and preferences pulled into the cache, the outbox pushed idempotently,
+learned preferences pushed back, and the room carrying on while central is down."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from agent_fakes import FakeDevice, climate
+from agent_rig import eventually
+
+from agent.app import Agent
+from agent.central import CentralError, read_agent_key
+from agent.config import parse_room_config
+from drivers.base import ClimateMode, ClimateState
+from loyalty.app import create_app
+from loyalty.auth import create_key
+from loyalty.settings import LoyaltySettings
+from smartroom.clock import SystemClock
+from smartroom.services import MosquittoBroker, free_port
+from sync.wire import MemberPreferences, SyncEvent
+
+pytestmark = [pytest.mark.timeout(90)]
+PROPERTY, ROOM = "SHA-01", "1201"
+
+
+class Central:
+    """The loyalty app on SQLite; `start()`/`stop()` keep the port (an outage and back)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.clock = SystemClock()
+        self.app = create_app(
+            LoyaltySettings(database_url=f"sqlite:///{tmp_path / 'loyalty.db'}", key_cache_s=0),
+            clock=self.clock,
+            migrate=True,
+        )
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.keys = {role: self.key(role) for role in ("admin", "staff")}
+        self.keys["agent"] = self.key("agent", property_id=PROPERTY, room_id=ROOM)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._n = 0
+
+    def key(self, role: str, **scope: Any) -> str:
+        with self.app.state.ctx.engine.begin() as conn:
+            _id, plaintext = create_key(conn, role=role, now=self.clock.now(), **scope)  # type: ignore[arg-type]
+        return plaintext
+
+    def start(self) -> None:
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "central did not start"
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        assert self._server is not None and self._thread is not None
+        self._server.should_exit = True
+        self._thread.join(10)
+
+    def call(self, method: str, path: str, role: str = "staff", **kwargs: Any) -> Any:
+        self._n += 1
+        headers = {
+            "Authorization": f"Bearer {self.keys[role]}",
+            "Idempotency-Key": f"agent-test-{self._n}-{id(self)}",
+        }
+        response = httpx.request(method, self.url + path, headers=headers, timeout=10, **kwargs)
+        assert response.status_code < 300, (response.status_code, response.text)
+        return response.json()
+
+    def checked_in_member(self) -> tuple[str, str]:
+        member = str(self.call("POST", "/v1/members", json={})["id"])
+        now = self.clock.now()
+        stay = str(
+            self.call(
+                "POST",
+                "/v1/stays",
+                json={
+                    "member_id": member,
+                    "property_id": PROPERTY,
+                    "arrival": now.isoformat(),
+                    "departure": (now + timedelta(days=2)).isoformat(),
+                    "nightly_rate": "800.00",
+                },
+            )["id"]
+        )
+        self.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": ROOM})
+        return member, stay
+
+
+@pytest.fixture
+def central(tmp_path: Path) -> Iterator[Central]:
+    service = Central(tmp_path)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+        service.app.state.ctx.engine.dispose()
+
+
+def test_credential_file_must_be_private(tmp_path: Path) -> None:
+    key = tmp_path / "agent.key"
+    key.write_text("secret-key\n")
+    os.chmod(key, 0o644)
+    with pytest.raises(CentralError, match="chmod 600"):
+        read_agent_key(key)
+    os.chmod(key, 0o600)
+    assert read_agent_key(key) == "secret-key"
+    key.write_text("two words\n")
+    with pytest.raises(CentralError, match="one key"):
+        read_agent_key(key)
+
+
+async def test_pull_push_learn_and_outage(
+    tmp_path: Path, central: Central, mqtt_broker: MosquittoBroker
+) -> None:
+    member, stay = central.checked_in_member()
+    now = central.clock.now().isoformat()
+    central.call(
+        "PUT",
+        f"/v1/agent/preferences/{member}",
+        "agent",
+        json={
+            "member_id": member,
+            "climate": {"setpoint_c": {"value": 23.5, "updated_at": now, "source": "member"}},
+        },
+    )
+    key_file = tmp_path / "agent.key"
+    key_file.write_text(central.keys["agent"])
+    os.chmod(key_file, 0o600)
+    config = parse_room_config(
+        {
+            "room": {"property_id": PROPERTY, "room_id": ROOM},
+            "mqtt": {"host": mqtt_broker.host, "port": mqtt_broker.port},
+            "devices": {"hvac": {"driver": "modbus_hvac", "port": "/dev/null"}},
+            "central": {
+                "url": central.url,
+                "credential_file": str(key_file),
+                "pull_interval_s": 0.2,
+                "push_interval_s": 0.1,
+            },
+            "store": {"path": str(tmp_path / "agent.db")},
+            "api": {"port": 0},
+            "runtime": {"tick_s": 0.05},
+        },
+        source="test",
+    )
+    hvac: FakeDevice = climate("hvac")
+    async with Agent(config, devices={"hvac": hvac}) as agent:
+        assert agent.store is not None and agent.room is not None and agent.sync is not None
+        store, room = agent.store, agent.room
+        # Pulled: the stay, and the member's preferences; the room warms up for them.
+        await eventually(lambda: room.active_stay(room.clock.now()) is not None, what="stay")
+        assert store.stays()[0].stay_id == stay
+        prefs = store.preferences(member)
+        assert prefs is not None and prefs.climate.setpoint_c is not None
+        await eventually(lambda: hvac.state.setpoint_c == 23.5, what="member's temperature")
+
+        # Pushed: the outbox drains, and central has each event exactly once.
+        await room.set_housekeeping(dnd=True, via="app")
+        await eventually(lambda: store.outbox_depth() == 0, what="outbox pushed")
+        (first_doc,) = store.db.execute("SELECT doc FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        first = SyncEvent.model_validate_json(first_doc)
+        again = httpx.post(
+            f"{central.url}/v1/agent/events",
+            headers={"Authorization": f"Bearer {central.keys['agent']}"},
+            json={"agent_id": store.agent_id, "events": [first.model_dump(mode="json")]},
+            timeout=10,
+        ).json()
+        assert again["accepted"] == [] and len(again["duplicates"]) == 1
+
+        # A guest's knob change is learned and the learned offset reaches central.
+        hvac.push(
+            state=ClimateState(ClimateMode.AUTO, 21.0, hvac.state.fan, 22.0, hvac.state.action),
+            manual=True,
+        )
+        await eventually(lambda: "hvac" in room.manual, what="knob change seen")
+        await eventually(
+            lambda: not store.dirty_preferences() and store.outbox_depth() == 0,
+            what="learned preference pushed",
+        )
+        remote = MemberPreferences.model_validate(
+            central.call("GET", f"/v1/agent/preferences/{member}", "agent")
+        )
+        assert remote.comfort_offset.observations == 1
+        assert remote.climate.setpoint_c is not None and remote.climate.setpoint_c.value == 23.5
+
+        # Central goes down: the room keeps working on its cache and queues events.
+        central.stop()
+        await room.set_housekeeping(mur=True, via="app")
+        await eventually(lambda: agent.sync.online is False, what="central seen down")
+        assert store.outbox_depth() >= 1
+        assert room.status().mur and room.active_stay(room.clock.now()) is not None
+        async with httpx.AsyncClient(base_url=agent.api_url) as http:
+            assert (await http.get("/health")).json()["central"]["online"] is False
+        central.start()
+        agent.sync.kick.set()
+        await eventually(lambda: store.outbox_depth() == 0, timeout=30, what="drained after outage")
+        assert agent.sync.online
