@@ -204,12 +204,13 @@ async def test_pull_push_learn_and_outage(
         # Central goes down: the room keeps working on its cache and queues events.
         central.stop()
         await room.set_housekeeping(mur=True, via="app")
-        await eventually(lambda: agent.sync.online is False, what="central seen down")
+        sync = agent.sync
+        await eventually(lambda: sync.online is False, what="central seen down")
         assert store.outbox_depth() >= 1
         assert room.status().mur and room.active_stay(room.clock.now()) is not None
         async with httpx.AsyncClient(base_url=agent.api_url) as http:
             assert (await http.get("/health")).json()["central"]["online"] is False
         central.start()
-        agent.sync.kick.set()
+        sync.kick.set()
         await eventually(lambda: store.outbox_depth() == 0, timeout=30, what="drained after outage")
-        assert agent.sync.online
+        assert sync.online
