@@ -1,0 +1,130 @@
+"""The local HTTP API over a real socket (uvicorn inside the agent), and the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from agent_fakes import FakeDevice, climate, light, sensor
+
+from agent.app import Agent
+from agent.config import parse_room_config
+from smartroom.services import MosquittoBroker
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent / "smartroom-agent"
+KEY = "local-api-key-for-tests"
+
+
+@pytest.fixture
+async def served(tmp_path: Path, mqtt_broker: MosquittoBroker) -> AsyncIterator[Agent]:
+    token = tmp_path / "api.key"
+    token.write_text(KEY)
+    config = parse_room_config(
+        {
+            "room": {"property_id": "SHA-01", "room_id": "1201"},
+            "mqtt": {"host": mqtt_broker.host, "port": mqtt_broker.port},
+            "devices": {
+                "hvac": {"driver": "modbus_hvac", "port": "/dev/null"},
+                "lamp": {"driver": "coap_light"},
+                "door": {"driver": "z2m", "capability": "sensor", "friendly_name": "d"},
+            },
+            "store": {"path": str(tmp_path / "agent.db")},
+            "api": {"port": 0, "token_file": str(token)},
+            "runtime": {"tick_s": 0.05},
+        },
+        source="test",
+    )
+    devices: dict[str, FakeDevice] = {
+        "hvac": climate(),
+        "lamp": light("lamp"),
+        "door": sensor("door"),
+    }
+    async with Agent(config, devices=devices) as agent:
+        yield agent
+
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+async def test_reads_are_open_changes_need_the_key(served: Agent) -> None:
+    async with httpx.AsyncClient(base_url=served.api_url) as http:
+        assert (await http.get("/status")).status_code == 200
+        assert (await http.get("/health")).json()["ok"]
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
+            response = await http.put("/housekeeping", json={"dnd": True}, headers=headers)
+            assert response.status_code == 401
+        assert not served.room.status().dnd  # type: ignore[union-attr]
+        ok = await http.put("/housekeeping", json={"dnd": True}, headers=AUTH)
+        assert ok.status_code == 200 and ok.json()["dnd"]
+
+
+async def test_override_validates_then_applies_and_holds(served: Agent) -> None:
+    room = served.room
+    assert room is not None
+    async with httpx.AsyncClient(base_url=served.api_url, headers=AUTH) as http:
+        cases = [
+            ("/devices/nope/override", {"on": True}, 404, "no device"),
+            ("/devices/door/override", {"on": True}, 422, "sensor"),
+            ("/devices/hvac/override", {"on": True}, 422, "climate device takes"),
+            ("/devices/hvac/override", {}, 422, "at least one"),
+            ("/devices/hvac/override", {"setpoint_c": 31}, 422, "guest limits"),
+            ("/devices/hvac/override", {"setpoint_c": "hot"}, 422, "setpoint_c"),
+            ("/devices/hvac/override", {"setpoint_c": 20, "extra": 1}, 422, "extra"),
+        ]
+        for path, body, code, text in cases:
+            response = await http.post(path, json=body)
+            assert response.status_code == code and text in response.text, (path, response.text)
+        assert "hvac" not in room.manual  # nothing happened
+        big = await http.post("/devices/hvac/override", content=b"{" + b" " * 5000 + b"}")
+        assert big.status_code == 413
+        response = await http.post("/devices/hvac/override", json={"setpoint_c": 20.5})
+        assert response.status_code == 200 and response.json()["state"]["setpoint_c"] == 20.5
+        assert "hvac" in room.manual
+        detail = (await http.get("/status/detail")).json()
+        assert detail["plan"]["hvac"]["layer"] == "manual"
+        released = await http.delete("/devices/hvac/override")
+        assert released.json() == {"device": "hvac", "released": True}
+        lamp_dead = room.devices["lamp"]
+        assert isinstance(lamp_dead, FakeDevice)
+        lamp_dead.dead = True
+        failed = await http.post("/devices/lamp/override", json={"on": True})
+        assert failed.status_code == 502 and "lamp" in failed.text
+        assert "lamp" not in room.manual
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTROOM_AGENT_")}
+    return subprocess.run(
+        [str(BIN), *args], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+
+
+def test_cli_check_config(tmp_path: Path) -> None:
+    ok = run_cli("check-config", str(ROOT / "examples" / "agent" / "room-1201.toml"))
+    assert ok.returncode == 0 and "OK" in ok.stdout and "8 devices" in ok.stdout
+    assert "credential_file" in ok.stdout  # warns that the key file is not there yet
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[room]\nproperty_id = "SHA-01"\nroom_id = "1201"\n[energy]\naway_after_min = 45\n'
+    )
+    result = run_cli("check-config", str(bad))
+    assert result.returncode == 2
+    assert "energy.away_after_min = 45" in result.stderr and "30 min" in result.stderr
+
+
+async def test_cli_status_reads_a_running_agent(served: Agent) -> None:
+    import asyncio
+
+    result = await asyncio.to_thread(run_cli, "status", "--url", served.api_url)
+    assert result.returncode == 0, result.stderr
+    assert "room SHA-01/1201" in result.stdout and "hvac" in result.stdout
+    raw = await asyncio.to_thread(run_cli, "status", "--url", served.api_url, "--json")
+    assert '"room_id": "1201"' in raw.stdout
+    down = await asyncio.to_thread(run_cli, "status", "--url", "http://127.0.0.1:9")
+    assert down.returncode == 3
