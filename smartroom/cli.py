@@ -22,7 +22,7 @@ app = typer.Typer(
 @app.command()
 def demo(
     duration: Annotated[
-        float, typer.Option(help="Seconds of simulated activity before a clean exit.", min=5)
+        float, typer.Option(help="Seconds of simulated activity before a clean exit.", min=15)
     ] = 60.0,
     rooms: Annotated[int, typer.Option(help="How many simulated rooms.", min=1, max=20)] = 2,
     speed: Annotated[

@@ -114,7 +114,7 @@ def guest_timeline(duration: float, speed: float) -> list[dict[str, Any]]:
     def at(fraction: float, offset: float = 0.0) -> float:
         return round((fraction * duration + offset) * speed, 1)
 
-    return [
+    events = [
         {"at": at(0.05), "action": "note", "value": "guest at the door with the hotel app"},
         {"at": at(0.05), "device": "lock", "action": "lock", "value": "unlocked"},
         {"at": at(0.05, 0.2), "action": "door", "value": "open"},
@@ -140,6 +140,8 @@ def guest_timeline(duration: float, speed: float) -> list[dict[str, Any]]:
         {"at": at(0.42, 0.1), "action": "motion", "value": False},
         {"at": at(0.42, 0.3), "action": "door", "value": "closed"},
     ]
+    # Short runs squeeze the fixed offsets past later fractions: keep the timeline ordered.
+    return sorted(events, key=lambda event: float(event["at"]))
 
 
 class Central:
