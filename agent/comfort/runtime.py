@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from typing import Any, Final
 
 import flatbuffers
@@ -48,7 +49,7 @@ def read_description(blob: bytes) -> str:
         if not slot:
             raise ModelLoadError("model has no description: not a Smartroom comfort model")
         return bytes(table.String(slot + table.Pos)).decode("utf-8")
-    except (IndexError, UnicodeDecodeError, ValueError) as exc:
+    except (IndexError, UnicodeDecodeError, ValueError, struct.error) as exc:
         if isinstance(exc, ModelLoadError):
             raise
         raise ModelLoadError(f"corrupt flatbuffer: {exc}") from exc

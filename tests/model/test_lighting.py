@@ -1,0 +1,74 @@
+"""Lighting and audio rules, stored prefs and the learn-from-overrides loop."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from agent.comfort.lighting import (
+    learn_audio,
+    learn_lighting,
+    period_at,
+    suggest_audio,
+    suggest_lighting,
+)
+from sync.wire import AudioPrefs, LightingPrefs, Stamped
+
+TZ = timezone(timedelta(hours=8))
+AT = datetime(2026, 7, 1, 12, tzinfo=UTC)
+
+
+def local(hour: int) -> datetime:
+    return datetime(2026, 7, 1, hour, 30, tzinfo=TZ)
+
+
+def test_time_of_day_rules() -> None:
+    assert period_at(local(3)).name == "night"
+    assert period_at(local(7)).name == "morning"
+    assert period_at(local(13)).name == "day"
+    assert period_at(local(20)).name == "evening"
+    assert suggest_lighting(local(3), None).level_pct < suggest_lighting(local(13), None).level_pct
+    assert (
+        suggest_lighting(local(21), None).colour_temp_k
+        < suggest_lighting(local(13), None).colour_temp_k
+    )
+    with pytest.raises(ValueError, match="local time"):
+        period_at(datetime(2026, 7, 1, 3))  # noqa: DTZ001
+
+
+def test_stored_preference_wins_but_night_stays_dim() -> None:
+    prefs = LightingPrefs(level_pct=Stamped[int](value=70, updated_at=AT))
+    assert suggest_lighting(local(20), prefs).level_pct == 70
+    assert suggest_lighting(local(20), prefs).source == "explicit"
+    assert suggest_lighting(local(3), prefs).level_pct == 10
+
+
+def test_overrides_are_learned_half_way_and_repeatedly() -> None:
+    s = suggest_lighting(local(20), None)
+    prefs = learn_lighting(None, s, level_pct=20, colour_temp_k=2200, at=AT)
+    assert prefs.level_pct is not None and prefs.level_pct.source == "learned"
+    assert prefs.level_pct.value == (s.level_pct + 20) // 2 or prefs.level_pct.value == round(
+        (s.level_pct + 20) / 2
+    )
+    for _ in range(6):
+        prefs = learn_lighting(prefs, suggest_lighting(local(20), prefs), level_pct=20, at=AT)
+    assert prefs.level_pct is not None and abs(prefs.level_pct.value - 20) <= 1
+    assert suggest_lighting(local(20), prefs).source == "learned"
+
+
+def test_explicit_member_values_are_not_overwritten_by_learning() -> None:
+    prefs = LightingPrefs(level_pct=Stamped[int](value=70, updated_at=AT, source="member"))
+    after = learn_lighting(prefs, suggest_lighting(local(20), prefs), level_pct=10, at=AT)
+    assert after.level_pct == prefs.level_pct
+
+
+def test_audio_rules_prefs_and_learning() -> None:
+    assert suggest_audio(local(3), None).volume_pct < suggest_audio(local(13), None).volume_pct
+    loud = AudioPrefs(volume_pct=Stamped[int](value=60, updated_at=AT))
+    assert suggest_audio(local(13), loud).volume_pct == 60
+    assert suggest_audio(local(3), loud).volume_pct == 8
+    learned = learn_audio(None, suggest_audio(local(13), None), volume_pct=45, at=AT)
+    assert learned.volume_pct is not None and learned.volume_pct.value == 35
+    with pytest.raises(ValueError, match="outside"):
+        learn_audio(None, suggest_audio(local(13), None), volume_pct=101, at=AT)
