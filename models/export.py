@@ -110,3 +110,20 @@ def mlp_to_tflite(layers: Sequence[Layer], description: str) -> bytes:
     builder = flatbuffers.Builder(16 * 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def read_mlp(blob: bytes) -> list[Layer]:
+    """The FULLY_CONNECTED (weights[in, out], bias) pairs of a .tflite, read from the
+    flatbuffer without the interpreter: the independent side of the "file matches the
+    numpy forward pass" check."""
+    model = tfl.ModelT.InitFromPackedBuf(bytearray(blob), 0)
+    graph = model.subgraphs[0]
+    layers: list[Layer] = []
+    for op in graph.operators:
+        if len(op.inputs) != 3:
+            continue
+        w_t, b_t = graph.tensors[op.inputs[1]], graph.tensors[op.inputs[2]]
+        w = np.frombuffer(bytes(model.buffers[w_t.buffer].data), np.float32).reshape(w_t.shape)
+        b = np.frombuffer(bytes(model.buffers[b_t.buffer].data), np.float32)
+        layers.append((w.T.copy(), b.copy()))
+    return layers

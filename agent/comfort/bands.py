@@ -1,5 +1,7 @@
 """The ASHRAE 55 adaptive comfort band (80 % acceptability) for a running-mean outdoor
-temperature, via pythermalcomfort.
+temperature: pythermalcomfort's `adaptive_ashrae` (still air, no cooling effect), transcribed
+so the agent does not pay pythermalcomfort's numba/scipy imports (~170 MiB); the tests check
+it against pythermalcomfort.
 
     adaptive_band(28.0)   # -> (23.0, 30.0) roughly: suggestions are clipped into it
 
@@ -15,13 +17,14 @@ import math
 
 TRM_MIN = 10.0
 TRM_MAX = 33.5
+SLOPE = 0.31
+INTERCEPT = 17.8
+HALF_WIDTH_80 = 3.5
 
 
 def adaptive_band(running_mean_c: float | None) -> tuple[float, float] | None:
     if running_mean_c is None or not math.isfinite(running_mean_c):
         return None
-    from pythermalcomfort.models import adaptive_ashrae
-
     trm = min(TRM_MAX, max(TRM_MIN, running_mean_c))
-    r = adaptive_ashrae(tdb=25.0, tr=25.0, t_running_mean=trm, v=0.1, round_output=False)
-    return float(r.tmp_cmf_80_low), float(r.tmp_cmf_80_up)
+    neutral = SLOPE * trm + INTERCEPT
+    return neutral - HALF_WIDTH_80, neutral + HALF_WIDTH_80

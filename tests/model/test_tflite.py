@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ai_edge_litert import schema_py_generated as tfl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,24 +16,8 @@ from agent.comfort import ComfortModel, ModelLoadError, shipped_model_path
 from agent.comfort.features import N_FEATURES, FeatureSpec, Imputation, encode
 from agent.comfort.runtime import read_description
 from models.data import load_dataset
-from models.export import mlp_to_tflite
+from models.export import mlp_to_tflite, read_mlp
 from models.train import Student
-
-
-def layers_from_tflite(blob: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Read the FULLY_CONNECTED weights back out of the flatbuffer (independently of the
-    interpreter), to build the reference forward pass of the shipped file."""
-    model = tfl.ModelT.InitFromPackedBuf(bytearray(blob), 0)
-    graph = model.subgraphs[0]
-    layers = []
-    for op in graph.operators:
-        if len(op.inputs) != 3:
-            continue
-        w_t, b_t = graph.tensors[op.inputs[1]], graph.tensors[op.inputs[2]]
-        w = np.frombuffer(bytes(model.buffers[w_t.buffer].data), np.float32).reshape(w_t.shape)
-        b = np.frombuffer(bytes(model.buffers[b_t.buffer].data), np.float32)
-        layers.append((w.T.copy(), b.copy()))
-    return layers
 
 
 def test_shipped_model_is_small_and_described_by_its_json(shipped_blob: bytes) -> None:
@@ -52,7 +35,7 @@ def test_shipped_model_matches_reference_forward_pass(shipped_blob: bytes, data_
     model = ComfortModel.from_bytes(shipped_blob)
     ds = load_dataset(data_dir, check=False)
     x = encode(ds.subset(np.arange(0, len(ds), 37)).raw, model.spec)
-    reference = Student(layers_from_tflite(shipped_blob)).predict_proba(x)
+    reference = Student(read_mlp(shipped_blob)).predict_proba(x)
     got = model.predict(x)
     assert got.shape == reference.shape == (x.shape[0], 3)
     np.testing.assert_allclose(got, reference, atol=1e-6)
@@ -75,7 +58,8 @@ def test_export_matches_numpy_for_any_mlp(seed: int, hidden: list[int], batch: i
     spec = FeatureSpec(impute=Imputation(rh_pct=50, outdoor_c=20, running_mean_c=20, cooling=1))
     model = ComfortModel.from_bytes(mlp_to_tflite(layers, spec.model_dump_json()))
     x = rng.normal(0, 3, (batch, N_FEATURES)).astype(np.float32)
-    np.testing.assert_allclose(model.predict(x), Student(layers).predict_proba(x), atol=1e-6)
+    # float32 inference vs a float64 reference: agreement to float32 precision
+    np.testing.assert_allclose(model.predict(x), Student(layers).predict_proba(x), atol=1e-5)
 
 
 @pytest.mark.parametrize(
