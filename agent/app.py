@@ -36,7 +36,7 @@ from agent.sdnotify import Notifier
 from agent.status_mqtt import StatusPublisher
 from agent.store import AgentStore
 from agent.supervisor import Supervisor
-from drivers.base import Device
+from drivers.base import Device, DriverError
 from drivers.registry import RoomDevices, build_room
 from scenes.loader import load_scenes
 from smartroom.clock import Clock, SystemClock
@@ -129,6 +129,11 @@ class Agent:
         self.presence.subscribe(room.on_presence)
         if self.room_devices is not None:
             await self.room_devices.start()
+            if self.room_devices.mqtt is not None:
+                # Give the broker a moment so the first scene does not fail on MQTT devices
+                # (if it is down, the devices report unavailable and catch up later).
+                with contextlib.suppress(DriverError):
+                    await self.room_devices.mqtt.wait_connected(2.0)
         elif self._given_devices is not None:
             await asyncio.gather(*(d.start() for d in devices.values()))
         room.prime()

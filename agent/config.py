@@ -134,12 +134,12 @@ class ScenesSection(_Section):
 class EnergySection(_Section):
     away_after_min: Annotated[float, Field(ge=0, le=30)] = 10.0
     away_setback_c: Annotated[float, Field(ge=2.2, le=8)] = 2.5
-    deep_after_min: Annotated[float, Field(ge=0, le=24 * 60)] | None = 180.0
+    deep_after_min: Annotated[float, Field(ge=0, le=24 * 60)] | None = None
     deep_setback_c: Annotated[float, Field(ge=2.2, le=10)] = 4.0
     unrented_cooling_c: Annotated[float, Field(ge=26.7, le=32)] = 26.7
     unrented_heating_c: Annotated[float, Field(ge=5, le=15.6)] = 15.6
     precondition_max_min: Annotated[float, Field(ge=0, le=60)] = 60.0
-    recovery_c_per_hour: Annotated[float, Field(gt=0, le=30)] = 6.0
+    recovery_c_per_hour: Annotated[float, Field(gt=0, le=30)] = 4.0
     season: Literal["auto", "heating", "cooling"] = "auto"
 
     @model_validator(mode="after")

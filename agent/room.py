@@ -133,7 +133,8 @@ def command_from_dict(capability: str, data: dict[str, Any]) -> Command:
 
 @dataclass(slots=True)
 class SceneRun:
-    """One scene change being applied: which devices are still pending and what each did."""
+    """One scene change being applied: which devices are still pending and what each did.
+    `started`/`done_at` are `time.perf_counter()` readings: real elapsed time, for latency."""
 
     scene: str
     why: str
@@ -783,7 +784,9 @@ class RoomController:
         run = self.scene_run
         if new_scene:
             assert self.choice is not None
-            run = self.scene_run = SceneRun(self.choice.name, self.choice.why, mono, set())
+            run = self.scene_run = SceneRun(
+                self.choice.name, self.choice.why, time.perf_counter(), set()
+            )
             log.info("scene", scene=self.choice.name, why=self.choice.why)
         for name, desired in plan.items():
             if desired.command is None:
@@ -848,7 +851,7 @@ class RoomController:
     def _maybe_finish(self, run: SceneRun) -> None:
         if run.pending or run.done_at is not None:
             return
-        run.done_at = time.monotonic()
+        run.done_at = time.perf_counter()
         self.last_scene_run = run
         stay = self.active_stay(self.clock.now())
         failed = sorted(n for n, r in run.results.items() if r["did"] == "failed")

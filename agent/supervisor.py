@@ -87,6 +87,7 @@ class Supervisor:
                 "running": info.task is not None and not info.task.done() and not info.done,
                 "restarts": info.restarts,
                 "last_error": info.last_error,
+                "recent_backoff_s": [round(d, 3) for d in info.history[-5:]],
             }
             for name, info in self._tasks.items()
         }
@@ -105,6 +106,7 @@ class Supervisor:
                 delay = info.backoff.next()
                 info.restarts += 1
                 info.history.append(delay)
+                del info.history[:-20]
                 info.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 log.error(
                     "task_crashed",

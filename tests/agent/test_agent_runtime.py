@@ -61,7 +61,11 @@ async def test_crashing_task_is_restarted_with_growing_backoff_and_reported() ->
         await asyncio.sleep(0.02)
     assert len(runs) == 4
     gaps = [b - a for a, b in itertools.pairwise(runs)]
-    assert gaps[0] >= 0.025 and gaps[2] > gaps[0]  # half-jittered exponential
+    delays = sup.info()["flaky"]["recent_backoff_s"]
+    assert isinstance(delays, list) and len(delays) == 3
+    # Half-jittered exponential: 0.05 s, 0.1 s, 0.2 s ceilings; each wait at least its delay.
+    assert 0.025 <= delays[0] <= 0.05 and 0.05 <= delays[1] <= 0.1 and 0.1 <= delays[2] <= 0.2
+    assert all(gap >= delay - 0.005 for gap, delay in zip(gaps, delays, strict=True))
     assert reported == [("flaky", "boom 1"), ("flaky", "boom 2"), ("flaky", "boom 3")]
     info = sup.info()["flaky"]
     assert info["running"] and info["restarts"] == 3 and "boom 3" in str(info["last_error"])
