@@ -28,10 +28,13 @@ from loyalty.context import Context
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
 from loyalty.errors import ApiError
+from loyalty.idempotency import Outcome
 from loyalty.ledger import ensure_system_accounts
 from loyalty.routers import admin, agent, members, points, stays, system
 from loyalty.rules.loader import default_programme, load_programme
 from loyalty.rules.programme import Programme
+from loyalty.services.earn_batch import EarnJob, earn_batch
+from loyalty.services.group_commit import GroupCommit
 from loyalty.settings import LoyaltySettings
 from loyalty.signing import RoomSigner
 from smartroom.clock import Clock, SystemClock
@@ -156,6 +159,7 @@ def create_app(
     clock: Clock | None = None,
     programme: Programme | None = None,
     migrate: bool = False,
+    earn_batch_max: int = 128,
 ) -> FastAPI:
     settings = settings or LoyaltySettings()
     clock = clock or SystemClock()
@@ -175,9 +179,27 @@ def create_app(
         ensure_system_accounts(conn, clock.now())
         signer = RoomSigner.load_or_create(conn, clock.now())
 
+    registry = CollectorRegistry(auto_describe=True)
+    batch_sizes = Histogram(
+        "loyalty_earn_batch_size",
+        "earns committed per transaction (group commit)",
+        registry=registry,
+        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    )
+    context = Context(
+        engine=engine, clock=clock, programme=programme, signer=signer, settings=settings
+    )
+    earn_writer: GroupCommit[EarnJob, Outcome] = GroupCommit(
+        lambda jobs: earn_batch(context, jobs),
+        name="earn",
+        max_batch=earn_batch_max,
+        observe=batch_sizes.observe,
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        earn_writer.close()
         engine.dispose()
 
     app = FastAPI(
@@ -194,11 +216,9 @@ def create_app(
             {"name": "system"},
         ],
     )
-    registry = CollectorRegistry(auto_describe=True)
     app.state.registry = registry
-    app.state.ctx = Context(
-        engine=engine, clock=clock, programme=programme, signer=signer, settings=settings
-    )
+    app.state.ctx = context
+    app.state.earn_writer = earn_writer
     app.state.keys = KeyStore(engine, ttl_s=settings.key_cache_s)
 
     for module in (members, stays, points, admin, agent, system):

@@ -6,6 +6,9 @@ to the API key that sent them and kept forever (a later job may prune old ones).
 
     outcome = run_idempotent(engine, principal="k1", key=key, operation="earn",
                              request=body.model_dump(mode="json"), work=do_earn)
+
+Batched writers (group commit) store many outcomes in the transaction that did the work
+with `claim()`, and replay the keys a twin got first with `lookup_many()` + `replay()`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.db.tables import idempotency
@@ -55,6 +59,12 @@ def first_difference(old: Any, new: Any, path: str = "") -> str | None:
                 return found
         return f"{path}[{min(len(old), len(new))}]" if len(old) != len(new) else None
     return None if old == new else (path or "(body)")
+
+
+def replay(row: Any, operation: str, request: Any) -> Outcome:
+    """The stored outcome of `row` for a retry of (operation, request), or a 409 naming
+    what differs."""
+    return _replay(row, operation, request)
 
 
 def _replay(row: Any, operation: str, request: Any) -> Outcome:
@@ -152,3 +162,54 @@ def _store(
             created_at=now,
         )
     )
+
+
+@dataclass(frozen=True)
+class Record:
+    """One outcome to store under (principal, key)."""
+
+    principal: str
+    key: str
+    operation: str
+    request: Any
+    outcome: Outcome
+
+
+def claim(conn: Connection, records: list[Record], now: datetime) -> set[tuple[str, str]]:
+    """Store `records` in the caller's transaction; return the (principal, key) pairs this
+    transaction now owns. A pair left out belongs to a twin (on PostgreSQL the insert
+    waits for an in-flight twin to finish first), so its work must not be written: replay
+    the twin's outcome after commit instead."""
+    if not records:
+        return set()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(idempotency)
+        .on_conflict_do_nothing(index_elements=["principal", "key"])
+        .returning(idempotency.c.principal, idempotency.c.key)
+    )
+    rows = conn.execute(
+        stmt,
+        [
+            {
+                "principal": r.principal,
+                "key": r.key,
+                "operation": r.operation,
+                "request_json": canonical(r.request),
+                "status_code": r.outcome.status,
+                "response_json": canonical(r.outcome.body),
+                "created_at": now,
+            }
+            for r in records
+        ],
+    ).all()
+    return {(row.principal, row.key) for row in rows}
+
+
+def lookup_many(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """Stored rows for the given (principal, key) pairs."""
+    if not pairs:
+        return {}
+    c = idempotency.c
+    rows = conn.execute(select(idempotency).where(tuple_(c.principal, c.key).in_(pairs)))
+    return {(row.principal, row.key): row for row in rows}

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from loyalty.auth import Allow, Principal
 from loyalty.errors import ApiError
-from loyalty.idempotency import KEY_PATTERN
+from loyalty.idempotency import KEY_PATTERN, Outcome
 from loyalty.routers.common import ERRORS, IdempotencyKey, ctx_of, read, write
 from loyalty.schemas import (
     ConversionRequest,
@@ -29,6 +30,8 @@ from loyalty.schemas import (
 from loyalty.services import earn as earn_svc
 from loyalty.services import exchanges
 from loyalty.services import redemptions as red
+from loyalty.services.earn_batch import EarnJob
+from loyalty.services.group_commit import GroupCommit
 
 router = APIRouter(tags=["points"], responses=ERRORS)
 Ident = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,80}$")]
@@ -36,8 +39,14 @@ STAFF = Allow("admin", "staff")
 SELF = Allow("admin", "staff", "member")
 
 
+def outcome_response(outcome: Outcome) -> Response:
+    """The stored outcome as a response (a replay says so in `Idempotent-Replayed`)."""
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
+
+
 @router.post("/earn", response_model=EarnResult)
-def earn(
+async def earn(
     request: Request,
     body: EarnRequest,
     key: Annotated[
@@ -45,12 +54,16 @@ def earn(
         Header(alias="Idempotency-Key", pattern=KEY_PATTERN, description="required unless dry_run"),
     ] = None,
     who: Principal = Depends(STAFF),
-) -> JSONResponse | EarnResult:
+) -> Response:
     """Post points for a non-stay activity. `dry_run` explains each rule's contribution
-    and writes nothing. Earning is posted only by trusted roles (admin, staff)."""
+    and writes nothing. Earning is posted only by trusted roles (admin, staff).
+
+    Concurrent earns are committed together (group commit): each still gets its own
+    result, failure and idempotency record."""
     ctx = ctx_of(request)
     if body.dry_run:
-        return read(request, lambda c: earn_svc.earn(c, ctx, body))
+        result = await run_in_threadpool(read, request, lambda c: earn_svc.dry_run(c, ctx, body))
+        return JSONResponse(result.model_dump(mode="json"))
     if key is None:
         raise ApiError(
             422,
@@ -58,7 +71,9 @@ def earn(
             "send an Idempotency-Key header",
             field="Idempotency-Key",
         )
-    return write(request, who, key, "earn", body, lambda c: earn_svc.earn(c, ctx, body))
+    writer: GroupCommit[EarnJob, Outcome] = request.app.state.earn_writer
+    outcome = await writer.submit(EarnJob.of(who.key_id, key, body))
+    return outcome_response(outcome)
 
 
 @router.post("/transfers/{transfer_id}/reverse", response_model=TransferView)

@@ -1,10 +1,10 @@
-"""Non-stay earning (F&B, spa, surveys, profile completion, partners), its dry run, velocity
-limits and anomaly flags, and reversals (corrections are new transfers, never edits)."""
+"""Non-stay earning (F&B, spa, surveys, profile completion, partners): pricing and the dry
+run, anomaly flags, and reversals (corrections are new transfers, never edits). Posting
+earns is batched: see `loyalty.services.earn_batch`."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection, func, select
 
@@ -12,48 +12,62 @@ from loyalty.context import Context
 from loyalty.db.tables import flags, transfers
 from loyalty.errors import ApiError
 from loyalty.ledger import SYSTEM, TransferSpec, create_transfer, get_transfer, member_account
+from loyalty.rules.earn import EarnBreakdown
 from loyalty.rules.errors import RulesError
 from loyalty.rules.periods import limit_window
 from loyalty.schemas import EarnRequest, EarnResult, ReverseRequest
 from loyalty.services import rules_adapter
-from loyalty.services.members import get_member, member_balance, touch_activity
+from loyalty.services.members import get_member
 from sync.wire import new_id
 
 
-def _at(day: Any) -> datetime:
+def _at(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def _earned_in_window(conn: Connection, account: str, code: str, start: Any, end: Any) -> int:
+def _earned_in_window(
+    conn: Connection, account: str, code: str, start: datetime, end: datetime
+) -> int:
     t = transfers.c
     value = conn.execute(
         select(func.coalesce(func.sum(t.amount), 0)).where(
             t.credit_account_id == account,
             t.code == code,
-            t.created_at >= _at(start),
-            t.created_at < _at(end),
+            t.created_at >= start,
+            t.created_at < end,
         )
     ).scalar_one()
     return int(value)
 
 
+def flag_row(ctx: Context, member_id: str, kind: str, detail: str) -> dict[str, object]:
+    """A flag for staff review, as a row of `flags`."""
+    return {
+        "id": new_id("f_"),
+        "member_id": member_id,
+        "kind": kind,
+        "detail": detail[:512],
+        "created_at": ctx.clock.now(),
+        "resolved_at": None,
+        "resolution": None,
+    }
+
+
 def flag(conn: Connection, ctx: Context, member_id: str, kind: str, detail: str) -> None:
-    conn.execute(
-        flags.insert().values(
-            id=new_id("f_"),
-            member_id=member_id,
-            kind=kind,
-            detail=detail[:512],
-            created_at=ctx.clock.now(),
-        )
-    )
+    conn.execute(flags.insert().values(**flag_row(ctx, member_id, kind, detail)))
 
 
-def earn(conn: Connection, ctx: Context, body: EarnRequest) -> EarnResult:
-    member = get_member(conn, body.member_id, for_update=not body.dry_run)
-    now = ctx.clock.now()
-    activity = ctx.programme.earn.activities.get(body.activity)
-    if activity is None:
+def activity_code(activity: str) -> str:
+    """The transfer code of an activity's earn (what limits and velocity count)."""
+    return f"earn_{activity}"[:24]
+
+
+def price(ctx: Context, *, tier: str, body: EarnRequest, on: date, earned: int) -> EarnBreakdown:
+    """The rules' answer for one earn: points, qualifying spend, each rule's step.
+
+    `earned` is what the member already earned for this activity in its limit window
+    (`window_of`). Raises ApiError 422 for an unknown activity or a refused amount."""
+    if body.activity not in ctx.programme.earn.activities:
         known = ", ".join(sorted(ctx.programme.earn.activities)) or "none"
         raise ApiError(
             422,
@@ -61,96 +75,46 @@ def earn(conn: Connection, ctx: Context, body: EarnRequest) -> EarnResult:
             f"activity {body.activity!r} is not in the programme (known: {known})",
             field="activity",
         )
-    points_account = member_account(member.pseudonym, "points")
-    code = f"earn_{body.activity}"[:24]
-    earned = 0
-    if activity.limit is not None:
-        start, end = limit_window(ctx.programme, activity.limit.period, now.date())
-        earned = _earned_in_window(conn, points_account, code, start, end)
     try:
-        breakdown = rules_adapter.activity_earn(
+        return rules_adapter.activity_earn(
             ctx.programme,
-            tier=member.tier,
+            tier=tier,
             activity=body.activity,
-            on=now.date(),
+            on=on,
             amount=body.amount,
             earned_this_period=earned,
         )
     except RulesError as exc:
         raise ApiError(422, exc.code, str(exc), field="amount") from None
-    lines = rules_adapter.breakdown_lines(breakdown)
-    if body.dry_run:
-        return EarnResult(
-            member_id=member.id,
-            points=breakdown.points,
-            breakdown=lines,
-            transfer_id=None,
-            dry_run=True,
-        )
-    flagged = _velocity(conn, ctx, member, points_account, now)
-    transfer_id = None
-    if breakdown.points > 0:
-        transfer_id = new_id("t_")
-        create_transfer(
-            conn,
-            TransferSpec(
-                id=transfer_id,
-                ledger="points",
-                debit=SYSTEM["points:issuance"],
-                credit=points_account,
-                amount=breakdown.points,
-                code=code,
-                reference=body.reference,
-                chain_owner=member.pseudonym,
-            ),
-            now=now,
-        )
-    spend_minor = int(breakdown.qualifying_spend * 100)
-    if spend_minor > 0:
-        create_transfer(
-            conn,
-            TransferSpec(
-                id=new_id("t_"),
-                ledger="qualifying",
-                debit=SYSTEM["qualifying:issuance"],
-                credit=member_account(member.pseudonym, "qualifying"),
-                amount=spend_minor,
-                code=code,
-                reference=transfer_id,
-                chain_owner=member.pseudonym,
-            ),
-            now=now,
-        )
-    touch_activity(conn, member.id, now)
+
+
+def window_of(ctx: Context, activity: str, on: date) -> tuple[datetime, datetime] | None:
+    """The [start, end) of the activity's limit period containing `on`, if it has one."""
+    rule = ctx.programme.earn.activities.get(activity)
+    if rule is None or rule.limit is None:
+        return None
+    start, end = limit_window(ctx.programme, rule.limit.period, on)
+    return _at(start), _at(end)
+
+
+def dry_run(conn: Connection, ctx: Context, body: EarnRequest) -> EarnResult:
+    """What an earn would post and why; writes nothing. (Writes go through
+    `loyalty.services.earn_batch`, which commits many earns per transaction.)"""
+    member = get_member(conn, body.member_id)
+    now = ctx.clock.now()
+    window = window_of(ctx, body.activity, now.date())
+    earned = 0
+    if window is not None:
+        account = member_account(member.pseudonym, "points")
+        earned = _earned_in_window(conn, account, activity_code(body.activity), *window)
+    breakdown = price(ctx, tier=member.tier, body=body, on=now.date(), earned=earned)
     return EarnResult(
         member_id=member.id,
         points=breakdown.points,
-        breakdown=lines,
-        transfer_id=transfer_id,
-        dry_run=False,
-        balance=member_balance(conn, member.pseudonym),
-        flagged=flagged,
+        breakdown=rules_adapter.breakdown_lines(breakdown),
+        transfer_id=None,
+        dry_run=True,
     )
-
-
-def _velocity(conn: Connection, ctx: Context, member: Any, account: str, now: datetime) -> bool:
-    """Too many earns in the window: flag for review, or refuse (programme's choice)."""
-    rule = ctx.programme.abuse.velocity
-    t = transfers.c
-    recent = conn.execute(
-        select(func.count()).where(
-            t.credit_account_id == account,
-            t.code.like("earn_%"),
-            t.created_at >= now - timedelta(minutes=rule.window_minutes),
-        )
-    ).scalar_one()
-    if recent < rule.max_earns:
-        return False
-    detail = f"{recent + 1} earns within {rule.window_minutes} min (limit {rule.max_earns})"
-    if rule.action == "reject":
-        raise ApiError(429, "velocity_limit", f"earning paused for review: {detail}")
-    flag(conn, ctx, member.id, "velocity", detail)
-    return True
 
 
 def reverse(conn: Connection, ctx: Context, transfer_id: str, body: ReverseRequest) -> str:

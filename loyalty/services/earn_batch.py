@@ -1,0 +1,343 @@
+"""Posting earns in batches: many earns, one transaction, one commit (group commit).
+
+`earn_batch(ctx, jobs)` takes the earns queued by concurrent requests and, in a single
+transaction, locks every member involved (sorted, as every ledger writer does), reads what
+the rules need for all of them in two statements, prices and chains each earn in memory in
+arrival order, stores every outcome under its Idempotency-Key and writes all transfers with
+a few multi-row statements. Per earn it gives the same results, failures and records as one
+earn per transaction would:
+
+* a refused earn (unknown member or activity, amount the rules refuse, velocity `reject`)
+  is recorded under its key as a failure and written nothing, without failing the others;
+* the same key twice in one batch runs once; the second replays the first;
+* a key that a twin (another process, or a retry racing this one) stored first is
+  detected by the idempotency insert; the transaction is rolled back and redone without
+  it, and it replays the twin's outcome (or gets the 409 naming the differing field).
+
+    outcomes = earn_batch(ctx, [EarnJob.of(principal, key, body), ...])
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, literal, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from loyalty.context import Context
+from loyalty.db.tables import accounts, chains, flags, members, transfers
+from loyalty.errors import ApiError
+from loyalty.idempotency import Outcome, Record, claim, lookup_many, replay
+from loyalty.ledger import SYSTEM, member_account
+from loyalty.ledger.batch import TransferBatch
+from loyalty.schemas import Balance, EarnRequest, EarnResult
+from loyalty.services import rules_adapter
+from loyalty.services.earn import activity_code, flag_row, price, window_of
+from sync.wire import new_id
+
+OPERATION = "earn"
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class EarnJob:
+    """One `POST /v1/earn` to post: who sent it, its Idempotency-Key, the body."""
+
+    principal: str
+    key: str
+    body: EarnRequest
+    request: dict[str, Any]
+
+    @classmethod
+    def of(cls, principal: str, key: str, body: EarnRequest) -> EarnJob:
+        return cls(principal, key, body, body.model_dump(mode="json"))
+
+    @property
+    def pair(self) -> Pair:
+        return self.principal, self.key
+
+
+@dataclass
+class _Member:
+    id: str
+    pseudonym: str
+    tier: str
+    seq: int
+    head: str
+    balance: list[int]  # points account: debits_pending, debits_posted, credits_pending, ...
+
+
+class _TwinFirst(Exception):
+    """Some keys were stored by a twin: roll back and redo the batch without them."""
+
+    def __init__(self, pairs: set[Pair]) -> None:
+        self.pairs = pairs
+
+
+def earn_batch(ctx: Context, jobs: list[EarnJob], *, attempts: int = 5) -> list[Outcome]:
+    """Post `jobs` in one transaction; one outcome per job, in order."""
+    outcomes: dict[int, Outcome] = {}
+    first: dict[Pair, int] = {}
+    later: list[int] = []
+    for i, job in enumerate(jobs):
+        if job.pair in first:
+            later.append(i)  # same key twice in one batch: replay the first after commit
+        else:
+            first[job.pair] = i
+    todo = sorted(first.values())
+    for _ in range(attempts):
+        try:
+            with ctx.engine.begin() as conn:
+                outcomes.update(_post(conn, ctx, [(i, jobs[i]) for i in todo]))
+            break
+        except _TwinFirst as twins:
+            later.extend(i for i in todo if jobs[i].pair in twins.pairs)
+            todo = [i for i in todo if jobs[i].pair not in twins.pairs]
+        except (OperationalError, DBAPIError) as exc:
+            if not _retryable(exc):
+                raise
+    else:
+        busy = ApiError(503, "busy", f"could not post the earn after {attempts} attempts")
+        outcomes.update({i: Outcome(busy.status, busy.body()) for i in todo})
+    if later:
+        outcomes.update(_replays(ctx, jobs, later, attempts))
+    return [outcomes[i] for i in range(len(jobs))]
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    """Deadlock, serialization failure or a busy SQLite: worth another go."""
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40P01", "40001") or "database is locked" in str(exc.orig)
+
+
+def _replays(
+    ctx: Context, jobs: list[EarnJob], indices: list[int], attempts: int
+) -> dict[int, Outcome]:
+    with ctx.engine.begin() as conn:
+        stored = lookup_many(conn, sorted({jobs[i].pair for i in indices}))
+    out: dict[int, Outcome] = {}
+    missing: list[int] = []
+    for i in indices:
+        row = stored.get(jobs[i].pair)
+        if row is None:
+            missing.append(i)  # the twin rolled back after all: run this one for real
+            continue
+        try:
+            out[i] = replay(row, OPERATION, jobs[i].request)
+        except ApiError as exc:
+            out[i] = Outcome(exc.status, exc.body())
+    if missing and attempts > 1:
+        redo = earn_batch(ctx, [jobs[i] for i in missing], attempts=attempts - 1)
+        out.update(zip(missing, redo, strict=True))
+    elif missing:
+        busy = ApiError(503, "busy", "the Idempotency-Key is in use by a request in flight")
+        out.update({i: Outcome(busy.status, busy.body()) for i in missing})
+    return out
+
+
+def _post(conn: Connection, ctx: Context, jobs: list[tuple[int, EarnJob]]) -> dict[int, Outcome]:
+    if not jobs:
+        return {}
+    now = ctx.clock.now()
+    found = _lock_members(conn, sorted({job.body.member_id for _, job in jobs}))
+    windows = {
+        code: window
+        for code, window in (
+            (activity_code(job.body.activity), window_of(ctx, job.body.activity, now.date()))
+            for _, job in jobs
+        )
+        if window is not None
+    }
+    rule = ctx.programme.abuse.velocity
+    since = now - timedelta(minutes=rule.window_minutes)
+    counts = _earn_counts(
+        conn, [member_account(m.pseudonym, "points") for m in found.values()], windows, since
+    )
+    plan = _Plan(ctx, now, found, counts, windows)
+    outcomes = {i: plan.earn(job) for i, job in jobs}
+    records = [
+        Record(job.principal, job.key, OPERATION, job.request, outcomes[i]) for i, job in jobs
+    ]
+    mine = claim(conn, records, now)
+    if len(mine) != len(records):
+        raise _TwinFirst({job.pair for _, job in jobs} - mine)
+    plan.flush(conn)
+    return outcomes
+
+
+def _lock_members(conn: Connection, member_ids: list[str]) -> dict[str, _Member]:
+    """Each member's row, chain head and points totals, locked in pseudonym order (the
+    order every ledger writer locks in). Erased and unknown members are simply absent."""
+    m, c, a = members.c, chains.c, accounts.c
+    query = (
+        select(
+            m.id,
+            m.pseudonym,
+            m.tier,
+            c.seq,
+            c.head,
+            a.debits_pending,
+            a.debits_posted,
+            a.credits_pending,
+            a.credits_posted,
+        )
+        .select_from(
+            members.join(chains, c.owner == m.pseudonym).join(
+                accounts, a.id == m.pseudonym.concat(literal(":points"))
+            )
+        )
+        .where(m.id.in_(member_ids), m.erased_at.is_(None))
+        .order_by(c.owner)
+        # Locking all three makes PostgreSQL re-read each of them if a writer we waited
+        # for changed it (READ COMMITTED re-checks only the rows it locks).
+        .with_for_update(of=[chains, members, accounts], key_share=True)
+    )
+    return {
+        row.id: _Member(row.id, row.pseudonym, row.tier, row.seq, row.head, list(row[5:9]))
+        for row in conn.execute(query)
+    }
+
+
+def _earn_counts(
+    conn: Connection,
+    account_ids: list[str],
+    windows: dict[str, tuple[datetime, datetime]],
+    since: datetime,
+) -> dict[str, tuple[dict[str, int], int]]:
+    """Per points account: points earned per activity code in its limit window, and the
+    number of earns since `since` (velocity) — for every account in one statement."""
+    if not account_ids:
+        return {}
+    t = transfers.c
+    codes = sorted(windows)
+    columns: list[Any] = [t.credit_account_id]
+    for code in codes:
+        start, end = windows[code]
+        inside = and_(t.code == code, t.created_at >= start, t.created_at < end)
+        columns.append(func.coalesce(func.sum(case((inside, t.amount), else_=0)), 0))
+    columns.append(func.count(case((t.created_at >= since, 1))))
+    earliest = min([since, *(start for start, _ in windows.values())])
+    rows = conn.execute(
+        select(*columns)
+        .where(
+            t.credit_account_id.in_(account_ids),
+            t.code.like("earn_%"),
+            t.created_at >= earliest,
+        )
+        .group_by(t.credit_account_id)
+    )
+    return {
+        row[0]: ({code: int(row[1 + n]) for n, code in enumerate(codes)}, int(row[-1]))
+        for row in rows
+    }
+
+
+class _Plan:
+    """Prices and chains earns in arrival order, keeping running totals so that later
+    earns in the batch see earlier ones exactly as if each had committed on its own."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        now: datetime,
+        found: dict[str, _Member],
+        counts: dict[str, tuple[dict[str, int], int]],
+        windows: dict[str, tuple[datetime, datetime]],
+    ) -> None:
+        self.ctx = ctx
+        self.now = now
+        self.found = found
+        self.windows = windows
+        self.earned: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.recent: defaultdict[str, int] = defaultdict(int)
+        for account, (per_code, recent) in counts.items():
+            self.recent[account] = recent
+            for code, points in per_code.items():
+                self.earned[account, code] = points
+        self.ledger = TransferBatch({m.pseudonym: (m.seq, m.head) for m in found.values()}, now=now)
+        self.flags: list[dict[str, object]] = []
+        self.touched: set[str] = set()
+
+    def earn(self, job: EarnJob) -> Outcome:
+        try:
+            result = self._earn(job.body)
+        except ApiError as exc:
+            return Outcome(exc.status, exc.body())
+        return Outcome(200, result.model_dump(mode="json"))
+
+    def _earn(self, body: EarnRequest) -> EarnResult:
+        member = self.found.get(body.member_id)
+        if member is None:
+            raise ApiError(
+                404, "member_not_found", f"no member {body.member_id!r}", field="member_id"
+            )
+        account = member_account(member.pseudonym, "points")
+        code = activity_code(body.activity)
+        earned = self.earned[account, code] if code in self.windows else 0
+        breakdown = price(self.ctx, tier=member.tier, body=body, on=self.now.date(), earned=earned)
+        flagged = self._velocity(member, account)
+        transfer_id = None
+        if breakdown.points > 0:
+            transfer_id = new_id("t_")
+            self.ledger.credit(
+                id=transfer_id,
+                ledger="points",
+                debit=SYSTEM["points:issuance"],
+                credit=account,
+                amount=breakdown.points,
+                code=code,
+                reference=body.reference,
+                owner=member.pseudonym,
+            )
+            self.earned[account, code] += breakdown.points
+            self.recent[account] += 1
+            member.balance[3] += breakdown.points
+        spend_minor = int(breakdown.qualifying_spend * 100)
+        if spend_minor > 0:
+            self.ledger.credit(
+                id=new_id("t_"),
+                ledger="qualifying",
+                debit=SYSTEM["qualifying:issuance"],
+                credit=member_account(member.pseudonym, "qualifying"),
+                amount=spend_minor,
+                code=code,
+                reference=transfer_id,
+                owner=member.pseudonym,
+            )
+        self.touched.add(member.id)
+        dp, dpo, cp, cpo = member.balance
+        return EarnResult(
+            member_id=member.id,
+            points=breakdown.points,
+            breakdown=rules_adapter.breakdown_lines(breakdown),
+            transfer_id=transfer_id,
+            dry_run=False,
+            balance=Balance(points=cpo - dpo, available=cpo - dpo - dp, held=dp, incoming=cp),
+            flagged=flagged,
+        )
+
+    def _velocity(self, member: _Member, account: str) -> bool:
+        """Too many earns in the window: flag for review, or refuse (programme's choice)."""
+        rule = self.ctx.programme.abuse.velocity
+        recent = self.recent[account]
+        if recent < rule.max_earns:
+            return False
+        detail = f"{recent + 1} earns within {rule.window_minutes} min (limit {rule.max_earns})"
+        if rule.action == "reject":
+            raise ApiError(429, "velocity_limit", f"earning paused for review: {detail}")
+        self.flags.append(flag_row(self.ctx, member.id, "velocity", detail))
+        return True
+
+    def flush(self, conn: Connection) -> None:
+        self.ledger.flush(conn)
+        if self.touched:
+            conn.execute(
+                update(members)
+                .where(members.c.id.in_(sorted(self.touched)))
+                .values(last_activity_at=self.now)
+            )
+        if self.flags:
+            conn.execute(flags.insert(), self.flags)
