@@ -22,13 +22,12 @@ starts UNKNOWN/UNAVAILABLE rather than failing the room.
 from __future__ import annotations
 
 import asyncio
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import cast
 
-from drivers import coap_light, mqtt_audio, z2m
+from drivers import coap_light, modbus_hvac, mqtt_audio, z2m
 from drivers.base import CapabilityName, Climate, Cover, Device, Light, Media, Sensor
 from drivers.config import (
     CoapLightConfig,
@@ -38,15 +37,22 @@ from drivers.config import (
     MqttConfig,
     Z2mConfig,
 )
+from drivers.modbus_bus import BusPool
 from drivers.mqtt import MqttConnection
 from smartroom.clock import Clock, SystemClock
 from smartroom.settings import ConfigError
 
 
 def build_device(
-    name: str, config: DeviceConfig, *, mqtt: MqttConnection | None, clock: Clock
+    name: str,
+    config: DeviceConfig,
+    *,
+    mqtt: MqttConnection | None,
+    clock: Clock,
+    buses: BusPool | None = None,
 ) -> Device:
-    """One driver for one device table; ConfigError when an MQTT device has no connection."""
+    """One driver for one device table; ConfigError when an MQTT device has no connection.
+    `buses` shares one serial bus between the Modbus devices on the same port."""
     if isinstance(config, CoapLightConfig):
         return coap_light.create(name, config, clock)
     if isinstance(config, Z2mConfig | MqttAudioConfig):
@@ -59,23 +65,10 @@ def build_device(
             return z2m.create(name, config, mqtt, clock)
         return mqtt_audio.create(name, config, mqtt, clock)
     if isinstance(config, ModbusHvacConfig):
-        return _modbus(name, config, clock)
+        # cast: ModbusHvac narrows `capability` to Literal["climate"], which a Protocol's
+        # mutable attribute does not accept as a subtype.
+        return cast(Device, modbus_hvac.create(name, config, clock, pool=buses))
     raise ConfigError(f"devices.{name}", [f"unknown driver {getattr(config, 'driver', '?')!r}"])
-
-
-def _modbus(name: str, config: ModbusHvacConfig, clock: Clock) -> Device:
-    # Imported by name: the Modbus driver lives in its own module with its own
-    # dependencies (pyserial), and a room without a thermostat never loads it.
-    try:
-        module = importlib.import_module("drivers.modbus_hvac")
-    except ModuleNotFoundError as exc:
-        if exc.name != "drivers.modbus_hvac":
-            raise
-        raise ConfigError(
-            f"devices.{name}", ["driver = 'modbus_hvac' is not available in this build"]
-        ) from None
-    create = cast(Callable[[str, ModbusHvacConfig, Clock], Device], module.create)
-    return create(name, config, clock)
 
 
 def read_password(mqtt: MqttConfig) -> str | None:
@@ -165,8 +158,9 @@ def build_room(
         connection = MqttConnection(
             mqtt, client_id=client_id, clock=clock, password=read_password(mqtt)
         )
+    buses = BusPool()  # one per room: thermostats on one RS-485 line share its bus
     built = {
-        name: build_device(name, config, mqtt=connection, clock=clock)
+        name: build_device(name, config, mqtt=connection, clock=clock, buses=buses)
         for name, config in devices.items()
     }
     return RoomDevices(built, connection)

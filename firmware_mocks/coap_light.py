@@ -207,6 +207,19 @@ class CoapLightSim:
         if self._resource is not None:
             self._resource.updated_state()
 
+    async def apply_event(self, action: str, value: object) -> bool:
+        """A rig scenario event: `light` with on/off or a level 0-100 (scaled to this
+        lamp's dimmer range). False for actions a lamp does not model."""
+        if action != "light":
+            return False
+        if isinstance(value, int) and not isinstance(value, bool):
+            level = max(0, min(100, value))
+            dimmer = level if self.dimmer_max == 100 else round(level * 254 / 100)
+            await self.switch(on=level > 0, dimmer=dimmer if level > 0 else None)
+            return True
+        await self.switch(on=str(value).lower() in ("on", "true", "1", "yes"))
+        return True
+
 
 def from_config(name: str, cfg: CoapLightConfig, mqtt: MqttConfig) -> CoapLightSim:
     """The simulator for one `[devices.<name>]` table with `driver = "coap_light"`: a server

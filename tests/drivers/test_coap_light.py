@@ -193,3 +193,12 @@ def test_from_config_listens_where_the_config_says() -> None:
     sim = from_config("desk", cfg, MqttConfig())
     assert (sim.port, sim.path, sim.dimmer_max) == (56831, "/3311/2", 254)
     assert "coap://127.0.0.1:56831/3311/2" in sim.describe()
+
+
+async def test_rig_light_events_scale_to_the_dialect() -> None:
+    sim = CoapLightSim("tradfri", dimmer_max=254)
+    assert await sim.apply_event("light", 40)
+    assert (sim.on, sim.dimmer) == (True, 102)
+    assert await sim.apply_event("light", "off")
+    assert not sim.on
+    assert not await sim.apply_event("volume", 3)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from drivers.base import DeviceUnavailable, LightCommand, MediaCommand
+from drivers.base import ClimateCommand, DeviceUnavailable, LightCommand, MediaCommand
 from drivers.coap_light import CoapLight
 from drivers.config import DeviceConfig, MqttConfig
 from drivers.mqtt_audio import MqttSpeaker
@@ -21,6 +21,8 @@ from drivers.z2m import Z2mLight, Z2mSensor
 from firmware_mocks import coap_light, speaker, z2m_devices
 from firmware_mocks.base import Fault
 from firmware_mocks.coap_light import free_udp_port
+from firmware_mocks.ptypair import PtyPair
+from firmware_mocks.thermostat import ModbusLine, ThermostatSimulator
 from smartroom.clock import FakeClock
 from smartroom.services import MosquittoBroker
 from smartroom.settings import ConfigError
@@ -146,3 +148,31 @@ def test_bad_device_tables_are_explained() -> None:
         DEVICES.validate_python({"lamp": {"driver": "coap_light", "dimmer_max": 255}})
     with pytest.raises(ValueError, match="friendly_name"):
         DEVICES.validate_python({"bulb": {"driver": "z2m", "capability": "light"}})
+
+
+async def test_thermostats_on_one_line_share_the_rooms_bus(
+    pty_pair: PtyPair, clock: FakeClock
+) -> None:
+    line = ModbusLine(pty_pair.a, speed=0, clock=clock)
+    sims = [ThermostatSimulator(f"hvac{u}", line, unit=u) for u in (1, 2)]
+    for sim in sims:
+        await sim.start()
+    configs = DEVICES.validate_python(
+        {
+            f"hvac{u}": {"driver": "modbus_hvac", "port": pty_pair.b, "unit": u, "timeout_s": 1}
+            for u in (1, 2)
+        }
+    )
+    room = build_room(configs, mqtt=None, clock=clock, client_id="room-hvac")
+    assert room.mqtt is None
+    try:
+        async with room:
+            await eventually(lambda: all(d.availability.available for d in room.devices.values()))
+            states = await asyncio.gather(
+                room.climate("hvac1").apply(ClimateCommand(setpoint_c=23.5)),
+                room.climate("hvac2").apply(ClimateCommand(setpoint_c=19.0)),
+            )
+            assert [s.setpoint_c for s in states] == [23.5, 19.0]
+    finally:
+        for sim in sims:
+            await sim.stop()
