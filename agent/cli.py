@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +37,14 @@ def _load(path: Path) -> RoomConfig:
         raise typer.Exit(2) from None
 
 
+def _skip_pandas() -> None:
+    """sqlite-utils imports pandas whenever it is installed (a dev or training install),
+    for DataFrame conveniences the agent never uses: ~2.5 s of start-up and ~30 MB of RSS.
+    The agent process never needs pandas, so it is marked absent before anything loads."""
+    if "pandas" not in sys.modules:
+        sys.modules["pandas"] = None  # type: ignore[assignment]
+
+
 @app.command()
 def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="the room file")],
@@ -43,6 +52,7 @@ def run(
     """Run the agent until SIGTERM/SIGINT (systemd: Type=notify)."""
     room = _load(config)
     configure_logging(room.runtime.log_level)
+    _skip_pandas()
     from agent.app import Agent
 
     try:
