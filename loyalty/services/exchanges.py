@@ -18,6 +18,7 @@ from loyalty.schemas import (
     MemberTransferRequest,
     MemberTransferResult,
 )
+from loyalty.services import rules_adapter
 from loyalty.services.members import get_member, member_balance, touch_activity
 from sync.wire import new_id
 
@@ -35,18 +36,8 @@ def _need(available: int, points: int, field: str) -> None:
 def member_transfer(
     conn: Connection, ctx: Context, body: MemberTransferRequest
 ) -> MemberTransferResult:
-    rules = ctx.programme.transfers
-    if not rules.enabled:
-        raise ApiError(409, "transfers_disabled", "this programme does not allow transfers")
     if body.from_member_id == body.to_member_id:
         raise ApiError(422, "same_member", "cannot transfer to oneself", field="to_member_id")
-    if body.points < rules.minimum_points or body.points % rules.step_points:
-        raise ApiError(
-            422,
-            "bad_amount",
-            f"transfers are at least {rules.minimum_points} points in steps of {rules.step_points}",
-            field="points",
-        )
     sender = get_member(conn, body.from_member_id)
     receiver = get_member(conn, body.to_member_id)
     from loyalty.ledger import lock_owners
@@ -65,14 +56,12 @@ def member_transfer(
             )
         ).scalar_one()
     )
-    if sent + body.points > rules.annual_cap_points:
-        raise ApiError(
-            409,
-            "annual_cap",
-            f"{sent} points already sent this year; the cap is {rules.annual_cap_points}",
-            field="points",
-        )
-    _need(member_balance(conn, sender.pseudonym).available, body.points, "points")
+    check = rules_adapter.transfer_allowed(
+        ctx.programme,
+        body.points,
+        sent_this_year=sent,
+        balance=member_balance(conn, sender.pseudonym).available,
+    )
     transfer_id = new_id("t_")
     create_transfer(
         conn,
@@ -93,29 +82,13 @@ def member_transfer(
         points=body.points,
         from_member_id=sender.id,
         to_member_id=receiver.id,
-        sent_this_year=sent + body.points,
-        annual_cap=rules.annual_cap_points,
+        sent_this_year=check.sent_this_year + check.points,
+        annual_cap=check.annual_cap_points,
     )
 
 
 def convert(conn: Connection, ctx: Context, body: ConversionRequest) -> ConversionResult:
-    partner = ctx.programme.partners.get(body.partner)
-    if partner is None:
-        known = ", ".join(sorted(ctx.programme.partners)) or "none"
-        raise ApiError(
-            422,
-            "unknown_partner",
-            f"no partner {body.partner!r} (known: {known})",
-            field="partner",
-        )
-    if body.points < partner.minimum_points or body.points % partner.points:
-        raise ApiError(
-            422,
-            "bad_amount",
-            f"convert at least {partner.minimum_points} points in multiples of "
-            f"{partner.points} ({partner.points} points = {partner.units} {partner.unit_name})",
-            field="points",
-        )
+    conversion = rules_adapter.partner_conversion(ctx.programme, body.partner, body.points)
     member = get_member(conn, body.member_id, for_update=True)
     _need(member_balance(conn, member.pseudonym).available, body.points, "points")
     now = ctx.clock.now()
@@ -140,6 +113,6 @@ def convert(conn: Connection, ctx: Context, body: ConversionRequest) -> Conversi
         member_id=member.id,
         partner=body.partner,
         points=body.points,
-        units=body.points // partner.points * partner.units,
-        unit_name=partner.unit_name,
+        units=conversion.units,
+        unit_name=conversion.unit_name,
     )

@@ -1,31 +1,74 @@
 """The seam between the service and the pure programme rules in `loyalty.rules`.
 
 Everything the service asks of the rules goes through here, so a change in the rules'
-API is absorbed in one file.
+API is absorbed in one file, and a rules refusal becomes an `ApiError` in one place.
+Nothing here decides a rule itself: tiers come from `loyalty.rules.highest_tier_met` /
+`tier_progress`, transfer caps from `check_transfer`, partner ratios from
+`convert_to_partner`.
+
+    breakdown = stay_earn(programme, tier="gold", check_in=d1, check_out=d2,
+                          channel="direct", room_type="premium", folio=lines)
+    qualified_tier(programme, Decimal("31000"), nights=4, stays=2)        # 'gold'
+    transfer_allowed(programme, 6000, sent_this_year=0, balance=9000)     # TransferCheck
+    partner_conversion(programme, "airline_miles", 9000).units            # 3000
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from loyalty.rules.earn import (
+from loyalty.errors import ApiError
+from loyalty.rules import (
     ActivityEarnRequest,
     EarnBreakdown,
     EarnMember,
+    PartnerConversion,
+    Programme,
+    QualificationYear,
+    RulesError,
     StayEarnRequest,
+    TransferCheck,
+    check_transfer,
     compute_earn,
+    convert_to_partner,
+    highest_tier_met,
+    tier_progress,
 )
-from loyalty.rules.earn import FolioLine as RulesFolioLine
-from loyalty.rules.errors import RulesError
-from loyalty.rules.numbers import int_text, money_text
-from loyalty.rules.programme import Criteria, Programme
-from loyalty.rules.tiers import QualificationYear, tier_progress
+from loyalty.rules import FolioLine as RulesFolioLine
+from loyalty.rules.numbers import int_text
 from loyalty.schemas import FolioLine, RuleLine
 
-__all__ = ["RulesError"]
+__all__ = [
+    "RulesError",
+    "activity_earn",
+    "breakdown_lines",
+    "partner_conversion",
+    "points_text",
+    "progress_message",
+    "qualified_tier",
+    "stay_earn",
+    "tier_state",
+    "transfer_allowed",
+]
+
+# A rules refusal → (HTTP status, field). 409: the request is well formed but the member's
+# state (balance, cap used this year) or the programme (transfers off) refuses it now.
+_TRANSFER_ERRORS: dict[str, tuple[int, str, str]] = {
+    "disabled": (409, "transfers_disabled", "points"),
+    "annual_cap": (409, "annual_cap", "points"),
+    "insufficient_points": (409, "insufficient_points", "points"),
+}
+_CONVERSION_ERRORS: dict[str, tuple[int, str, str]] = {
+    "unknown_partner": (422, "unknown_partner", "partner"),
+}
+
+
+def _api_error(exc: RulesError, table: dict[str, tuple[int, str, str]]) -> ApiError:
+    status, code, field = table.get(exc.code, (422, exc.code, "points"))
+    return ApiError(status, code, str(exc), field=field)
 
 
 def tier_state(text: str) -> dict[str, Any]:
@@ -34,12 +77,10 @@ def tier_state(text: str) -> dict[str, Any]:
 
 
 def breakdown_lines(breakdown: EarnBreakdown) -> list[RuleLine]:
-    lines = []
-    for step in breakdown.steps:
-        lines.append(
-            RuleLine(rule=step.rule, points=int(step.points), detail=step.explanation[:256])
-        )
-    return lines
+    return [
+        RuleLine(rule=step.rule, points=int(step.points), detail=step.explanation[:256])
+        for step in breakdown.steps
+    ]
 
 
 def stay_earn(
@@ -55,18 +96,12 @@ def stay_earn(
     request = StayEarnRequest(
         check_in=check_in,
         # A day-use stay (same-day check-out) prices as one night.
-        check_out=check_out if check_out > check_in else _next_day(check_in),
+        check_out=check_out if check_out > check_in else check_in + timedelta(days=1),
         channel=channel,
         room_type=room_type,
         lines=[RulesFolioLine(category=line.category, amount=line.amount) for line in folio],
     )
     return compute_earn(programme, request, EarnMember(tier=tier))
-
-
-def _next_day(day: date) -> date:
-    from datetime import timedelta
-
-    return day + timedelta(days=1)
 
 
 def activity_earn(
@@ -86,64 +121,45 @@ def activity_earn(
     )
 
 
-def _missing(
-    criteria: Criteria, spend: Decimal, nights: int, stays: int, currency: str
-) -> list[str]:
-    """What is still needed under `criteria`, as phrases (any one suffices when match=any)."""
-    parts = []
-    if criteria.nights is not None and nights < criteria.nights:
-        n = criteria.nights - nights
-        parts.append(f"{n} night{'s' if n != 1 else ''}")
-    if criteria.stays is not None and stays < criteria.stays:
-        n = criteria.stays - stays
-        parts.append(f"{n} stay{'s' if n != 1 else ''}")
-    if criteria.spend is not None and spend < criteria.spend:
-        parts.append(money_text(criteria.spend - spend, currency))
-    return parts
+def _year(spend: Decimal, nights: int, stays: int, year: int) -> QualificationYear:
+    return QualificationYear(year=year, spend=spend, nights=nights, stays=stays)
 
 
-def qualifies(criteria: Criteria, spend: Decimal, nights: int, stays: int) -> bool:
-    checks = []
-    if criteria.spend is not None:
-        checks.append(spend >= criteria.spend)
-    if criteria.nights is not None:
-        checks.append(nights >= criteria.nights)
-    if criteria.stays is not None:
-        checks.append(stays >= criteria.stays)
-    checks.extend(qualifies(g, spend, nights, stays) for g in criteria.groups)
-    if not checks:
-        return True
-    return all(checks) if criteria.match == "all" else any(checks)
-
-
-def qualified_tier(programme: Programme, spend: Decimal, nights: int, stays: int) -> str:
-    best = programme.tiers[0].name
-    for tier in programme.tiers:
-        if qualifies(tier.qualify, spend, nights, stays):
-            best = tier.name
-    return best
+def qualified_tier(
+    programme: Programme, spend: Decimal, nights: int, stays: int, year: int = 2000
+) -> str:
+    """The highest tier this year's activity qualifies for (`year` only labels it)."""
+    return programme.tier_names[highest_tier_met(programme, _year(spend, nights, stays, year))]
 
 
 def progress_message(
     programme: Programme, tier: str, spend: Decimal, nights: int, stays: int, year: int = 2000
 ) -> tuple[str | None, str]:
-    if tier in programme.tier_names:
-        progress = tier_progress(
-            programme,
-            tier,
-            QualificationYear(year=year, spend=spend, nights=nights, stays=stays),
-        )
-        return progress.next_tier, progress.text
-    names = programme.tier_names
-    rank = names.index(tier) if tier in names else 0
-    if rank + 1 >= len(names):
-        return None, f"{tier} is the top tier"
-    nxt = programme.tiers[rank + 1]
-    parts = _missing(nxt.qualify, spend, nights, stays, programme.currency)
-    if not parts:
-        return nxt.name, f"qualified for {nxt.name} this year"
-    joiner = " and " if nxt.qualify.match == "all" else " or "
-    return nxt.name, f"{joiner.join(parts)} to {nxt.name}"
+    """(next tier, "8 nights or 12,000 CNY to gold"). A tier the programme no longer has
+    (the file changed under a member) reads as the entry tier."""
+    known = tier if tier in programme.tier_names else programme.tier_names[0]
+    progress = tier_progress(programme, known, _year(spend, nights, stays, year))
+    return progress.next_tier, progress.text
+
+
+def transfer_allowed(
+    programme: Programme, points: int, *, sent_this_year: int, balance: int
+) -> TransferCheck:
+    """The programme's minimum, step, annual cap and the sender's balance, or an ApiError
+    (409 `annual_cap` / `insufficient_points` / `transfers_disabled`, 422 otherwise)."""
+    try:
+        return check_transfer(programme, points, sent_this_year=sent_this_year, balance=balance)
+    except RulesError as exc:
+        raise _api_error(exc, _TRANSFER_ERRORS) from None
+
+
+def partner_conversion(programme: Programme, partner: str, points: int) -> PartnerConversion:
+    """Points → partner units at the configured ratio, or an ApiError (422
+    `unknown_partner`, `below_minimum`, `not_in_steps`)."""
+    try:
+        return convert_to_partner(programme, partner, points)
+    except RulesError as exc:
+        raise _api_error(exc, _CONVERSION_ERRORS) from None
 
 
 def points_text(points: int) -> str:
