@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,6 +51,9 @@ OFFLINE = b"offline"
 # The number of distinct topics we remember having warned about, so a device spraying
 # garbage over ever-new topics cannot grow memory without bound.
 _MAX_WARNED_TOPICS = 1024
+# Commands and state reports are tiny: without TCP_NODELAY, Nagle's algorithm meets the
+# peer's delayed ACK and every QoS 1 exchange stalls ~40 ms (measured: 89 ms -> ~2 ms).
+NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +232,10 @@ class MqttConnection:
                 keepalive=self._keepalive_s,
                 timeout=self._op_timeout_s,
                 clean_session=True,
+                socket_options=NODELAY,
             )
+            # A room commands dozens of devices at once; aiomqtt warns above 10 in flight.
+            client.pending_calls_threshold = 1000
             try:
                 async with client:
                     self._client = client

@@ -18,6 +18,7 @@ import secrets
 import aiomqtt
 
 from drivers.config import MqttConfig
+from drivers.mqtt import NODELAY
 from firmware_mocks.base import Fault
 from smartroom.log import get_logger
 
@@ -129,6 +130,7 @@ class MqttDeviceSim:
                 will=aiomqtt.Will(self.availability_topic, self._offline, qos=1, retain=True),
                 keepalive=5,
                 timeout=5,
+                socket_options=NODELAY,
             )
             try:
                 async with client:
