@@ -205,6 +205,7 @@ class RoomController:
             name: AvailabilityState(Availability.UNKNOWN, None, now) for name in self.devices
         }
         self.door_open_since: datetime | None = None
+        self.reception_since: datetime | None = None
         self.window_open_since: dict[str, datetime] = {}
         self.last_unlock: tuple[str | None, datetime] | None = None
         self.indoor_c: float | None = None
@@ -428,6 +429,12 @@ class RoomController:
         if isinstance(state, SensorState):
             self._sensor(name, state, previous, now)
         elif isinstance(state, ClimateState):
+            # The thermostat's "contact reception" key: the guest asks the front desk to call.
+            reception = update.extra.get("contact_reception")
+            if reception is True and self.reception_since is None:
+                self.reception_since = now
+            elif reception is False:
+                self.reception_since = None
             # A window contact wired to the thermostat counts like a window sensor.
             wired = update.extra.get("window_open")
             if isinstance(wired, bool):
@@ -921,6 +928,12 @@ class RoomController:
                     since=held[1],
                     detail=f"{name}: {state.current_c:.1f} °C, setpoint {state.setpoint_c:.1f} °C",
                 )
+        if self.reception_since is not None:
+            want["contact_reception"] = Alert(
+                kind="contact_reception",
+                since=self.reception_since,
+                detail="the guest asked reception to get in touch (thermostat key)",
+            )
         if stay is not None:
             last = max(t for t in (self.last_motion_at, stay.arrival) if t is not None)
             if now - last >= timedelta(hours=cfg.no_motion_h):

@@ -65,11 +65,18 @@ class FakeDevice:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    def push(self, *, state: State | None = None, manual: bool = False, event: Any = None) -> None:
+    def push(
+        self,
+        *,
+        state: State | None = None,
+        manual: bool = False,
+        event: Any = None,
+        extra: dict[str, object] | None = None,
+    ) -> None:
         if state is not None:
             self._state = state
         for listener in list(self._listeners):
-            listener(DeviceUpdate(self.name, self._availability, state, event, manual))
+            listener(DeviceUpdate(self.name, self._availability, state, event, manual, extra or {}))
 
     def set_available(self, up: bool) -> None:
         self._availability = UP if up else DOWN

@@ -152,6 +152,15 @@ async def test_arrival_welcome_manual_change_and_housekeeping(env: Env) -> None:
     assert hvac.controls.setpoint_c == 21.0
     assert {"manual_change", "preference_learned"} <= set(env.kinds())
 
+    # The wall switch on the bedside lamp: held too (a Zigbee2MQTT report we did not ask for).
+    await sims["bedside"].switch(False)
+    await eventually(lambda: "bedside" in env.room.manual, what="wall switch seen")
+    env.clock.jump(60)
+    await env.move()
+    for _ in range(10):
+        env.room.step()
+    assert sims["bedside"].snapshot()["state"] == "OFF"
+
     # DND from the in-room button reaches the MQTT status; MUR from the door station.
     await sims["button"].press("dnd")
     status = await env.watcher.wait_for(lambda s: s["dnd"], "dnd in the MQTT status")

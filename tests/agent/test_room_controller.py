@@ -426,3 +426,24 @@ async def test_override_via_app_is_held(room: Room) -> None:
     assert room.room.release("hvac")
     await room.settle()
     assert room.devs["hvac"].state.setpoint_c == 23.5
+
+
+async def test_hvac_not_reaching_setpoint_and_contact_reception(room: Room) -> None:
+    room.check_in()
+    await room.enter()
+    hvac = room.devs["hvac"]
+    fan, action = hvac.state.fan, hvac.state.action
+    # Heating to 23.5 °C but the room stays at 20 °C: a fan coil or valve problem.
+    hvac.push(state=ClimateState(ClimateMode.AUTO, 23.5, fan, 20.0, action))
+    await room.advance(59 * 60)
+    room.motion()
+    assert "hvac_not_reaching_setpoint" not in {a.kind for a in room.room.status().alerts}
+    await room.advance(2 * 60)
+    alerts = {a.kind: a for a in room.room.status().alerts}
+    assert "20.0 °C, setpoint 23.5 °C" in alerts["hvac_not_reaching_setpoint"].detail
+    hvac.push(state=ClimateState(ClimateMode.AUTO, 23.5, fan, 23.0, action))
+    await room.settle()
+    assert "hvac_not_reaching_setpoint" not in {a.kind for a in room.room.status().alerts}
+    hvac.push(state=hvac.state, extra={"contact_reception": True})
+    await room.settle()
+    assert "contact_reception" in {a.kind for a in room.room.status().alerts}
