@@ -72,7 +72,10 @@ class MosquittoBroker:
             "persistence false\n"
             f"log_dest file {self._dir / 'mosquitto.log'}\n"
             "log_type error\nlog_type warning\n"
-            "max_packet_size 1048576\n",
+            "max_packet_size 1048576\n"
+            # Mosquitto leaves Nagle on by default: every small command then waits ~40 ms
+            # for a delayed ACK (measured: 44 ms vs 0.7 ms per command; docs/benchmarks.md).
+            "set_tcp_nodelay true\n",
             encoding="utf-8",
         )
         self._proc: subprocess.Popen[bytes] | None = None
