@@ -42,6 +42,9 @@ class Z2mConfig(_Dev):
     capability: Literal["light", "cover", "sensor"]
     friendly_name: str  # zigbee2mqtt/<friendly_name>
     base_topic: str = "zigbee2mqtt"
+    # What a contact sensor guards. A balcony door is a "window" for safety: opening it cuts
+    # the HVAC. Unset, the friendly name decides (one containing "window" is a window).
+    contact: Literal["door", "window"] | None = None
 
 
 class MqttAudioConfig(_Dev):

@@ -29,11 +29,12 @@ import functools
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from drivers.availability import AvailabilityTracker, Backoff
 from drivers.base import (
     AvailabilityState,
+    CapabilityName,
     ClimateAction,
     ClimateCommand,
     ClimateMode,
@@ -88,7 +89,7 @@ class ThermostatPanel:
 
 
 class ModbusHvac:
-    capability: Literal["climate"] = "climate"
+    capability: CapabilityName = "climate"
 
     def __init__(
         self,

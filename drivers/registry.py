@@ -65,9 +65,7 @@ def build_device(
             return z2m.create(name, config, mqtt, clock)
         return mqtt_audio.create(name, config, mqtt, clock)
     if isinstance(config, ModbusHvacConfig):
-        # cast: ModbusHvac narrows `capability` to Literal["climate"], which a Protocol's
-        # mutable attribute does not accept as a subtype.
-        return cast(Device, modbus_hvac.create(name, config, clock, pool=buses))
+        return modbus_hvac.create(name, config, clock, pool=buses)
     raise ConfigError(f"devices.{name}", [f"unknown driver {getattr(config, 'driver', '?')!r}"])
 
 

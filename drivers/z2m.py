@@ -355,7 +355,11 @@ class Z2mSensor(Z2mDevice):
     ) -> None:
         super().__init__(name, config, connection, clock)
         self._state: SensorState | None = None
-        self._window = contact_is_window(config.friendly_name)
+        self._window = (
+            config.contact == "window"
+            if config.contact is not None
+            else contact_is_window(config.friendly_name)
+        )
 
     @property
     def state(self) -> SensorState | None:

@@ -328,5 +328,8 @@ def from_config(name: str, cfg: Z2mConfig, mqtt: MqttConfig) -> Z2mSim:
     if cfg.capability == "cover":
         return Z2mCoverSim(cfg.friendly_name, mqtt, base_topic=cfg.base_topic)
     return Z2mSensorSim(
-        cfg.friendly_name, mqtt, kind=sensor_kind(cfg.friendly_name), base_topic=cfg.base_topic
+        cfg.friendly_name,
+        mqtt,
+        kind=cfg.contact or sensor_kind(cfg.friendly_name),
+        base_topic=cfg.base_topic,
     )

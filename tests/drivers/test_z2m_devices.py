@@ -271,6 +271,26 @@ async def test_door_window_and_multi_sensor(
     assert window.state is not None and window.state.door_open is None
 
 
+async def test_contact_role_from_config_beats_the_name(
+    rig: Harness, conn: MqttConnection, mqtt_config: MqttConfig
+) -> None:
+    """A balcony door is a window for safety: `contact = "window"` says so, whatever its name."""
+    name = unique("r101_balcony")
+    config = Z2mConfig(driver="z2m", capability="sensor", friendly_name=name, contact="window")
+    sim = Z2mSensorSim(name, mqtt_config, kind="window")
+    await sim.start()
+    rig.sims.append(sim)
+    driver = create(name, config, conn)
+    rig.drivers.append(driver)
+    await driver.start()
+    await eventually(lambda: isinstance(driver, Z2mSensor) and driver.state is not None)
+    await sim.open()
+    assert isinstance(driver, Z2mSensor)
+    await eventually(lambda: driver.state is not None and driver.state.window_open is True)
+    assert driver.state is not None and driver.state.door_open is None
+    assert sensor_kind(name) == "multi"  # the name alone would not have said "window"
+
+
 async def test_lock_and_button_events_and_retained_action_not_replayed(
     rig: Harness, conn: MqttConnection, mqtt_config: MqttConfig
 ) -> None:
