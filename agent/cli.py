@@ -10,7 +10,9 @@ Exit codes: 0 fine, 2 invalid configuration, 3 agent not reachable.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -53,6 +55,8 @@ def run(
     room = _load(config)
     configure_logging(room.runtime.log_level)
     _skip_pandas()
+    # `kill -USR1 <pid>` dumps every thread's stack to the journal: for a wedged agent.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     from agent.app import Agent
 
     try:

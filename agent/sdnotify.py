@@ -44,8 +44,11 @@ class Notifier:
         target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                # Never block the event loop: if the manager is not draining its socket (a
+                # full datagram queue), this message is dropped, not waited for.
+                sock.setblocking(False)
                 sock.connect(target)
-                sock.sendall(message.encode())
-        except OSError:
+                sock.send(message.encode())
+        except OSError:  # includes BlockingIOError (queue full)
             return False
         return True

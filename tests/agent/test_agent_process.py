@@ -90,6 +90,13 @@ async def test_notify_watchdog_crash_restart_and_sigterm(
             [str(BIN), "run", "--config", str(room_file)], env=env, stdout=log, stderr=log
         )
         watcher = StatusWatcher(broker, status_topic(config))
+
+        async def drain() -> None:  # as systemd does: read every notification at once
+            while True:
+                notify.drain()
+                await asyncio.sleep(0.05)
+
+        drainer = asyncio.create_task(drain())
         try:
             async with watcher.running():
                 await eventually(lambda: notify.seen("READY=1"), timeout=20, what="READY=1")
@@ -132,7 +139,10 @@ async def test_notify_watchdog_crash_restart_and_sigterm(
                 await watcher.wait_for(lambda s: not s["online"], "offline status on SIGTERM")
             assert notify.seen("STOPPING=1")
         finally:
+            drainer.cancel()
             if proc.poll() is None:
+                proc.send_signal(signal.SIGUSR1)  # stacks into the log, for the failure report
+                await asyncio.sleep(0.5)
                 proc.kill()
                 proc.wait()
             log.close()

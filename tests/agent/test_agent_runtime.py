@@ -130,6 +130,14 @@ def test_notify_datagrams_path_and_abstract(tmp_path: Path) -> None:
         sock.bind("\0" + name)
         assert Notifier(f"@{name}").notify("WATCHDOG=1")
         assert sock.recv(100) == b"WATCHDOG=1"
+    full = tmp_path / "full.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(full))
+        notifier = Notifier(str(full))
+        # Nobody drains the socket: once its queue is full, messages are dropped, and the
+        # caller (the agent's event loop) is never blocked.
+        sent = [notifier.notify("WATCHDOG=1") for _ in range(2000)]
+        assert sent[0] and not sent[-1]
     assert not Notifier.from_environment({}).notify("READY=1")  # not under systemd: no-op
     assert not Notifier(str(tmp_path / "gone.sock")).notify("READY=1")  # never raises
     other = Notifier.from_environment({"WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
