@@ -211,7 +211,8 @@ class RoomController:
         self.indoor_c: float | None = None
         self.humidity_pct: float | None = None
         self.season: energy.Season | None = None
-        self.sent: dict[str, Command] = {}
+        # What each device was last sent (or is known to be in): a held manual setting is.
+        self.sent: dict[str, Command] = dict(self.manual)
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self._retry: dict[str, tuple[float, float]] = {}  # device -> (next try, delay)
         self.outcomes: dict[str, DeviceOutcome] = {}
@@ -579,7 +580,7 @@ class RoomController:
             return
         now = self.clock.now()
         self.manual[name] = command
-        self.sent.pop(name, None)
+        self.sent[name] = command  # the device is already there: nothing to send back
         self.metrics.manual_changes.labels(device=name).inc()
         desired = self.plan.get(name)
         suggested = desired.command if desired else None

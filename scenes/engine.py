@@ -4,8 +4,8 @@
 
 - Interlock: a window/balcony door open for the grace period turns every climate device off,
   whatever the guest or the scene wants.
-- Manual: a device the guest changed by hand is left alone by automation while they are in the
-  room (the agent clears `manual` when the guest leaves).
+- Manual: a device the guest changed by hand keeps the guest's setting while they are in the
+  room (`manual` holds the command that reproduces it; the agent clears it when they leave).
 - Scene: the active scene's table for the device, with `"preference"` values taken from the
   member's resolved preferences and `"energy"` values from the energy rules.
 - Default: `"preference"` values fall back to the room defaults when the member has none
@@ -93,12 +93,15 @@ def resolve(inp: EngineInput) -> Plan:
             )
             continue
         if device in inp.manual:
+            # The guest's own setting: already on the device (nothing is sent), and put back
+            # if something else (the interlock) changed it meanwhile.
             plan[device] = DesiredState(
                 device,
                 capability,
-                None,
+                inp.manual[device],
                 Layer.MANUAL,
-                "guest changed it by hand; automation leaves it while they are in the room",
+                "guest's own setting, held while they are in the room",
+                {"*": "guest"},
             )
             continue
         spec = inp.scene.spec_for(device, capability)

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from agent_fakes import FakeDevice, climate, cover, light, media, sensor
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.config import RoomConfig, parse_room_config
 from agent.preferences import PreferenceResolver
@@ -32,6 +34,7 @@ from sync.wire import (
     EventKind,
     LightingPrefs,
     MemberPreferences,
+    RoutinePrefs,
     Stamped,
     StayAssignment,
 )
@@ -256,6 +259,7 @@ async def test_window_open_turns_hvac_off_after_grace_even_over_manual(room: Roo
     room.devs["balcony"].push(state=SensorState(door_open=False))
     await room.settle()
     assert room.room.plan["hvac"].layer.value == "manual"
+    assert (mode_of(hvac), hvac.state.setpoint_c) == (ClimateMode.AUTO, 24.0)  # theirs again
 
 
 async def test_rented_empty_room_sets_back_within_30_minutes(room: Room) -> None:
@@ -447,3 +451,85 @@ async def test_hvac_not_reaching_setpoint_and_contact_reception(room: Room) -> N
     hvac.push(state=hvac.state, extra={"contact_reception": True})
     await room.settle()
     assert "contact_reception" in {a.kind for a in room.room.status().alerts}
+
+
+async def test_wake_and_sleep_follow_the_members_routine(tmp_path: Path, clock: FakeClock) -> None:
+    room = Room(tmp_path, clock)
+    room.check_in()
+    at = clock.now()
+    prefs = room.store.preferences("mem_aaaaaaaaaaaa")
+    assert prefs is not None
+    room.store.put_preferences(
+        prefs.model_copy(
+            update={
+                "routine": RoutinePrefs(
+                    sleep_time=Stamped[str](value="22:30", updated_at=at),
+                    wake_time=Stamped[str](value="07:00", updated_at=at),
+                    curtains_open_on_wake=Stamped[bool](value=True, updated_at=at),
+                )
+            }
+        )
+    )
+    room.room.preferences_changed()
+    await room.enter()  # 20:00 in Shanghai
+    assert room.room.choice is not None and room.room.choice.name == "welcome"
+    await room.advance(2.5 * 3600 + 60)  # 22:31
+    assert room.room.choice.name == "sleep"
+    assert room.devs["ceiling"].state.on is False and room.devs["curtains"].state.position_pct == 0
+    await room.advance(8.5 * 3600)  # 07:01, asleep all night: still occupied, door shut
+    assert room.room.choice.name == "wake"
+    assert room.devs["curtains"].state.position_pct == 100
+    assert room.devs["ceiling"].state.level_pct == 60
+
+
+actions = st.lists(
+    st.sampled_from(["tick", "motion", "knob", "window", "close_window", "app", "scene_time"]),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(script=actions)
+async def test_a_guests_change_is_never_overwritten_while_they_are_in(
+    tmp_path_factory: pytest.TempPathFactory, script: list[str]
+) -> None:
+    clock = FakeClock(T0)
+    room = Room(tmp_path_factory.mktemp("hold"), clock)
+    room.check_in()
+    await room.enter()
+    hvac = room.devs["hvac"]
+    fan, action = hvac.state.fan, hvac.state.action
+    hvac.push(state=ClimateState(ClimateMode.AUTO, 19.5, fan, 21.0, action), manual=True)
+    await room.settle()
+    held = len(hvac.commands)
+    window_open = False
+    for step_ in script:
+        if step_ == "tick":
+            await room.advance(30)
+        elif step_ == "motion":
+            room.motion()
+        elif step_ == "knob":
+            hvac.push(state=ClimateState(ClimateMode.AUTO, 20.0, fan, 21.0, action), manual=True)
+        elif step_ == "window":
+            room.devs["balcony"].push(state=SensorState(door_open=True))
+            window_open = True
+        elif step_ == "close_window":
+            room.devs["balcony"].push(state=SensorState(door_open=False))
+            window_open = False
+        elif step_ == "app":
+            await room.room.set_housekeeping(dnd=True, via="app")
+        else:
+            await room.advance(3 * 3600)  # into the sleep/wake windows and beyond
+        await room.settle()
+        assert room.room.occ.occupied  # door never opened: the guest is in throughout
+        guest = room.room.manual["hvac"]
+        for command in hvac.commands[held:]:
+            # Only the safety interlock may touch it, only to switch it off, and afterwards
+            # the guest's own setting is put back.
+            assert command in (ClimateCommand(mode=ClimateMode.OFF), guest), command
+        held = len(hvac.commands)
+        if not window_open:
+            assert room.room.plan["hvac"].layer.value == "manual"
+            assert (mode_of(hvac), hvac.state.setpoint_c) == (guest.mode, guest.setpoint_c)
+    room.store.close()

@@ -112,7 +112,7 @@ def test_arbitration_order_holds_for_every_scene(
             assert desired.layer is Layer.INTERLOCK
             assert desired.command == ClimateCommand(mode=ClimateMode.OFF)
         elif name in manual:
-            assert desired.layer is Layer.MANUAL and desired.command is None
+            assert desired.layer is Layer.MANUAL and desired.command == held[name]
         else:
             assert desired.layer in (Layer.SCENE, Layer.DEFAULT)
         if isinstance(desired.command, LightCommand) and desired.command.on is False:
