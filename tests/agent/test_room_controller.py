@@ -524,6 +524,7 @@ async def test_a_guests_change_is_never_overwritten_while_they_are_in(
         await room.settle()
         assert room.room.occ.occupied  # door never opened: the guest is in throughout
         guest = room.room.manual["hvac"]
+        assert isinstance(guest, ClimateCommand)
         for command in hvac.commands[held:]:
             # Only the safety interlock may touch it, only to switch it off, and afterwards
             # the guest's own setting is put back.
