@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from agent.alerts import RoomFacts, room_alerts
 from agent.config import RoomConfig
 from agent.metrics import AgentMetrics
 from agent.preferences import ComfortInputs, PreferenceResolver
@@ -882,68 +883,26 @@ class RoomController:
     # --- alerts ------------------------------------------------------------------------------
 
     def _update_alerts(self, now: datetime, stay: StayAssignment | None) -> None:
-        cfg = self.config.alerts
-        want: dict[str, Alert] = {}
-        if self.door_open_since is not None and now - self.door_open_since >= timedelta(
-            minutes=cfg.door_left_open_min
-        ):
-            minutes = int((now - self.door_open_since).total_seconds() // 60)
-            want["door_left_open"] = Alert(
-                kind="door_left_open",
-                since=self.door_open_since,
-                detail=f"entrance door open {minutes} min",
-            )
-        grace = timedelta(seconds=self.config.safety.window_grace_s)
-        for name, since in self.window_open_since.items():
-            if now - since >= grace:
-                want[f"window_open:{name}"] = Alert(
-                    kind="window_open", since=since, detail=f"{name} open: HVAC off"
-                )
-        for name, avail in self.avail.items():
-            if (
-                avail.status is Availability.UNAVAILABLE
-                and avail.since is not None
-                and now - avail.since >= timedelta(seconds=cfg.device_unavailable_s)
-            ):
-                want[f"device_unavailable:{name}"] = Alert(
-                    kind="device_unavailable",
-                    since=avail.since,
-                    detail=f"{name}: {avail.reason or 'not answering'}"[:256],
-                )
         for name, state in self.states.items():
-            if not isinstance(state, ClimateState):
-                continue
-            held = self._setpoint_since.get(name)
-            if held is None or held[0] != state.setpoint_c or state.mode is ClimateMode.OFF:
-                self._setpoint_since[name] = (state.setpoint_c, now)
-                continue
-            if (
-                state.current_c is not None
-                and not self.window_open_since
-                and abs(state.current_c - state.setpoint_c) > cfg.hvac_tolerance_c
-                and now - held[1] >= timedelta(minutes=cfg.hvac_reach_min)
-                and _should_reach(state)
-            ):
-                want[f"hvac_not_reaching_setpoint:{name}"] = Alert(
-                    kind="hvac_not_reaching_setpoint",
-                    since=held[1],
-                    detail=f"{name}: {state.current_c:.1f} °C, setpoint {state.setpoint_c:.1f} °C",
-                )
-        if self.reception_since is not None:
-            want["contact_reception"] = Alert(
-                kind="contact_reception",
-                since=self.reception_since,
-                detail="the guest asked reception to get in touch (thermostat key)",
-            )
-        if stay is not None:
-            last = max(t for t in (self.last_motion_at, stay.arrival) if t is not None)
-            if now - last >= timedelta(hours=cfg.no_motion_h):
-                want["no_motion_24h"] = Alert(
-                    kind="no_motion_24h",
-                    since=last,
-                    detail=f"no motion for {int((now - last).total_seconds() // 3600)} h "
-                    "while checked in",
-                )
+            if isinstance(state, ClimateState):
+                held = self._setpoint_since.get(name)
+                if held is None or held[0] != state.setpoint_c or state.mode is ClimateMode.OFF:
+                    self._setpoint_since[name] = (state.setpoint_c, now)
+        want = room_alerts(
+            RoomFacts(
+                now=now,
+                door_open_since=self.door_open_since,
+                window_open_since=self.window_open_since,
+                availability=self.avail,
+                states=self.states,
+                setpoint_since=self._setpoint_since,
+                reception_since=self.reception_since,
+                checked_in_since=stay.arrival if stay else None,
+                last_motion_at=self.last_motion_at,
+            ),
+            self.config.alerts,
+            window_grace=timedelta(seconds=self.config.safety.window_grace_s),
+        )
         raised = want.keys() - self.alerts.keys()
         cleared = self.alerts.keys() - want.keys()
         if raised or cleared:
@@ -1050,16 +1009,6 @@ class RoomController:
             else {"scene": run.scene, "seconds": run.seconds, "devices": run.results},
             "outbox_pending": self.store.outbox_depth(),
         }
-
-
-def _should_reach(state: ClimateState) -> bool:
-    """Is the HVAC supposed to be closing this gap? (HEAT cannot cool a warm room.)"""
-    assert state.current_c is not None
-    if state.mode is ClimateMode.HEAT:
-        return state.current_c < state.setpoint_c
-    if state.mode is ClimateMode.COOL:
-        return state.current_c > state.setpoint_c
-    return state.mode is ClimateMode.AUTO
 
 
 def _hhmm(value: str) -> Any:

@@ -356,3 +356,51 @@ def test_with_the_shipped_comfort_model() -> None:
         climate=ClimatePrefs(setpoint_c=Stamped[float](value=25.0, updated_at=T0)),
     )
     assert resolver.values(explicit, inputs).setpoint_c == 25.0
+
+
+# --- alerts (pure) ------------------------------------------------------------------------------
+
+
+def test_alert_rules() -> None:
+    from agent.alerts import RoomFacts, room_alerts
+    from agent.config import AlertsSection
+    from drivers.base import AvailabilityState, ClimateAction, ClimateMode, ClimateState, FanMode
+    from sync.wire import Availability
+
+    cfg, grace = AlertsSection(), timedelta(seconds=20)
+    quiet = RoomFacts(now=T0, checked_in_since=T0 - timedelta(hours=2), last_motion_at=T0)
+    assert room_alerts(quiet, cfg, window_grace=grace) == {}
+    cold = ClimateState(ClimateMode.HEAT, 22.0, FanMode.AUTO, 19.0, ClimateAction.HEATING)
+    warm = ClimateState(ClimateMode.HEAT, 22.0, FanMode.AUTO, 25.0, ClimateAction.IDLE)
+    busy = RoomFacts(
+        now=T0,
+        door_open_since=T0 - timedelta(minutes=6),
+        window_open_since={"balcony": T0 - timedelta(seconds=25)},
+        availability={
+            "lamp": AvailabilityState(
+                Availability.UNAVAILABLE, "timeout", T0 - timedelta(minutes=2)
+            ),
+            "speaker": AvailabilityState(Availability.UNAVAILABLE, "timeout", T0),
+        },
+        states={"hvac": cold, "hvac2": warm},
+        setpoint_since={
+            "hvac": (22.0, T0 - timedelta(hours=2)),
+            "hvac2": (22.0, T0 - timedelta(hours=2)),
+        },
+        reception_since=T0,
+        checked_in_since=T0 - timedelta(days=2),
+        last_motion_at=T0 - timedelta(hours=25),
+    )
+    keys = set(room_alerts(busy, cfg, window_grace=grace))
+    # The window being open explains the HVAC gap, so that alert waits; HEAT cannot cool hvac2.
+    assert keys == {
+        "door_left_open",
+        "window_open:balcony",
+        "device_unavailable:lamp",
+        "contact_reception",
+        "no_motion_24h",
+    }
+    shut = RoomFacts(
+        now=T0, states={"hvac": cold, "hvac2": warm}, setpoint_since=busy.setpoint_since
+    )
+    assert set(room_alerts(shut, cfg, window_grace=grace)) == {"hvac_not_reaching_setpoint:hvac"}

@@ -1,0 +1,104 @@
+"""Housekeeping and engineering alerts, as a pure function of what the room knows.
+
+    want = room_alerts(RoomFacts(now=..., door_open_since=..., ...), config.alerts,
+                       window_grace=timedelta(seconds=20))
+    want["door_left_open"].detail          # "entrance door open 7 min"
+
+Keys are stable per alert instance (`device_unavailable:<device>`), so the controller can
+tell raised from cleared alerts between two steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from agent.config import AlertsSection
+from drivers.base import AvailabilityState, ClimateMode, ClimateState, State
+from sync.wire import Alert, Availability
+
+
+@dataclass(frozen=True, slots=True)
+class RoomFacts:
+    now: datetime
+    door_open_since: datetime | None = None
+    window_open_since: Mapping[str, datetime] = field(default_factory=dict)
+    availability: Mapping[str, AvailabilityState] = field(default_factory=dict)
+    states: Mapping[str, State] = field(default_factory=dict)
+    # device -> (setpoint, since when the HVAC has been asked to hold it)
+    setpoint_since: Mapping[str, tuple[float, datetime]] = field(default_factory=dict)
+    reception_since: datetime | None = None
+    checked_in_since: datetime | None = None  # None: no stay checked in
+    last_motion_at: datetime | None = None
+
+
+def should_reach(state: ClimateState) -> bool:
+    """Is the HVAC supposed to be closing this gap? (HEAT cannot cool a warm room.)"""
+    assert state.current_c is not None
+    if state.mode is ClimateMode.HEAT:
+        return state.current_c < state.setpoint_c
+    if state.mode is ClimateMode.COOL:
+        return state.current_c > state.setpoint_c
+    return state.mode is ClimateMode.AUTO
+
+
+def room_alerts(
+    facts: RoomFacts, cfg: AlertsSection, *, window_grace: timedelta
+) -> dict[str, Alert]:
+    now = facts.now
+    want: dict[str, Alert] = {}
+    door = facts.door_open_since
+    if door is not None and now - door >= timedelta(minutes=cfg.door_left_open_min):
+        minutes = int((now - door).total_seconds() // 60)
+        want["door_left_open"] = Alert(
+            kind="door_left_open", since=door, detail=f"entrance door open {minutes} min"
+        )
+    for name, since in facts.window_open_since.items():
+        if now - since >= window_grace:
+            want[f"window_open:{name}"] = Alert(
+                kind="window_open", since=since, detail=f"{name} open: HVAC off"
+            )
+    for name, avail in facts.availability.items():
+        if (
+            avail.status is Availability.UNAVAILABLE
+            and avail.since is not None
+            and now - avail.since >= timedelta(seconds=cfg.device_unavailable_s)
+        ):
+            want[f"device_unavailable:{name}"] = Alert(
+                kind="device_unavailable",
+                since=avail.since,
+                detail=f"{name}: {avail.reason or 'not answering'}"[:256],
+            )
+    for name, state in facts.states.items():
+        held = facts.setpoint_since.get(name)
+        if not isinstance(state, ClimateState) or held is None:
+            continue
+        if (
+            state.current_c is not None
+            and state.mode is not ClimateMode.OFF
+            and held[0] == state.setpoint_c
+            and not facts.window_open_since
+            and abs(state.current_c - state.setpoint_c) > cfg.hvac_tolerance_c
+            and now - held[1] >= timedelta(minutes=cfg.hvac_reach_min)
+            and should_reach(state)
+        ):
+            want[f"hvac_not_reaching_setpoint:{name}"] = Alert(
+                kind="hvac_not_reaching_setpoint",
+                since=held[1],
+                detail=f"{name}: {state.current_c:.1f} °C, setpoint {state.setpoint_c:.1f} °C",
+            )
+    if facts.reception_since is not None:
+        want["contact_reception"] = Alert(
+            kind="contact_reception",
+            since=facts.reception_since,
+            detail="the guest asked reception to get in touch (thermostat key)",
+        )
+    if facts.checked_in_since is not None:
+        last = max(t for t in (facts.last_motion_at, facts.checked_in_since) if t is not None)
+        if now - last >= timedelta(hours=cfg.no_motion_h):
+            hours = int((now - last).total_seconds() // 3600)
+            want["no_motion_24h"] = Alert(
+                kind="no_motion_24h", since=last, detail=f"no motion for {hours} h while checked in"
+            )
+    return want
