@@ -27,8 +27,8 @@ from smartroom.log import configure_logging
 from smartroom.settings import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="The Smartroom room agent.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _load(path: Path) -> RoomConfig:

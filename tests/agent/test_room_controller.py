@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from agent.config import RoomConfig, parse_room_config
 from agent.preferences import PreferenceResolver
+from agent.presence import PresenceSignal
 from agent.room import RoomController
 from agent.store import AgentStore
 from drivers.base import (
@@ -534,3 +535,25 @@ async def test_a_guests_change_is_never_overwritten_while_they_are_in(
             assert room.room.plan["hvac"].layer.value == "manual"
             assert (mode_of(hvac), hvac.state.setpoint_c) == (guest.mode, guest.setpoint_c)
     room.store.close()
+
+
+async def test_member_presence_seam(room: Room) -> None:
+    room.check_in()
+    await room.settle()
+    now = room.clock.now()
+    room.room.on_presence(PresenceSignal("stay_zzzzzzzzzzzz", True, "ble", now))  # not ours
+    await room.settle()
+    assert not room.room.occ.occupied
+    room.room.on_presence(PresenceSignal("stay_aaaaaaaaaaaa", True, "ble", now))
+    await room.settle()
+    status = room.room.status()
+    assert status.occupied and status.member_present
+    assert room.room.choice is not None and room.room.choice.name == "welcome"
+    # Present members hold occupancy through door cycles without motion.
+    room.door(True)
+    room.door(False)
+    await room.advance(3600)
+    assert room.room.occ.occupied
+    room.room.on_presence(PresenceSignal("stay_aaaaaaaaaaaa", False, "ble", room.clock.now()))
+    await room.advance(1)
+    assert not room.room.occ.occupied  # door closed long ago, no motion since
