@@ -41,6 +41,7 @@ from drivers.registry import RoomDevices, build_room
 from scenes.loader import load_scenes
 from smartroom.clock import Clock, SystemClock
 from smartroom.log import get_logger
+from smartroom.settings import ConfigError
 
 log = get_logger("agent.app")
 
@@ -178,13 +179,26 @@ class Agent:
             timeout_graceful_shutdown=2,
         )
         self._server = server = _Server(uv_config)
-        self._server_task = asyncio.get_running_loop().create_task(
-            server.serve(), name="api-server"
-        )
+
+        async def serve() -> None:
+            try:
+                await server.serve()
+            except SystemExit as exc:  # uvicorn exits on a bind error: not the whole agent
+                raise RuntimeError(f"the local API server exited ({exc.code})") from None
+
+        self._server_task = asyncio.get_running_loop().create_task(serve(), name="api-server")
         while not server.started:
             if self._server_task.done():
-                self._server_task.result()  # raises the bind error
-                raise RuntimeError("the local API stopped while starting")
+                api = self.config.api
+                with contextlib.suppress(RuntimeError):
+                    self._server_task.result()  # uvicorn has logged the reason
+                raise ConfigError(
+                    "api",
+                    [
+                        f"api.port = {api.port} -- cannot listen on {api.host}:{api.port} "
+                        "(fix: another agent may be running; free the port or change api.port)"
+                    ],
+                )
             await asyncio.sleep(0.01)
         sockets = [s for srv in server.servers for s in srv.sockets]
         self.api_port = int(sockets[0].getsockname()[1])

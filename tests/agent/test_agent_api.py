@@ -128,3 +128,27 @@ async def test_cli_status_reads_a_running_agent(served: Agent) -> None:
     assert '"room_id": "1201"' in raw.stdout
     down = await asyncio.to_thread(run_cli, "status", "--url", "http://127.0.0.1:9")
     assert down.returncode == 3
+
+
+async def test_api_port_taken_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    from smartroom.settings import ConfigError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = parse_room_config(
+            {
+                "room": {"property_id": "P", "room_id": "1"},
+                "store": {"path": str(tmp_path / "a.db")},
+                "api": {"port": port},
+            },
+            source="t",
+        )
+        agent = Agent(config, devices={})
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
+            async with agent:
+                pass
+        assert agent.stopped.is_set()  # everything started so far was stopped again
