@@ -3,6 +3,7 @@
 smartroom-model train [--data DIR] [--out DIR] [--card FILE]
 smartroom-model evaluate --data FILE.csv.gz [--metadata FILE] [--model FILE]
 smartroom-model info [--model FILE]
+smartroom-model card [--model comfort.json] [--out FILE]
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ def write_artifacts(result: Any, out: Path, version: str, data_dir: Path) -> dic
     from models.data import SHA256
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "comfort.tflite").write_bytes(result.blob)
+    # Atomic: a running agent or test may be reading the shipped file right now.
+    tmp = out / "comfort.tflite.part"
+    tmp.write_bytes(result.blob)
+    tmp.replace(out / "comfort.tflite")
     meta = dict(result.meta)
     meta.update(
         version=version,
@@ -92,6 +96,26 @@ def train(
             card.parent.mkdir(parents=True, exist_ok=True)
             card.write_text(render_card(meta, result.report))
             typer.echo(f"wrote {card}")
+
+
+@app.command()
+def card(
+    model: Annotated[Path, typer.Option(help="the comfort.json of a training run")] = (
+        MODEL_DIR / "comfort.json"
+    ),
+    out: Annotated[Path, typer.Option(help="model card to write")] = (
+        REPO_ROOT / "docs" / "model-card.md"
+    ),
+) -> None:
+    """Re-render the model card from a training run's comfort.json (no retraining)."""
+    from models.card import render_card
+
+    meta = json.loads(model.read_text())
+    if not meta.get("metrics"):
+        typer.echo(f"error: {model} has no metrics (trained with --no-eval?)", err=True)
+        raise typer.Exit(2)
+    out.write_text(render_card(meta, meta["metrics"]))
+    typer.echo(f"wrote {out}")
 
 
 @app.command()

@@ -101,10 +101,29 @@ class Dataset:
         )
 
 
+# Physically plausible ranges: anything outside is a recording error and treated as missing.
+PLAUSIBLE: Final = {
+    "ta": (0.0, 50.0),
+    "rh": (0.0, 100.0),
+    "t_out_isd": (-60.0, 60.0),
+    "t_out": (-60.0, 60.0),
+    "t_mot_isd": (-50.0, 50.0),
+    "t_out_monthly": (-50.0, 50.0),
+    "age": (5.0, 110.0),
+}
+
+
 def _num(frame: pd.DataFrame, col: str) -> npt.NDArray[np.float64]:
     if col not in frame:
         return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64)
+    v = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64)
+    lo, hi = PLAUSIBLE.get(col, (-np.inf, np.inf))
+    return np.where((v >= lo) & (v <= hi), v, np.nan)
+
+
+def climate_key(name: object) -> str:
+    """Metadata climate names carry stray non-breaking spaces and case differences."""
+    return " ".join(str(name).replace("\xa0", " ").split()).lower() if name else ""
 
 
 def _first(frame: pd.DataFrame, *cols: str) -> npt.NDArray[np.float64]:
@@ -139,7 +158,7 @@ def load_frame(measurements: Path, metadata: Path) -> pd.DataFrame:
     df = df[df["thermal_preference"].isin(CLASSES)].copy()
     df = df.drop(columns=[c for c in ("climate", "cooling_type") if c in df.columns])
     df = df.merge(meta[keep], on="building_id", how="left")
-    df = df[np.isfinite(pd.to_numeric(df["ta"], errors="coerce"))].reset_index(drop=True)
+    df = df[np.isfinite(_num(df, "ta"))].reset_index(drop=True)
     if df.empty:
         raise DataError(f"{measurements} has no rows with both ta and thermal_preference")
     return pd.DataFrame(df)
@@ -147,7 +166,10 @@ def load_frame(measurements: Path, metadata: Path) -> pd.DataFrame:
 
 def dataset_from_frame(df: pd.DataFrame) -> Dataset:
     n = len(df)
-    koppen = df.get("climate", pd.Series([None] * n)).map(KOPPEN_BY_NAME).fillna("")
+    climate = df.get("climate", pd.Series([None] * n)).map(
+        lambda v: climate_key(v) if isinstance(v, str) else ""
+    )
+    koppen = climate.map(KOPPEN_BY_NAME).fillna("")
     gender = df.get("gender", pd.Series([None] * n)).map({g: i for i, g in enumerate(GENDERS)})
     raw = RawFeatures(
         indoor_c=_num(df, "ta"),

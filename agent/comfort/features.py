@@ -158,7 +158,8 @@ def clo_from_outdoor(outdoor_c: FloatArray) -> FloatArray:
     & Lee 2013): pythermalcomfort's `clo_tout`, transcribed line for line. Importing
     pythermalcomfort costs ~170 MiB of RSS and 2 s (numba, scipy) on the agent for three
     `np.where`s; tests/model/test_physics.py checks this equals `clo_tout` everywhere."""
-    tout = np.asarray(outdoor_c, dtype=np.float64)
+    # Clipping changes nothing (every branch is flat beyond ±60 °C) but keeps 10**x finite.
+    tout = np.clip(np.asarray(outdoor_c, dtype=np.float64), -60.0, 60.0)
     clo = np.where(tout < 26, np.power(10, -0.1635 - 0.0066 * tout), 0.46)
     clo = np.where(tout < 5, 0.818 - 0.0364 * tout, clo)
     clo = np.where(tout < -5, 1, clo)

@@ -49,7 +49,14 @@ def read_description(blob: bytes) -> str:
         if not slot:
             raise ModelLoadError("model has no description: not a Smartroom comfort model")
         return bytes(table.String(slot + table.Pos)).decode("utf-8")
-    except (IndexError, UnicodeDecodeError, ValueError, struct.error) as exc:
+    except (
+        IndexError,
+        TypeError,
+        OverflowError,
+        UnicodeDecodeError,
+        ValueError,
+        struct.error,
+    ) as exc:
         if isinstance(exc, ModelLoadError):
             raise
         raise ModelLoadError(f"corrupt flatbuffer: {exc}") from exc
@@ -82,11 +89,23 @@ class ComfortModel:
         try:
             interp = _load_interpreter_class()(model_content=bytes(blob), num_threads=1)
             interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
+            inputs, outputs = interp.get_input_details(), interp.get_output_details()
+        # A damaged file can fail anywhere in the interpreter's Python layer, e.g. decoding a
+        # tensor name: every such failure means "not loadable", never a crash of the agent.
+        except (ValueError, RuntimeError, UnicodeDecodeError, IndexError, KeyError) as exc:
             raise ModelLoadError(f"the TFLite interpreter refused the model: {exc}") from exc
-        details = interp.get_input_details()
-        if len(details) != 1 or int(details[0]["shape"][-1]) != N_FEATURES:
-            raise ModelLoadError(f"model input is {details}, expected (n, {N_FEATURES}) float32")
+        shapes = [tuple(int(d) for d in t["shape"]) for t in (*inputs, *outputs)]
+        if (
+            len(inputs) != 1
+            or len(outputs) != 1
+            or shapes[0][-1:] != (N_FEATURES,)
+            or shapes[1][-1:] != (len(spec.classes),)
+            or any(t["dtype"] != np.float32 for t in (*inputs, *outputs))
+        ):
+            raise ModelLoadError(
+                f"model maps {shapes[:1]} -> {shapes[1:]}, expected (n, {N_FEATURES}) float32 "
+                f"-> (n, {len(spec.classes)}) float32"
+            )
         return cls(interp, spec, hashlib.sha256(blob).hexdigest(), len(blob))
 
     def predict(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -120,7 +139,10 @@ class ComfortModel:
             age_band=None,
             gender=None,
         )
-        p = self.predict(encode(raw, self.spec))
+        try:
+            p = self.predict(encode(raw, self.spec))
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"self-test failed: the interpreter could not run: {exc}") from exc
         if (
             p.shape != (17, 3)
             or not np.all(np.isfinite(p))

@@ -71,3 +71,12 @@ def test_info_refuses_a_corrupt_model(tmp_path: Path) -> None:
     bad.write_bytes(b"\x00" * 100)
     result = CliRunner().invoke(app, ["info", "--model", str(bad)])
     assert result.exit_code == 2 and "TFL3" in result.output
+
+
+def test_card_is_rendered_from_the_shipped_json(tmp_path: Path) -> None:
+    out = tmp_path / "card.md"
+    result = CliRunner().invoke(app, ["card", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    for must in ("Model card", "GroupKFold", "PMV rule", "Fairness", "Time of day is not used"):
+        assert must in text

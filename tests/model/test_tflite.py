@@ -88,3 +88,28 @@ def test_predict_rejects_wrong_shapes(shipped_blob: bytes, tmp_path: Path) -> No
     with pytest.raises(ValueError, match="features must be"):
         model.predict(np.zeros((3, N_FEATURES + 1), np.float32))
     assert model.predict(np.zeros((0, N_FEATURES), np.float32)).shape == (0, 3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=40),
+    cut=st.none() | st.integers(0, 10**6),
+)
+def test_damaged_model_bytes_fail_only_with_model_load_error(
+    shipped_blob: bytes, edits: list[tuple[int, int]], cut: int | None
+) -> None:
+    blob = bytearray(shipped_blob)
+    for pos, value in edits:
+        blob[pos % len(blob)] = value
+    if cut is not None:
+        blob = blob[: cut % len(blob)]
+    try:
+        model = ComfortModel.from_bytes(bytes(blob))
+        model.self_test()
+    except ModelLoadError:
+        return
+    # Damage that leaves a valid model (e.g. a changed weight) is what the signature is for;
+    # whatever loads must still produce probabilities.
+    x = np.zeros((4, N_FEATURES), np.float32)
+    p = model.predict(x)
+    assert p.shape == (4, 3) and np.all(np.isfinite(p))
