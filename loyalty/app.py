@@ -1,7 +1,8 @@
-"""The FastAPI application factory.
+"""The FastAPI application factory, and `serve()` to run it on several workers.
 
     app = create_app(LoyaltySettings(database_url="sqlite:///loyalty.db"))
     uvicorn.run(app)
+    serve(host="127.0.0.1", port=8400, workers=2)   # each worker builds its app from env
 
 Everything the app needs is built here and hung on `app.state` (no module globals): the
 engine, the clock, the programme, the signing key, the API-key store and a Prometheus
@@ -10,11 +11,17 @@ registry of its own.
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
+import signal
+import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -28,13 +35,11 @@ from loyalty.context import Context
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
 from loyalty.errors import ApiError
-from loyalty.idempotency import Outcome
 from loyalty.ledger import ensure_system_accounts
 from loyalty.routers import admin, agent, members, points, stays, system
 from loyalty.rules.loader import default_programme, load_programme
 from loyalty.rules.programme import Programme
-from loyalty.services.earn_batch import EarnJob, earn_batch
-from loyalty.services.group_commit import GroupCommit
+from loyalty.services.earn_batch import earn_writer
 from loyalty.settings import LoyaltySettings
 from loyalty.signing import RoomSigner
 from smartroom.clock import Clock, SystemClock
@@ -189,17 +194,12 @@ def create_app(
     context = Context(
         engine=engine, clock=clock, programme=programme, signer=signer, settings=settings
     )
-    earn_writer: GroupCommit[EarnJob, Outcome] = GroupCommit(
-        lambda jobs: earn_batch(context, jobs),
-        name="earn",
-        max_batch=earn_batch_max,
-        observe=batch_sizes.observe,
-    )
+    writer = earn_writer(context, max_batch=earn_batch_max, observe=batch_sizes.observe)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        earn_writer.close()
+        writer.close()
         engine.dispose()
 
     app = FastAPI(
@@ -218,7 +218,7 @@ def create_app(
     )
     app.state.registry = registry
     app.state.ctx = context
-    app.state.earn_writer = earn_writer
+    app.state.earn_writer = writer
     app.state.keys = KeyStore(engine, ttl_s=settings.key_cache_s)
 
     for module in (members, stays, points, admin, agent, system):
@@ -256,3 +256,81 @@ def create_app(
     app.add_middleware(Guard, max_body=settings.max_body_bytes, registry=registry)
 
     return app
+
+
+def serve(
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    factory: str = "loyalty.cli:app_from_env",
+    log_level: str = "warning",
+) -> None:
+    """Serve the app with uvicorn in `workers` processes (each builds its own app).
+
+    Not uvicorn's own multi-worker mode, for two reasons measured on the earn benchmark:
+    its shared socket is bound without IPPROTO_TCP, so asyncio never sets TCP_NODELAY and
+    every keep-alive response waits ~40 ms for the client's delayed ACK (uvicorn issue
+    #3149); and with one shared socket, a burst of connections is accepted by whichever
+    worker wakes first, often all of them. Here each worker gets its own SO_REUSEPORT
+    socket, and the kernel spreads connections evenly. If a worker dies the others are
+    stopped too, so the service manager (systemd) restarts the whole service."""
+    if workers <= 1:
+        _run_worker(factory, host, port, log_level, _listen(host, port))
+        return
+    spawn = multiprocessing.get_context("spawn")
+    procs = [
+        spawn.Process(
+            target=_run_worker,
+            args=(factory, host, port, log_level, _listen(host, port)),
+            name=f"loyalty-worker-{n}",
+        )
+        for n in range(workers)
+    ]
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    for proc in procs:
+        proc.start()
+    while not stopping.is_set() and all(proc.is_alive() for proc in procs):
+        stopping.wait(0.5)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(15)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker_config(factory: str, host: str, port: int, log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        log_level=log_level,
+    )
+
+
+def _run_worker(factory: str, host: str, port: int, log_level: str, sock: socket.socket) -> None:
+    config = _worker_config(factory, host, port, log_level)
+    config.load()  # builds the app
+    # Everything built so far lives as long as the worker: keep it out of the cyclic
+    # collector's way (a full collection over it cost ~150 ms every few seconds).
+    gc.collect()
+    gc.freeze()
+    uvicorn.Server(config).run(sockets=[sock])

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, select, text, tuple_
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.db.tables import idempotency
@@ -164,6 +164,38 @@ def _store(
     )
 
 
+# PostgreSQL: one statement of fixed text for any number of records (callers may put
+# their own writes in front of it as CTEs; see `loyalty.services.earn_batch`).
+PG_CLAIM = """
+INSERT INTO idempotency (principal, key, operation, request_json, status_code, response_json,
+                         created_at)
+SELECT r.principal, r.key, r.operation, r.request, r.status, r.response,
+       CAST(:now AS timestamptz)
+FROM json_to_recordset(CAST(:idempotency_records AS json))
+     AS r(principal text, key text, operation text, request text, status integer,
+          response text)
+ON CONFLICT (principal, key) DO NOTHING
+RETURNING principal, key
+"""
+_PG_CLAIM = text(PG_CLAIM)
+
+
+def pg_claim_params(records: list[Record], now: datetime) -> dict[str, Any]:
+    """The parameters of `PG_CLAIM` for `records`."""
+    rows = [
+        {
+            "principal": r.principal,
+            "key": r.key,
+            "operation": r.operation,
+            "request": canonical(r.request),
+            "status": r.outcome.status,
+            "response": canonical(r.outcome.body),
+        }
+        for r in records
+    ]
+    return {"now": now, "idempotency_records": json.dumps(rows)}
+
+
 @dataclass(frozen=True)
 class Record:
     """One outcome to store under (principal, key)."""
@@ -182,9 +214,12 @@ def claim(conn: Connection, records: list[Record], now: datetime) -> set[tuple[s
     the twin's outcome after commit instead."""
     if not records:
         return set()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    if conn.dialect.name == "postgresql":
+        # One statement of fixed text (prepared once by the server) for any batch size.
+        params = pg_claim_params(records, now)
+        return {(row.principal, row.key) for row in conn.execute(_PG_CLAIM, params)}
     stmt = (
-        dialect.insert(idempotency)
+        sqlite.insert(idempotency)
         .on_conflict_do_nothing(index_elements=["principal", "key"])
         .returning(idempotency.c.principal, idempotency.c.key)
     )

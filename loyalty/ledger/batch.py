@@ -11,16 +11,17 @@ a balance negative, so no transfer in a batch can make another one fail.
     t = batch.credit(id=new_id("t_"), ledger="points", debit=SYSTEM["points:issuance"],
                      credit=member_account(p, "points"), amount=88, code="earn_fnb",
                      owner=p)
-    batch.flush(conn)                       # one INSERT, two executemany UPDATEs
+    batch.flush(conn)      # PostgreSQL: one statement; SQLite: an INSERT and two UPDATEs
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection, bindparam, text, update
 
 from loyalty.db.tables import accounts, chains, transfers
 from loyalty.ledger.accounts import is_system
@@ -37,6 +38,30 @@ _move_head = (
     .where(chains.c.owner == bindparam("chain_owner_"))
     .values(seq=bindparam("new_seq"), head=bindparam("new_head"))
 )
+
+# PostgreSQL: the writes as data-modifying CTEs of one statement of fixed text (so the
+# server prepares it once) for any batch size; the rows travel as JSON documents (encoded
+# in C on both sides). Callers may add CTEs and a main statement of their own
+# (`loyalty.services.earn_batch` adds the idempotency records: one round trip per batch).
+PG_FLUSH_CTES = """
+new_transfers AS (
+    INSERT INTO transfers (id, ledger, debit_account_id, credit_account_id, amount, flags,
+                           code, reference, created_at, chain_owner, chain_seq, prev_hash, hash)
+    SELECT r.id, r.ledger, r.debit, r.credit, r.amount, 'single', r.code, r.reference,
+           CAST(:now AS timestamptz), r.owner, r.seq, r.prev, r.hash
+    FROM json_to_recordset(CAST(:transfer_rows AS json))
+         AS r(id text, ledger text, debit text, credit text, amount bigint, code text,
+              reference text, owner text, seq bigint, prev text, hash text)
+), new_heads AS (
+    UPDATE chains SET seq = h.seq, head = h.head
+    FROM json_to_recordset(CAST(:chain_heads AS json)) AS h(owner text, seq bigint, head text)
+    WHERE chains.owner = h.owner
+), new_totals AS (
+    UPDATE accounts SET credits_posted = accounts.credits_posted + d.delta
+    FROM json_to_recordset(CAST(:account_deltas AS json)) AS d(id text, delta bigint)
+    WHERE accounts.id = d.id
+)"""
+_PG_FLUSH = text(f"WITH {PG_FLUSH_CTES} SELECT 1")
 
 
 class TransferBatch:
@@ -94,6 +119,52 @@ class TransferBatch:
         """Write every planned transfer, the new chain heads and the account totals."""
         if not self.rows:
             return
+        if conn.dialect.name == "postgresql":
+            self._flush_postgresql(conn)
+        else:
+            self._flush_generic(conn)
+        self.clear()
+
+    def _flush_postgresql(self, conn: Connection) -> None:
+        conn.execute(_PG_FLUSH, self.pg_params())
+
+    def pg_params(self) -> dict[str, Any]:
+        """The parameters of `PG_FLUSH_CTES` for this batch."""
+        rows = [
+            {
+                "id": r["id"],
+                "ledger": r["ledger"],
+                "debit": r["debit_account_id"],
+                "credit": r["credit_account_id"],
+                "amount": r["amount"],
+                "code": r["code"],
+                "reference": r["reference"],
+                "owner": r["chain_owner"],
+                "seq": r["chain_seq"],
+                "prev": r["prev_hash"],
+                "hash": r["hash"],
+            }
+            for r in self.rows
+        ]
+        heads = [
+            {"owner": o, "seq": self.heads[o][0], "head": self.heads[o][1]}
+            for o in sorted(self._moved)
+        ]
+        deltas = [{"id": a, "delta": d} for a, d in sorted(self.credits.items()) if d]
+        return {
+            "now": self.now,
+            "transfer_rows": json.dumps(rows),
+            "chain_heads": json.dumps(heads),
+            "account_deltas": json.dumps(deltas),
+        }
+
+    def clear(self) -> None:
+        """Forget what was planned (after the caller wrote it with `pg_params()`)."""
+        self.rows = []
+        self.credits.clear()
+        self._moved.clear()
+
+    def _flush_generic(self, conn: Connection) -> None:
         conn.execute(transfers.insert(), self.rows)
         conn.execute(
             _move_head,
@@ -105,6 +176,3 @@ class TransferBatch:
         deltas = [{"account": a, "delta": d} for a, d in sorted(self.credits.items()) if d]
         if deltas:
             conn.execute(_credit_account, deltas)
-        self.rows = []
-        self.credits.clear()
-        self._moved.clear()

@@ -30,8 +30,7 @@ from loyalty.schemas import (
 from loyalty.services import earn as earn_svc
 from loyalty.services import exchanges
 from loyalty.services import redemptions as red
-from loyalty.services.earn_batch import EarnJob
-from loyalty.services.group_commit import GroupCommit
+from loyalty.services.earn_batch import EarnJob, EarnWriter
 
 router = APIRouter(tags=["points"], responses=ERRORS)
 Ident = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,80}$")]
@@ -71,7 +70,7 @@ async def earn(
             "send an Idempotency-Key header",
             field="Idempotency-Key",
         )
-    writer: GroupCommit[EarnJob, Outcome] = request.app.state.earn_writer
+    writer: EarnWriter = request.app.state.earn_writer
     outcome = await writer.submit(EarnJob.of(who.key_id, key, body))
     return outcome_response(outcome)
 

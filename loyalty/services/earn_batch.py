@@ -15,31 +15,63 @@ earn per transaction would:
   it, and it replays the twin's outcome (or gets the 409 naming the differing field).
 
     outcomes = earn_batch(ctx, [EarnJob.of(principal, key, body), ...])
+    writer = earn_writer(ctx)                 # what the API uses: batches form by themselves
+    outcome = await writer.submit(EarnJob.of(principal, key, body))
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import weakref
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, case, func, literal, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Connection, and_, case, func, literal, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from loyalty.context import Context
 from loyalty.db.tables import accounts, chains, flags, members, transfers
 from loyalty.errors import ApiError
-from loyalty.idempotency import Outcome, Record, claim, lookup_many, replay
+from loyalty.idempotency import (
+    PG_CLAIM,
+    Outcome,
+    Record,
+    claim,
+    lookup_many,
+    pg_claim_params,
+    replay,
+)
 from loyalty.ledger import SYSTEM, member_account
-from loyalty.ledger.batch import TransferBatch
+from loyalty.ledger.batch import PG_FLUSH_CTES, TransferBatch
 from loyalty.schemas import Balance, EarnRequest, EarnResult
 from loyalty.services import rules_adapter
 from loyalty.services.earn import activity_code, flag_row, price, window_of
+from loyalty.services.group_commit import GroupCommit, LoopGroupCommit
 from sync.wire import new_id
 
 OPERATION = "earn"
 Pair = tuple[str, str]
+
+_PG_WRITE = text(
+    f"""
+WITH {PG_FLUSH_CTES},
+touched AS (
+    UPDATE members SET last_activity_at = CAST(:now AS timestamptz)
+    WHERE id IN (SELECT json_array_elements_text(CAST(:touched AS json)))
+),
+new_flags AS (
+    INSERT INTO flags (id, member_id, kind, detail, created_at)
+    SELECT f.id, f.member_id, f.kind, f.detail, CAST(:now AS timestamptz)
+    FROM json_to_recordset(CAST(:flag_rows AS json))
+         AS f(id text, member_id text, kind text, detail text)
+)
+{PG_CLAIM}"""  # noqa: S608 - built from constants, never from input
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +109,70 @@ class _TwinFirst(Exception):
         self.pairs = pairs
 
 
+class EarnWriter(Protocol):
+    """Where request handlers queue earns (`GroupCommit` or `LoopGroupCommit`)."""
+
+    batches: int
+    jobs: int
+
+    async def submit(self, job: EarnJob) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+def earn_writer(
+    ctx: Context, *, max_batch: int = 128, observe: Callable[[int], None] | None = None
+) -> EarnWriter:
+    """The group-commit writer for the context's database.
+
+    PostgreSQL: batches run on the request's event loop with psycopg's asyncio driver
+    (one small pool per loop, closed when idle), so HTTP handling and batching share one
+    thread without GIL hand-offs. SQLite (no asyncio driver): a writer thread."""
+    if ctx.engine.dialect.name != "postgresql":
+        return GroupCommit(
+            lambda jobs: earn_batch(ctx, jobs), name="earn", max_batch=max_batch, observe=observe
+        )
+    engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def engine() -> AsyncEngine:
+        loop = asyncio.get_running_loop()
+        found = engines.get(loop)
+        if found is None:
+            found = engines[loop] = create_async_engine(
+                ctx.engine.url,
+                pool_size=1,
+                max_overflow=1,
+                isolation_level="READ COMMITTED",
+            )
+        return found
+
+    async def process(jobs: list[EarnJob]) -> list[Outcome]:
+        async with engine().connect() as conn:
+            return await conn.run_sync(earn_batch_on, ctx, jobs)
+
+    async def on_idle() -> None:
+        found = engines.pop(asyncio.get_running_loop(), None)
+        if found is not None:
+            await found.dispose()
+
+    return LoopGroupCommit(
+        process, name="earn", max_batch=max_batch, observe=observe, on_idle=on_idle
+    )
+
+
 def earn_batch(ctx: Context, jobs: list[EarnJob], *, attempts: int = 5) -> list[Outcome]:
     """Post `jobs` in one transaction; one outcome per job, in order."""
+    with ctx.engine.connect() as conn:
+        return earn_batch_on(conn, ctx, jobs, attempts=attempts)
+
+
+def earn_batch_on(
+    conn: Connection, ctx: Context, jobs: list[EarnJob], *, attempts: int = 5
+) -> list[Outcome]:
+    """`earn_batch` on a connection the caller provides (each transaction is begun and
+    committed on it; an asyncio caller runs this under `AsyncConnection.run_sync`)."""
     outcomes: dict[int, Outcome] = {}
     first: dict[Pair, int] = {}
     later: list[int] = []
@@ -90,20 +184,20 @@ def earn_batch(ctx: Context, jobs: list[EarnJob], *, attempts: int = 5) -> list[
     todo = sorted(first.values())
     for _ in range(attempts):
         try:
-            with ctx.engine.begin() as conn:
+            with conn.begin():
                 outcomes.update(_post(conn, ctx, [(i, jobs[i]) for i in todo]))
             break
         except _TwinFirst as twins:
             later.extend(i for i in todo if jobs[i].pair in twins.pairs)
             todo = [i for i in todo if jobs[i].pair not in twins.pairs]
-        except (OperationalError, DBAPIError) as exc:
+        except DBAPIError as exc:
             if not _retryable(exc):
                 raise
     else:
         busy = ApiError(503, "busy", f"could not post the earn after {attempts} attempts")
         outcomes.update({i: Outcome(busy.status, busy.body()) for i in todo})
     if later:
-        outcomes.update(_replays(ctx, jobs, later, attempts))
+        outcomes.update(_replays(conn, ctx, jobs, later, attempts))
     return [outcomes[i] for i in range(len(jobs))]
 
 
@@ -114,9 +208,9 @@ def _retryable(exc: DBAPIError) -> bool:
 
 
 def _replays(
-    ctx: Context, jobs: list[EarnJob], indices: list[int], attempts: int
+    conn: Connection, ctx: Context, jobs: list[EarnJob], indices: list[int], attempts: int
 ) -> dict[int, Outcome]:
-    with ctx.engine.begin() as conn:
+    with conn.begin():
         stored = lookup_many(conn, sorted({jobs[i].pair for i in indices}))
     out: dict[int, Outcome] = {}
     missing: list[int] = []
@@ -130,7 +224,7 @@ def _replays(
         except ApiError as exc:
             out[i] = Outcome(exc.status, exc.body())
     if missing and attempts > 1:
-        redo = earn_batch(ctx, [jobs[i] for i in missing], attempts=attempts - 1)
+        redo = earn_batch_on(conn, ctx, [jobs[i] for i in missing], attempts=attempts - 1)
         out.update(zip(missing, redo, strict=True))
     elif missing:
         busy = ApiError(503, "busy", "the Idempotency-Key is in use by a request in flight")
@@ -142,7 +236,7 @@ def _post(conn: Connection, ctx: Context, jobs: list[tuple[int, EarnJob]]) -> di
     if not jobs:
         return {}
     now = ctx.clock.now()
-    found = _lock_members(conn, sorted({job.body.member_id for _, job in jobs}))
+    member_ids = sorted({job.body.member_id for _, job in jobs})
     windows = {
         code: window
         for code, window in (
@@ -151,21 +245,97 @@ def _post(conn: Connection, ctx: Context, jobs: list[tuple[int, EarnJob]]) -> di
         )
         if window is not None
     }
-    rule = ctx.programme.abuse.velocity
-    since = now - timedelta(minutes=rule.window_minutes)
-    counts = _earn_counts(
-        conn, [member_account(m.pseudonym, "points") for m in found.values()], windows, since
-    )
+    since = now - timedelta(minutes=ctx.programme.abuse.velocity.window_minutes)
+    if conn.dialect.name == "postgresql":
+        found, counts, stale = _pg_lock_and_count(conn, member_ids, windows, since)
+    else:
+        found = _lock_members(conn, member_ids)
+        counts, stale = {}, [member_account(m.pseudonym, "points") for m in found.values()]
+    if stale:
+        counts.update(_earn_counts(conn, stale, windows, since))
     plan = _Plan(ctx, now, found, counts, windows)
     outcomes = {i: plan.earn(job) for i, job in jobs}
     records = [
         Record(job.principal, job.key, OPERATION, job.request, outcomes[i]) for i, job in jobs
     ]
-    mine = claim(conn, records, now)
+    if conn.dialect.name == "postgresql":
+        # Every write and the idempotency records in one round trip; if a twin holds a key
+        # the whole transaction is rolled back below, so writing first is safe.
+        params = {**plan.pg_params(), **pg_claim_params(records, now)}
+        mine = {(row.principal, row.key) for row in conn.execute(_PG_WRITE, params)}
+    else:
+        mine = claim(conn, records, now)
+        if len(mine) == len(records):
+            plan.flush(conn)
     if len(mine) != len(records):
         raise _TwinFirst({job.pair for _, job in jobs} - mine)
-    plan.flush(conn)
     return outcomes
+
+
+_PG_LOCK_AND_COUNT = text(
+    """
+SELECT m.id, m.pseudonym, m.tier, c.seq, c.head,
+       a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
+       (SELECT s.seq FROM chains s WHERE s.owner = c.owner) AS seen_seq,
+       (SELECT count(*) FROM transfers t
+         WHERE t.credit_account_id = a.id AND t.code LIKE 'earn_%'
+           AND t.created_at >= CAST(:since AS timestamptz)) AS recent,
+       (SELECT json_object_agg(
+                 w.code,
+                 (SELECT coalesce(sum(t.amount), 0) FROM transfers t
+                   WHERE t.credit_account_id = a.id AND t.code = w.code
+                     AND t.created_at >= w.start AND t.created_at < w.stop))
+          FROM json_to_recordset(CAST(:windows AS json))
+               AS w(code text, start timestamptz, stop timestamptz)) AS earned
+FROM members m
+JOIN chains c ON c.owner = m.pseudonym
+JOIN accounts a ON a.id = m.pseudonym || '\\:points'
+WHERE m.id = ANY(CAST(:ids AS text[])) AND m.erased_at IS NULL
+ORDER BY c.owner
+FOR NO KEY UPDATE OF c, m, a
+"""
+)
+
+
+def _pg_lock_and_count(
+    conn: Connection,
+    member_ids: list[str],
+    windows: dict[str, tuple[datetime, datetime]],
+    since: datetime,
+) -> tuple[dict[str, _Member], dict[str, tuple[dict[str, int], int]], list[str]]:
+    """PostgreSQL: lock the members (as `_lock_members`) and count their earns (as
+    `_earn_counts`) in one round trip.
+
+    The counts come from the statement's snapshot, but the locked rows are re-read at
+    their latest version if we had to wait for a writer. Every transfer of a member's
+    chain moves the chain's head, so where the head in the snapshot (`seen_seq`) equals
+    the locked one the counts are current; the accounts where it moved are returned as
+    stale, to be counted again."""
+    rows = conn.execute(
+        _PG_LOCK_AND_COUNT,
+        {
+            "ids": member_ids,
+            "since": since,
+            "windows": json.dumps(
+                [
+                    {"code": code, "start": start.isoformat(), "stop": stop.isoformat()}
+                    for code, (start, stop) in windows.items()
+                ]
+            ),
+        },
+    ).all()
+    found: dict[str, _Member] = {}
+    counts: dict[str, tuple[dict[str, int], int]] = {}
+    stale: list[str] = []
+    for row in rows:
+        found[row.id] = _Member(row.id, row.pseudonym, row.tier, row.seq, row.head, list(row[5:9]))
+        account = member_account(row.pseudonym, "points")
+        if row.seen_seq != row.seq:
+            stale.append(account)
+        else:
+            earned = {code: int(points) for code, points in (row.earned or {}).items()}
+            counts[account] = (earned, int(row.recent))
+    return found, counts, stale
 
 
 def _lock_members(conn: Connection, member_ids: list[str]) -> dict[str, _Member]:
@@ -330,6 +500,16 @@ class _Plan:
             raise ApiError(429, "velocity_limit", f"earning paused for review: {detail}")
         self.flags.append(flag_row(self.ctx, member.id, "velocity", detail))
         return True
+
+    def pg_params(self) -> dict[str, Any]:
+        """Parameters of the ledger, activity and flag CTEs of `_PG_WRITE`."""
+        return {
+            **self.ledger.pg_params(),
+            "touched": json.dumps(sorted(self.touched)),
+            "flag_rows": json.dumps(
+                [{k: f[k] for k in ("id", "member_id", "kind", "detail")} for f in self.flags]
+            ),
+        }
 
     def flush(self, conn: Connection) -> None:
         self.ledger.flush(conn)

@@ -10,9 +10,10 @@ load by themselves and a lone request waits for nobody.
     writer.close()
 
 `process(jobs)` must return one result per job, in order. If it raises for a whole batch,
-each job of that batch is retried on its own, so one bad job cannot fail the others. The
-writer thread exits after `idle_s` without work and is started again by the next job (so
-an app that is built and dropped, as in tests, leaves no thread behind).
+each job of that batch is retried on its own, so one bad job cannot fail the others.
+Results for an event loop are handed over with one wake-up per batch, not one per job.
+The writer thread exits after `idle_s` without work and is started again by the next job
+(so an app that is built and dropped, as in tests, leaves no thread behind).
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Callable
+import weakref
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from smartroom.log import get_logger
 
@@ -31,6 +35,9 @@ J = TypeVar("J")
 R = TypeVar("R")
 
 log = get_logger("loyalty.group_commit")
+
+# A job's waiter: an asyncio future with its loop, or a concurrent future for threads.
+Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]"] | Future[Any]
 
 
 class GroupCommit(Generic[J, R]):
@@ -48,33 +55,26 @@ class GroupCommit(Generic[J, R]):
         self.max_batch = max_batch
         self.idle_s = idle_s
         self._observe = observe
-        self._queue: queue.SimpleQueue[tuple[J, Future[R]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[J, Waiter] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.batches = 0
         self.jobs = 0
 
-    def submit_future(self, job: J) -> Future[R]:
-        future: Future[R] = Future()
-        with self._lock:
-            if self._closed:
-                raise RuntimeError(f"{self.name} writer is closed")
-            self._queue.put((job, future))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name=f"group-commit-{self.name}", daemon=True
-                )
-                self._thread.start()
-        return future
-
     async def submit(self, job: J) -> R:
         """Queue `job` and wait for its result without blocking the event loop. A request
         cancelled before its batch starts is dropped (nothing was written)."""
-        return await asyncio.wrap_future(self.submit_future(job))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._put(job, (loop, future))
+        return await future
 
     def run(self, job: J) -> R:
-        return self.submit_future(job).result()
+        """Queue `job` and block this thread until its batch has committed."""
+        future: Future[R] = Future()
+        self._put(job, future)
+        return future.result()
 
     def close(self, timeout: float = 10.0) -> None:
         """Finish what is queued, then stop the writer."""
@@ -86,7 +86,18 @@ class GroupCommit(Generic[J, R]):
         if thread is not None:
             thread.join(timeout)
 
-    def _take(self) -> list[tuple[J, Future[R]]] | None:
+    def _put(self, job: J, waiter: Waiter) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self.name} writer is closed")
+            self._queue.put((job, waiter))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name=f"group-commit-{self.name}", daemon=True
+                )
+                self._thread.start()
+
+    def _take(self) -> list[tuple[J, Waiter]] | None:
         """The next batch: block for one job, then drain what else is queued."""
         try:
             item = self._queue.get(timeout=self.idle_s)
@@ -118,16 +129,16 @@ class GroupCommit(Generic[J, R]):
                 batch = self._take()
                 if batch is None:
                     return
-                # A future its caller already cancelled is dropped before any work is done.
-                live = [(job, fut) for job, fut in batch if fut.set_running_or_notify_cancel()]
+                live = [(job, w) for job, w in batch if _claim(w)]
                 if live:
-                    self._run(live)
+                    self._deliver(self._run(live))
         finally:
             with self._lock:
                 if self._thread is threading.current_thread():
                     self._thread = None
 
-    def _run(self, batch: list[tuple[J, Future[R]]]) -> None:
+    def _run(self, batch: list[tuple[J, Waiter]]) -> list[tuple[Waiter, Any, bool]]:
+        """Process `batch`; (waiter, result or exception, failed) per job."""
         self.batches += 1
         self.jobs += len(batch)
         if self._observe is not None:
@@ -135,13 +146,170 @@ class GroupCommit(Generic[J, R]):
                 self._observe(len(batch))
         try:
             results = self._process([job for job, _ in batch])
-        except Exception as exc:  # noqa: BLE001 - delivered to the callers below
+        except Exception as exc:  # noqa: BLE001 - delivered to the callers
             if len(batch) == 1:
-                batch[0][1].set_exception(exc)
-                return
+                return [(batch[0][1], exc, True)]
             log.warning("batch failed; retrying its jobs one by one", size=len(batch))
-            for one in batch:
-                self._run([one])
-            return
-        for (_job, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
+            return [done for one in batch for done in self._run([one])]
+        return [(w, r, False) for (_job, w), r in zip(batch, results, strict=True)]
+
+    @staticmethod
+    def _deliver(done: list[tuple[Waiter, Any, bool]]) -> None:
+        per_loop: defaultdict[asyncio.AbstractEventLoop, list[tuple[Any, Any, bool]]] = defaultdict(
+            list
+        )
+        for waiter, value, failed in done:
+            if isinstance(waiter, Future):
+                if failed:
+                    waiter.set_exception(value)
+                else:
+                    waiter.set_result(value)
+            else:
+                loop, future = waiter
+                per_loop[loop].append((future, value, failed))
+        for loop, items in per_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
+                loop.call_soon_threadsafe(_settle, items)
+
+
+def _claim(waiter: Waiter) -> bool:
+    """False if the caller gave up before the batch started (its job is dropped)."""
+    if isinstance(waiter, Future):
+        return waiter.set_running_or_notify_cancel()
+    return not waiter[1].cancelled()
+
+
+def _settle(items: list[tuple[asyncio.Future[Any], Any, bool]]) -> None:
+    for future, value, failed in items:
+        if future.done():  # cancelled while its batch ran
+            continue
+        if failed:
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+
+
+@dataclass
+class _LoopState(Generic[J]):
+    queue: deque[tuple[J, asyncio.Future[Any]]] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class LoopGroupCommit(Generic[J, R]):
+    """Group commit for an asyncio database driver: batches run on the event loop itself,
+    so there is no writer thread and no GIL hand-off per batch. The behaviour is
+    `GroupCommit`'s: batches grow with load, a failed batch is retried job by job.
+
+        writer = LoopGroupCommit(process_async, on_idle=engine.dispose)
+        outcome = await writer.submit(job)
+
+    One drain task per event loop runs while there is work; after `idle_s` without any it
+    calls `on_idle()` (to close the loop's database connections) and ends, as it also does
+    when its loop shuts down."""
+
+    def __init__(
+        self,
+        process: Callable[[list[J]], Awaitable[list[R]]],
+        *,
+        name: str = "writer",
+        max_batch: int = 256,
+        idle_s: float = 2.0,
+        observe: Callable[[int], None] | None = None,
+        on_idle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._process = process
+        self.name = name
+        self.max_batch = max_batch
+        self.idle_s = idle_s
+        self._observe = observe
+        self._on_idle = on_idle
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState[J]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._closed = False
+        self.batches = 0
+        self.jobs = 0
+
+    async def submit(self, job: J) -> R:
+        if self._closed:
+            raise RuntimeError(f"{self.name} writer is closed")
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            state = self._loops[loop] = _LoopState()
+        future: asyncio.Future[R] = loop.create_future()
+        state.queue.append((job, future))
+        if state.task is None:
+            state.task = loop.create_task(self._drain(state), name=f"group-commit-{self.name}")
+        else:
+            state.wake.set()
+        return await future
+
+    def close(self) -> None:
+        """Refuse new jobs (drain tasks finish what is queued and end when idle)."""
+        self._closed = True
+
+    async def _drain(self, state: _LoopState[J]) -> None:
+        try:
+            while True:
+                await self._work(state)
+                if self._on_idle is not None:
+                    await self._on_idle()
+                if not state.queue:  # nothing came in while the connections closed
+                    return
+        except asyncio.CancelledError:
+            if self._on_idle is not None:
+                with contextlib.suppress(Exception):
+                    await self._on_idle()
+            raise
+        finally:
+            state.task = None
+            for _job, future in state.queue:
+                future.cancel()  # the loop is going away: nobody will run these
+            state.queue.clear()
+
+    async def _work(self, state: _LoopState[J]) -> None:
+        """Run batches until the queue has stayed empty for `idle_s`."""
+        while True:
+            if not state.queue:
+                state.wake.clear()
+                try:
+                    await asyncio.wait_for(state.wake.wait(), self.idle_s)
+                except TimeoutError:
+                    if not state.queue:
+                        return
+                continue
+            batch: list[tuple[J, asyncio.Future[Any]]] = []
+            while state.queue and len(batch) < self.max_batch:
+                job, future = state.queue.popleft()
+                if not future.cancelled():  # the caller gave up: drop the job
+                    batch.append((job, future))
+            for future, value, failed in await self._run(batch):
+                if future.done():
+                    continue
+                if failed:
+                    future.set_exception(value)
+                else:
+                    future.set_result(value)
+
+    async def _run(
+        self, batch: list[tuple[J, asyncio.Future[Any]]]
+    ) -> list[tuple[asyncio.Future[Any], Any, bool]]:
+        if not batch:
+            return []
+        self.batches += 1
+        self.jobs += len(batch)
+        if self._observe is not None:
+            with contextlib.suppress(Exception):
+                self._observe(len(batch))
+        try:
+            results = await self._process([job for job, _ in batch])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - delivered to the callers
+            if len(batch) == 1:
+                return [(batch[0][1], exc, True)]
+            log.warning("batch failed; retrying its jobs one by one", size=len(batch))
+            return [done for one in batch for done in await self._run([one])]
+        return [(f, r, False) for (_job, f), r in zip(batch, results, strict=True)]
