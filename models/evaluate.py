@@ -7,6 +7,7 @@ baselines on any file in the ASHRAE DB II measurements schema.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ class Evaluation:
     rows: int
     buildings: int
     results: dict[str, Scores]
+    seen_buildings: int | None = None  # of `buildings`, how many the model was trained on
 
 
 def evaluate_file(data: Path, *, metadata: Path, model_path: Path) -> Evaluation:
@@ -35,7 +37,14 @@ def evaluate_file(data: Path, *, metadata: Path, model_path: Path) -> Evaluation
     x = encode(ds.raw, model.spec)
     probs = np.vstack([model.predict(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
     pred = decide(probs, model.spec.decision_weights)
+    seen: int | None = None
+    side = model_path.with_suffix(".json")
+    if side.is_file():
+        meta = json.loads(side.read_text())
+        if meta.get("sha256") == model.sha256 and "training_buildings" in meta:
+            seen = int(np.isin(np.unique(ds.groups), meta["training_buildings"]).sum())
     return Evaluation(
+        seen_buildings=seen,
         model_sha256=model.sha256,
         rows=len(ds),
         buildings=int(np.unique(ds.groups).size),
@@ -51,6 +60,18 @@ def render(ev: Evaluation) -> str:
     lines = [
         f"model sha256 {ev.model_sha256}",
         f"{ev.rows} rows with a thermal_preference vote, {ev.buildings} buildings",
+    ]
+    if ev.seen_buildings is None:
+        lines.append("(cannot tell whether these buildings were in the training data)")
+    elif ev.seen_buildings:
+        lines.append(
+            f"WARNING: {ev.seen_buildings} of {ev.buildings} buildings were in the training "
+            "data: these figures are in-sample (optimistic); the honest ones are on unseen "
+            "buildings (docs/model-card.md, or a file of buildings the model never saw)"
+        )
+    else:
+        lines.append("none of these buildings was in the training data")
+    lines += [
         "",
         TABLE_HEAD,
     ]

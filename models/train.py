@@ -265,6 +265,8 @@ def _train(ds: Dataset, cfg: TrainConfig, *, evaluate: bool) -> TrainResult:
         "config": asdict(cfg),
         "rows": len(ds),
         "buildings": int(np.unique(ds.groups).size),
+        # So `evaluate` can say when a file's buildings were seen in training (in-sample).
+        "training_buildings": [int(b) for b in np.unique(ds.groups)],
         "seconds": {"cross_validation": round(t_cv, 1), "total": 0.0},
     }
     meta["seconds"]["total"] = round(time.monotonic() - t0, 1)

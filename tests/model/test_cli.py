@@ -19,6 +19,7 @@ def test_evaluate_prints_model_and_baselines_on_a_slice(slice_csv: Path) -> None
     out = result.output
     assert "shipped model (TFLite)" in out and "PMV rule" in out and 'always "no change"' in out
     assert "macro-F1" in out and "Cohen's κ" in out and "recall warmer" in out
+    assert "in-sample" in out  # the slice's buildings were trained on, and it says so
     rows = {
         line.split("|")[1].strip(): line.split("|")
         for line in out.splitlines()
@@ -80,3 +81,15 @@ def test_card_is_rendered_from_the_shipped_json(tmp_path: Path) -> None:
     text = out.read_text()
     for must in ("Model card", "GroupKFold", "PMV rule", "Fairness", "Time of day is not used"):
         assert must in text
+
+
+def test_evaluate_knows_unseen_buildings(slice_csv: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    df = pd.read_csv(slice_csv, low_memory=False)
+    df["building_id"] = df["building_id"] + 100_000  # buildings the model never saw
+    unseen = tmp_path / "unseen.csv.gz"
+    df.to_csv(unseen, index=False)
+    result = CliRunner().invoke(app, ["evaluate", "--data", str(unseen)])
+    assert result.exit_code == 0, result.output
+    assert "none of these buildings was in the training data" in result.output
