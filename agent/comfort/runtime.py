@@ -29,12 +29,18 @@ class ModelLoadError(ValueError):
     """The bytes are not a comfort model this agent can run."""
 
 
-def _load_interpreter_class() -> Any:
+def _make_interpreter(blob: bytes) -> Any:
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:  # pragma: no cover - only where LiteRT has no wheel
-        from tflite_runtime.interpreter import Interpreter
-    return Interpreter
+        from tflite_runtime.interpreter import Interpreter, OpResolverType
+    # No default delegate: XNNPACK pays off for large convolutions, not a 7 KB MLP; without it
+    # the model loads faster, uses less memory, and nothing is printed on stderr at each load.
+    return Interpreter(
+        model_content=blob,
+        num_threads=1,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
 
 
 def read_description(blob: bytes) -> str:
@@ -87,7 +93,7 @@ class ComfortModel:
         except ValueError as exc:
             raise ModelLoadError(str(exc)) from exc
         try:
-            interp = _load_interpreter_class()(model_content=bytes(blob), num_threads=1)
+            interp = _make_interpreter(bytes(blob))
             interp.allocate_tensors()
             inputs, outputs = interp.get_input_details(), interp.get_output_details()
         # A damaged file can fail anywhere in the interpreter's Python layer, e.g. decoding a
