@@ -39,7 +39,7 @@ from loyalty.ledger import ensure_system_accounts
 from loyalty.routers import admin, agent, members, points, stays, system
 from loyalty.rules.loader import default_programme, load_programme
 from loyalty.rules.programme import Programme
-from loyalty.services.earn_batch import earn_writer
+from loyalty.services.earn_writer import earn_writer
 from loyalty.settings import LoyaltySettings
 from loyalty.signing import RoomSigner
 from smartroom.clock import Clock, SystemClock

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text, tuple_
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Connection, Engine, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.db.tables import idempotency
@@ -164,20 +164,19 @@ def _store(
     )
 
 
-# PostgreSQL: one statement of fixed text for any number of records (callers may put
-# their own writes in front of it as CTEs; see `loyalty.services.earn_batch`).
+# PostgreSQL (psycopg placeholders): one statement of fixed text for any number of records;
+# `loyalty.services.earn_pg` puts the batch's writes in front of it as CTEs.
 PG_CLAIM = """
 INSERT INTO idempotency (principal, key, operation, request_json, status_code, response_json,
                          created_at)
 SELECT r.principal, r.key, r.operation, r.request, r.status, r.response,
-       CAST(:now AS timestamptz)
-FROM json_to_recordset(CAST(:idempotency_records AS json))
+       CAST(%(now)s AS timestamptz)
+FROM json_to_recordset(CAST(%(idempotency_records)s AS json))
      AS r(principal text, key text, operation text, request text, status integer,
           response text)
 ON CONFLICT (principal, key) DO NOTHING
 RETURNING principal, key
 """
-_PG_CLAIM = text(PG_CLAIM)
 
 
 def pg_claim_params(records: list[Record], now: datetime) -> dict[str, Any]:
@@ -214,12 +213,9 @@ def claim(conn: Connection, records: list[Record], now: datetime) -> set[tuple[s
     the twin's outcome after commit instead."""
     if not records:
         return set()
-    if conn.dialect.name == "postgresql":
-        # One statement of fixed text (prepared once by the server) for any batch size.
-        params = pg_claim_params(records, now)
-        return {(row.principal, row.key) for row in conn.execute(_PG_CLAIM, params)}
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = (
-        sqlite.insert(idempotency)
+        dialect.insert(idempotency)
         .on_conflict_do_nothing(index_elements=["principal", "key"])
         .returning(idempotency.c.principal, idempotency.c.key)
     )

@@ -11,7 +11,8 @@ a balance negative, so no transfer in a batch can make another one fail.
     t = batch.credit(id=new_id("t_"), ledger="points", debit=SYSTEM["points:issuance"],
                      credit=member_account(p, "points"), amount=88, code="earn_fnb",
                      owner=p)
-    batch.flush(conn)      # PostgreSQL: one statement; SQLite: an INSERT and two UPDATEs
+    batch.flush(conn)       # an INSERT and two executemany UPDATEs (any backend)
+    batch.pg_params()       # or: the parameters of PG_FLUSH_CTES, one statement for all
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text, update
+from sqlalchemy import Connection, bindparam, update
 
 from loyalty.db.tables import accounts, chains, transfers
 from loyalty.ledger.accounts import is_system
@@ -39,29 +40,28 @@ _move_head = (
     .values(seq=bindparam("new_seq"), head=bindparam("new_head"))
 )
 
-# PostgreSQL: the writes as data-modifying CTEs of one statement of fixed text (so the
-# server prepares it once) for any batch size; the rows travel as JSON documents (encoded
-# in C on both sides). Callers may add CTEs and a main statement of their own
-# (`loyalty.services.earn_batch` adds the idempotency records: one round trip per batch).
+# PostgreSQL (psycopg placeholders): the writes as data-modifying CTEs, of fixed text for
+# any batch size (so the server plans them once); the rows travel as JSON documents,
+# encoded in C on both sides. `loyalty.services.earn_pg` puts them in front of its own
+# CTEs and the idempotency insert: one statement writes a whole batch.
 PG_FLUSH_CTES = """
 new_transfers AS (
     INSERT INTO transfers (id, ledger, debit_account_id, credit_account_id, amount, flags,
                            code, reference, created_at, chain_owner, chain_seq, prev_hash, hash)
     SELECT r.id, r.ledger, r.debit, r.credit, r.amount, 'single', r.code, r.reference,
-           CAST(:now AS timestamptz), r.owner, r.seq, r.prev, r.hash
-    FROM json_to_recordset(CAST(:transfer_rows AS json))
+           CAST(%(now)s AS timestamptz), r.owner, r.seq, r.prev, r.hash
+    FROM json_to_recordset(CAST(%(transfer_rows)s AS json))
          AS r(id text, ledger text, debit text, credit text, amount bigint, code text,
               reference text, owner text, seq bigint, prev text, hash text)
 ), new_heads AS (
     UPDATE chains SET seq = h.seq, head = h.head
-    FROM json_to_recordset(CAST(:chain_heads AS json)) AS h(owner text, seq bigint, head text)
+    FROM json_to_recordset(CAST(%(chain_heads)s AS json)) AS h(owner text, seq bigint, head text)
     WHERE chains.owner = h.owner
 ), new_totals AS (
     UPDATE accounts SET credits_posted = accounts.credits_posted + d.delta
-    FROM json_to_recordset(CAST(:account_deltas AS json)) AS d(id text, delta bigint)
+    FROM json_to_recordset(CAST(%(account_deltas)s AS json)) AS d(id text, delta bigint)
     WHERE accounts.id = d.id
 )"""
-_PG_FLUSH = text(f"WITH {PG_FLUSH_CTES} SELECT 1")
 
 
 class TransferBatch:
@@ -119,14 +119,18 @@ class TransferBatch:
         """Write every planned transfer, the new chain heads and the account totals."""
         if not self.rows:
             return
-        if conn.dialect.name == "postgresql":
-            self._flush_postgresql(conn)
-        else:
-            self._flush_generic(conn)
+        conn.execute(transfers.insert(), self.rows)
+        conn.execute(
+            _move_head,
+            [
+                {"chain_owner_": o, "new_seq": self.heads[o][0], "new_head": self.heads[o][1]}
+                for o in sorted(self._moved)
+            ],
+        )
+        deltas = [{"account": a, "delta": d} for a, d in sorted(self.credits.items()) if d]
+        if deltas:
+            conn.execute(_credit_account, deltas)
         self.clear()
-
-    def _flush_postgresql(self, conn: Connection) -> None:
-        conn.execute(_PG_FLUSH, self.pg_params())
 
     def pg_params(self) -> dict[str, Any]:
         """The parameters of `PG_FLUSH_CTES` for this batch."""
@@ -163,16 +167,3 @@ class TransferBatch:
         self.rows = []
         self.credits.clear()
         self._moved.clear()
-
-    def _flush_generic(self, conn: Connection) -> None:
-        conn.execute(transfers.insert(), self.rows)
-        conn.execute(
-            _move_head,
-            [
-                {"chain_owner_": o, "new_seq": self.heads[o][0], "new_head": self.heads[o][1]}
-                for o in sorted(self._moved)
-            ],
-        )
-        deltas = [{"account": a, "delta": d} for a, d in sorted(self.credits.items()) if d]
-        if deltas:
-            conn.execute(_credit_account, deltas)

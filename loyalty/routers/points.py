@@ -30,7 +30,8 @@ from loyalty.schemas import (
 from loyalty.services import earn as earn_svc
 from loyalty.services import exchanges
 from loyalty.services import redemptions as red
-from loyalty.services.earn_batch import EarnJob, EarnWriter
+from loyalty.services.earn_batch import EarnJob
+from loyalty.services.earn_writer import EarnWriter
 
 router = APIRouter(tags=["points"], responses=ERRORS)
 Ident = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,80}$")]

@@ -21,57 +21,34 @@ earn per transaction would:
 
 from __future__ import annotations
 
-import asyncio
 import json
-import weakref
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, select, text, update
+from sqlalchemy import Connection, and_, case, func, literal, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from loyalty.context import Context
 from loyalty.db.tables import accounts, chains, flags, members, transfers
 from loyalty.errors import ApiError
 from loyalty.idempotency import (
-    PG_CLAIM,
     Outcome,
     Record,
     claim,
     lookup_many,
-    pg_claim_params,
     replay,
 )
 from loyalty.ledger import SYSTEM, member_account
-from loyalty.ledger.batch import PG_FLUSH_CTES, TransferBatch
+from loyalty.ledger.batch import TransferBatch
 from loyalty.schemas import Balance, EarnRequest, EarnResult
 from loyalty.services import rules_adapter
 from loyalty.services.earn import activity_code, flag_row, price, window_of
-from loyalty.services.group_commit import GroupCommit, LoopGroupCommit
 from sync.wire import new_id
 
 OPERATION = "earn"
 Pair = tuple[str, str]
-
-_PG_WRITE = text(
-    f"""
-WITH {PG_FLUSH_CTES},
-touched AS (
-    UPDATE members SET last_activity_at = CAST(:now AS timestamptz)
-    WHERE id IN (SELECT json_array_elements_text(CAST(:touched AS json)))
-),
-new_flags AS (
-    INSERT INTO flags (id, member_id, kind, detail, created_at)
-    SELECT f.id, f.member_id, f.kind, f.detail, CAST(:now AS timestamptz)
-    FROM json_to_recordset(CAST(:flag_rows AS json))
-         AS f(id text, member_id text, kind text, detail text)
-)
-{PG_CLAIM}"""  # noqa: S608 - built from constants, never from input
-)
 
 
 @dataclass(frozen=True)
@@ -93,7 +70,7 @@ class EarnJob:
 
 
 @dataclass
-class _Member:
+class Member:
     id: str
     pseudonym: str
     tier: str
@@ -102,64 +79,11 @@ class _Member:
     balance: list[int]  # points account: debits_pending, debits_posted, credits_pending, ...
 
 
-class _TwinFirst(Exception):
+class TwinFirst(Exception):
     """Some keys were stored by a twin: roll back and redo the batch without them."""
 
     def __init__(self, pairs: set[Pair]) -> None:
         self.pairs = pairs
-
-
-class EarnWriter(Protocol):
-    """Where request handlers queue earns (`GroupCommit` or `LoopGroupCommit`)."""
-
-    batches: int
-    jobs: int
-
-    async def submit(self, job: EarnJob) -> Outcome: ...
-
-    def close(self) -> None: ...
-
-
-def earn_writer(
-    ctx: Context, *, max_batch: int = 128, observe: Callable[[int], None] | None = None
-) -> EarnWriter:
-    """The group-commit writer for the context's database.
-
-    PostgreSQL: batches run on the request's event loop with psycopg's asyncio driver
-    (one small pool per loop, closed when idle), so HTTP handling and batching share one
-    thread without GIL hand-offs. SQLite (no asyncio driver): a writer thread."""
-    if ctx.engine.dialect.name != "postgresql":
-        return GroupCommit(
-            lambda jobs: earn_batch(ctx, jobs), name="earn", max_batch=max_batch, observe=observe
-        )
-    engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
-        weakref.WeakKeyDictionary()
-    )
-
-    def engine() -> AsyncEngine:
-        loop = asyncio.get_running_loop()
-        found = engines.get(loop)
-        if found is None:
-            found = engines[loop] = create_async_engine(
-                ctx.engine.url,
-                pool_size=1,
-                max_overflow=1,
-                isolation_level="READ COMMITTED",
-            )
-        return found
-
-    async def process(jobs: list[EarnJob]) -> list[Outcome]:
-        async with engine().connect() as conn:
-            return await conn.run_sync(earn_batch_on, ctx, jobs)
-
-    async def on_idle() -> None:
-        found = engines.pop(asyncio.get_running_loop(), None)
-        if found is not None:
-            await found.dispose()
-
-    return LoopGroupCommit(
-        process, name="earn", max_batch=max_batch, observe=observe, on_idle=on_idle
-    )
 
 
 def earn_batch(ctx: Context, jobs: list[EarnJob], *, attempts: int = 5) -> list[Outcome]:
@@ -174,31 +98,48 @@ def earn_batch_on(
     """`earn_batch` on a connection the caller provides (each transaction is begun and
     committed on it; an asyncio caller runs this under `AsyncConnection.run_sync`)."""
     outcomes: dict[int, Outcome] = {}
-    first: dict[Pair, int] = {}
-    later: list[int] = []
-    for i, job in enumerate(jobs):
-        if job.pair in first:
-            later.append(i)  # same key twice in one batch: replay the first after commit
-        else:
-            first[job.pair] = i
-    todo = sorted(first.values())
+    todo, later = split_repeats(jobs)
     for _ in range(attempts):
         try:
             with conn.begin():
                 outcomes.update(_post(conn, ctx, [(i, jobs[i]) for i in todo]))
             break
-        except _TwinFirst as twins:
+        except TwinFirst as twins:
             later.extend(i for i in todo if jobs[i].pair in twins.pairs)
             todo = [i for i in todo if jobs[i].pair not in twins.pairs]
         except DBAPIError as exc:
             if not _retryable(exc):
                 raise
     else:
-        busy = ApiError(503, "busy", f"could not post the earn after {attempts} attempts")
-        outcomes.update({i: Outcome(busy.status, busy.body()) for i in todo})
+        outcomes.update(busy(todo, f"could not post the earn after {attempts} attempts"))
     if later:
         outcomes.update(_replays(conn, ctx, jobs, later, attempts))
     return [outcomes[i] for i in range(len(jobs))]
+
+
+def split_repeats(jobs: list[EarnJob]) -> tuple[list[int], list[int]]:
+    """(first use of each key, repeats): a key used twice in one batch runs once, and the
+    repeat replays it after commit."""
+    first: dict[Pair, int] = {}
+    later: list[int] = []
+    for i, job in enumerate(jobs):
+        if job.pair in first:
+            later.append(i)
+        else:
+            first[job.pair] = i
+    return sorted(first.values()), later
+
+
+def busy(indices: list[int], message: str) -> dict[int, Outcome]:
+    error = ApiError(503, "busy", message)
+    return {i: Outcome(error.status, error.body()) for i in indices}
+
+
+def replay_outcome(row: Any, job: EarnJob) -> Outcome:
+    try:
+        return replay(row, OPERATION, job.request)
+    except ApiError as exc:
+        return Outcome(exc.status, exc.body())
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -219,126 +160,66 @@ def _replays(
         if row is None:
             missing.append(i)  # the twin rolled back after all: run this one for real
             continue
-        try:
-            out[i] = replay(row, OPERATION, jobs[i].request)
-        except ApiError as exc:
-            out[i] = Outcome(exc.status, exc.body())
+        out[i] = replay_outcome(row, jobs[i])
     if missing and attempts > 1:
         redo = earn_batch_on(conn, ctx, [jobs[i] for i in missing], attempts=attempts - 1)
         out.update(zip(missing, redo, strict=True))
     elif missing:
-        busy = ApiError(503, "busy", "the Idempotency-Key is in use by a request in flight")
-        out.update({i: Outcome(busy.status, busy.body()) for i in missing})
+        out.update(busy(missing, "the Idempotency-Key is in use by a request in flight"))
     return out
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What a batch must read under its locks: members, limit windows, velocity start."""
+
+    now: datetime
+    member_ids: list[str]
+    windows: dict[str, tuple[datetime, datetime]]
+    since: datetime
+
+    @classmethod
+    def of(cls, ctx: Context, jobs: list[tuple[int, EarnJob]]) -> Reads:
+        now = ctx.clock.now()
+        windows = {
+            code: window
+            for code, window in (
+                (activity_code(job.body.activity), window_of(ctx, job.body.activity, now.date()))
+                for _, job in jobs
+            )
+            if window is not None
+        }
+        minutes = ctx.programme.abuse.velocity.window_minutes
+        return cls(
+            now,
+            sorted({job.body.member_id for _, job in jobs}),
+            windows,
+            now - timedelta(minutes=minutes),
+        )
+
+
+def records_of(jobs: list[tuple[int, EarnJob]], outcomes: dict[int, Outcome]) -> list[Record]:
+    return [Record(job.principal, job.key, OPERATION, job.request, outcomes[i]) for i, job in jobs]
 
 
 def _post(conn: Connection, ctx: Context, jobs: list[tuple[int, EarnJob]]) -> dict[int, Outcome]:
     if not jobs:
         return {}
-    now = ctx.clock.now()
-    member_ids = sorted({job.body.member_id for _, job in jobs})
-    windows = {
-        code: window
-        for code, window in (
-            (activity_code(job.body.activity), window_of(ctx, job.body.activity, now.date()))
-            for _, job in jobs
-        )
-        if window is not None
-    }
-    since = now - timedelta(minutes=ctx.programme.abuse.velocity.window_minutes)
-    if conn.dialect.name == "postgresql":
-        found, counts, stale = _pg_lock_and_count(conn, member_ids, windows, since)
-    else:
-        found = _lock_members(conn, member_ids)
-        counts, stale = {}, [member_account(m.pseudonym, "points") for m in found.values()]
-    if stale:
-        counts.update(_earn_counts(conn, stale, windows, since))
-    plan = _Plan(ctx, now, found, counts, windows)
+    reads = Reads.of(ctx, jobs)
+    found = _lock_members(conn, reads.member_ids)
+    accounts_ = [member_account(m.pseudonym, "points") for m in found.values()]
+    counts = _earn_counts(conn, accounts_, reads.windows, reads.since)
+    plan = Plan(ctx, reads.now, found, counts, reads.windows)
     outcomes = {i: plan.earn(job) for i, job in jobs}
-    records = [
-        Record(job.principal, job.key, OPERATION, job.request, outcomes[i]) for i, job in jobs
-    ]
-    if conn.dialect.name == "postgresql":
-        # Every write and the idempotency records in one round trip; if a twin holds a key
-        # the whole transaction is rolled back below, so writing first is safe.
-        params = {**plan.pg_params(), **pg_claim_params(records, now)}
-        mine = {(row.principal, row.key) for row in conn.execute(_PG_WRITE, params)}
-    else:
-        mine = claim(conn, records, now)
-        if len(mine) == len(records):
-            plan.flush(conn)
+    records = records_of(jobs, outcomes)
+    mine = claim(conn, records, reads.now)
     if len(mine) != len(records):
-        raise _TwinFirst({job.pair for _, job in jobs} - mine)
+        raise TwinFirst({job.pair for _, job in jobs} - mine)
+    plan.flush(conn)
     return outcomes
 
 
-_PG_LOCK_AND_COUNT = text(
-    """
-SELECT m.id, m.pseudonym, m.tier, c.seq, c.head,
-       a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
-       (SELECT s.seq FROM chains s WHERE s.owner = c.owner) AS seen_seq,
-       (SELECT count(*) FROM transfers t
-         WHERE t.credit_account_id = a.id AND t.code LIKE 'earn_%'
-           AND t.created_at >= CAST(:since AS timestamptz)) AS recent,
-       (SELECT json_object_agg(
-                 w.code,
-                 (SELECT coalesce(sum(t.amount), 0) FROM transfers t
-                   WHERE t.credit_account_id = a.id AND t.code = w.code
-                     AND t.created_at >= w.start AND t.created_at < w.stop))
-          FROM json_to_recordset(CAST(:windows AS json))
-               AS w(code text, start timestamptz, stop timestamptz)) AS earned
-FROM members m
-JOIN chains c ON c.owner = m.pseudonym
-JOIN accounts a ON a.id = m.pseudonym || '\\:points'
-WHERE m.id = ANY(CAST(:ids AS text[])) AND m.erased_at IS NULL
-ORDER BY c.owner
-FOR NO KEY UPDATE OF c, m, a
-"""
-)
-
-
-def _pg_lock_and_count(
-    conn: Connection,
-    member_ids: list[str],
-    windows: dict[str, tuple[datetime, datetime]],
-    since: datetime,
-) -> tuple[dict[str, _Member], dict[str, tuple[dict[str, int], int]], list[str]]:
-    """PostgreSQL: lock the members (as `_lock_members`) and count their earns (as
-    `_earn_counts`) in one round trip.
-
-    The counts come from the statement's snapshot, but the locked rows are re-read at
-    their latest version if we had to wait for a writer. Every transfer of a member's
-    chain moves the chain's head, so where the head in the snapshot (`seen_seq`) equals
-    the locked one the counts are current; the accounts where it moved are returned as
-    stale, to be counted again."""
-    rows = conn.execute(
-        _PG_LOCK_AND_COUNT,
-        {
-            "ids": member_ids,
-            "since": since,
-            "windows": json.dumps(
-                [
-                    {"code": code, "start": start.isoformat(), "stop": stop.isoformat()}
-                    for code, (start, stop) in windows.items()
-                ]
-            ),
-        },
-    ).all()
-    found: dict[str, _Member] = {}
-    counts: dict[str, tuple[dict[str, int], int]] = {}
-    stale: list[str] = []
-    for row in rows:
-        found[row.id] = _Member(row.id, row.pseudonym, row.tier, row.seq, row.head, list(row[5:9]))
-        account = member_account(row.pseudonym, "points")
-        if row.seen_seq != row.seq:
-            stale.append(account)
-        else:
-            earned = {code: int(points) for code, points in (row.earned or {}).items()}
-            counts[account] = (earned, int(row.recent))
-    return found, counts, stale
-
-
-def _lock_members(conn: Connection, member_ids: list[str]) -> dict[str, _Member]:
+def _lock_members(conn: Connection, member_ids: list[str]) -> dict[str, Member]:
     """Each member's row, chain head and points totals, locked in pseudonym order (the
     order every ledger writer locks in). Erased and unknown members are simply absent."""
     m, c, a = members.c, chains.c, accounts.c
@@ -366,7 +247,7 @@ def _lock_members(conn: Connection, member_ids: list[str]) -> dict[str, _Member]
         .with_for_update(of=[chains, members, accounts], key_share=True)
     )
     return {
-        row.id: _Member(row.id, row.pseudonym, row.tier, row.seq, row.head, list(row[5:9]))
+        row.id: Member(row.id, row.pseudonym, row.tier, row.seq, row.head, list(row[5:9]))
         for row in conn.execute(query)
     }
 
@@ -405,7 +286,7 @@ def _earn_counts(
     }
 
 
-class _Plan:
+class Plan:
     """Prices and chains earns in arrival order, keeping running totals so that later
     earns in the batch see earlier ones exactly as if each had committed on its own."""
 
@@ -413,7 +294,7 @@ class _Plan:
         self,
         ctx: Context,
         now: datetime,
-        found: dict[str, _Member],
+        found: dict[str, Member],
         counts: dict[str, tuple[dict[str, int], int]],
         windows: dict[str, tuple[datetime, datetime]],
     ) -> None:
@@ -489,7 +370,7 @@ class _Plan:
             flagged=flagged,
         )
 
-    def _velocity(self, member: _Member, account: str) -> bool:
+    def _velocity(self, member: Member, account: str) -> bool:
         """Too many earns in the window: flag for review, or refuse (programme's choice)."""
         rule = self.ctx.programme.abuse.velocity
         recent = self.recent[account]
@@ -505,7 +386,7 @@ class _Plan:
         """Parameters of the ledger, activity and flag CTEs of `_PG_WRITE`."""
         return {
             **self.ledger.pg_params(),
-            "touched": json.dumps(sorted(self.touched)),
+            "touched": sorted(self.touched),
             "flag_rows": json.dumps(
                 [{k: f[k] for k in ("id", "member_id", "kind", "detail")} for f in self.flags]
             ),

@@ -26,6 +26,7 @@ import weakref
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -189,41 +190,47 @@ def _settle(items: list[tuple[asyncio.Future[Any], Any, bool]]) -> None:
             future.set_result(value)
 
 
+Process = Callable[[list[J]], Awaitable[list[R]]]
+
+
 @dataclass
 class _LoopState(Generic[J]):
     queue: deque[tuple[J, asyncio.Future[Any]]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    waiting: int = 0
 
 
 class LoopGroupCommit(Generic[J, R]):
     """Group commit for an asyncio database driver: batches run on the event loop itself,
-    so there is no writer thread and no GIL hand-off per batch. The behaviour is
-    `GroupCommit`'s: batches grow with load, a failed batch is retried job by job.
+    so there is no writer thread and no GIL hand-off per batch. Batches grow with load and
+    a failed batch is retried job by job, as with `GroupCommit`.
 
-        writer = LoopGroupCommit(process_async, on_idle=engine.dispose)
+        writer = LoopGroupCommit(open_worker, concurrency=2)
         outcome = await writer.submit(job)
 
-    One drain task per event loop runs while there is work; after `idle_s` without any it
-    calls `on_idle()` (to close the loop's database connections) and ends, as it also does
-    when its loop shuts down."""
+    Up to `concurrency` drain tasks per event loop each run one batch at a time, so one
+    batch can read while another commits. A drain task starts when work arrives, enters
+    `open_worker()` (an async context manager that yields its `process(jobs)`, e.g. over a
+    database connection of its own) and leaves it when it has been idle for `idle_s` or
+    its loop shuts down, so no connection outlives its loop."""
 
     def __init__(
         self,
-        process: Callable[[list[J]], Awaitable[list[R]]],
+        open_worker: Callable[[], AbstractAsyncContextManager[Process[J, R]]],
         *,
         name: str = "writer",
         max_batch: int = 256,
+        concurrency: int = 2,
         idle_s: float = 2.0,
         observe: Callable[[int], None] | None = None,
-        on_idle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._process = process
+        self._open_worker = open_worker
         self.name = name
         self.max_batch = max_batch
+        self.concurrency = concurrency
         self.idle_s = idle_s
         self._observe = observe
-        self._on_idle = on_idle
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState[J]] = (
             weakref.WeakKeyDictionary()
         )
@@ -240,10 +247,13 @@ class LoopGroupCommit(Generic[J, R]):
             state = self._loops[loop] = _LoopState()
         future: asyncio.Future[R] = loop.create_future()
         state.queue.append((job, future))
-        if state.task is None:
-            state.task = loop.create_task(self._drain(state), name=f"group-commit-{self.name}")
-        else:
-            state.wake.set()
+        if state.waiting:
+            state.wake.set()  # an idle drain task takes it
+        elif len(state.tasks) < self.concurrency:
+            task = loop.create_task(self._drain(state), name=f"group-commit-{self.name}")
+            state.tasks.add(task)
+            task.add_done_callback(state.tasks.discard)
+        # else: a busy drain task takes it with its next batch
         return await future
 
     def close(self) -> None:
@@ -251,41 +261,44 @@ class LoopGroupCommit(Generic[J, R]):
         self._closed = True
 
     async def _drain(self, state: _LoopState[J]) -> None:
+        error: Exception = RuntimeError(f"{self.name} writer stopped")
         try:
-            while True:
-                await self._work(state)
-                if self._on_idle is not None:
-                    await self._on_idle()
-                if not state.queue:  # nothing came in while the connections closed
-                    return
-        except asyncio.CancelledError:
-            if self._on_idle is not None:
-                with contextlib.suppress(Exception):
-                    await self._on_idle()
-            raise
+            async with self._open_worker() as process:
+                await self._work(state, process)
+        except Exception as exc:  # e.g. no database: tell the callers
+            log.error("writer failed", error=type(exc).__name__, exc_info=exc)
+            error = exc
         finally:
-            state.task = None
-            for _job, future in state.queue:
-                future.cancel()  # the loop is going away: nobody will run these
-            state.queue.clear()
+            state.tasks.discard(asyncio.current_task())
+            if not state.tasks:  # the last drain task is gone: nobody else runs these
+                while state.queue:
+                    _job, future = state.queue.popleft()
+                    if not future.done():
+                        future.set_exception(error)
 
-    async def _work(self, state: _LoopState[J]) -> None:
+    async def _work(self, state: _LoopState[J], process: Process[J, R]) -> None:
         """Run batches until the queue has stayed empty for `idle_s`."""
         while True:
             if not state.queue:
                 state.wake.clear()
+                state.waiting += 1
                 try:
                     await asyncio.wait_for(state.wake.wait(), self.idle_s)
                 except TimeoutError:
                     if not state.queue:
+                        # Leave the count now (closing the worker awaits), so that work
+                        # arriving meanwhile starts a new drain task.
+                        state.tasks.discard(asyncio.current_task())
                         return
+                finally:
+                    state.waiting -= 1
                 continue
             batch: list[tuple[J, asyncio.Future[Any]]] = []
             while state.queue and len(batch) < self.max_batch:
                 job, future = state.queue.popleft()
                 if not future.cancelled():  # the caller gave up: drop the job
                     batch.append((job, future))
-            for future, value, failed in await self._run(batch):
+            for future, value, failed in await self._run(process, batch):
                 if future.done():
                     continue
                 if failed:
@@ -294,7 +307,7 @@ class LoopGroupCommit(Generic[J, R]):
                     future.set_result(value)
 
     async def _run(
-        self, batch: list[tuple[J, asyncio.Future[Any]]]
+        self, process: Process[J, R], batch: list[tuple[J, asyncio.Future[Any]]]
     ) -> list[tuple[asyncio.Future[Any], Any, bool]]:
         if not batch:
             return []
@@ -304,12 +317,12 @@ class LoopGroupCommit(Generic[J, R]):
             with contextlib.suppress(Exception):
                 self._observe(len(batch))
         try:
-            results = await self._process([job for job, _ in batch])
+            results = await process([job for job, _ in batch])
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - delivered to the callers
             if len(batch) == 1:
                 return [(batch[0][1], exc, True)]
             log.warning("batch failed; retrying its jobs one by one", size=len(batch))
-            return [done for one in batch for done in await self._run([one])]
+            return [done for one in batch for done in await self._run(process, [one])]
         return [(f, r, False) for (_job, f), r in zip(batch, results, strict=True)]
