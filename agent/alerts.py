@@ -4,8 +4,10 @@
                        window_grace=timedelta(seconds=20))
     want["door_left_open"].detail          # "entrance door open 7 min"
 
-Keys are stable per alert instance (`device_unavailable:<device>`), so the controller can
-tell raised from cleared alerts between two steps.
+One alert per kind: when several sources say the same thing (the balcony contact and the
+thermostat's own window input both report the window open; two lamps are unreachable),
+they are merged into one alert whose detail names every source and whose `since` is the
+earliest. Keys are the kinds, so the controller tells raised from cleared between steps.
 """
 
 from __future__ import annotations
@@ -54,22 +56,33 @@ def room_alerts(
         want["door_left_open"] = Alert(
             kind="door_left_open", since=door, detail=f"entrance door open {minutes} min"
         )
-    for name, since in facts.window_open_since.items():
-        if now - since >= window_grace:
-            want[f"window_open:{name}"] = Alert(
-                kind="window_open", since=since, detail=f"{name} open: HVAC off"
-            )
-    for name, avail in facts.availability.items():
-        if (
-            avail.status is Availability.UNAVAILABLE
-            and avail.since is not None
-            and now - avail.since >= timedelta(seconds=cfg.device_unavailable_s)
-        ):
-            want[f"device_unavailable:{name}"] = Alert(
-                kind="device_unavailable",
-                since=avail.since,
-                detail=f"{name}: {avail.reason or 'not answering'}"[:256],
-            )
+    windows = sorted(
+        (since, name)
+        for name, since in facts.window_open_since.items()
+        if now - since >= window_grace
+    )
+    if windows:
+        names = ", ".join(sorted(name for _since, name in windows))
+        want["window_open"] = Alert(
+            kind="window_open", since=windows[0][0], detail=f"{names} open: HVAC off"[:256]
+        )
+    down = sorted(
+        (avail.since, name, avail.reason)
+        for name, avail in facts.availability.items()
+        if avail.status is Availability.UNAVAILABLE
+        and avail.since is not None
+        and now - avail.since >= timedelta(seconds=cfg.device_unavailable_s)
+    )
+    if down:
+        want["device_unavailable"] = Alert(
+            kind="device_unavailable",
+            since=down[0][0],
+            detail="; ".join(
+                f"{name}: {reason or 'not answering'}"
+                for _s, name, reason in sorted(down, key=lambda d: d[1])
+            )[:256],
+        )
+    missing: list[tuple[datetime, str]] = []
     for name, state in facts.states.items():
         held = facts.setpoint_since.get(name)
         if not isinstance(state, ClimateState) or held is None:
@@ -83,11 +96,15 @@ def room_alerts(
             and now - held[1] >= timedelta(minutes=cfg.hvac_reach_min)
             and should_reach(state)
         ):
-            want[f"hvac_not_reaching_setpoint:{name}"] = Alert(
-                kind="hvac_not_reaching_setpoint",
-                since=held[1],
-                detail=f"{name}: {state.current_c:.1f} °C, setpoint {state.setpoint_c:.1f} °C",
+            missing.append(
+                (held[1], f"{name}: {state.current_c:.1f} °C, setpoint {state.setpoint_c:.1f} °C")
             )
+    if missing:
+        want["hvac_not_reaching_setpoint"] = Alert(
+            kind="hvac_not_reaching_setpoint",
+            since=min(since for since, _d in missing),
+            detail="; ".join(sorted(d for _s, d in missing))[:256],
+        )
     if facts.reception_since is not None:
         want["contact_reception"] = Alert(
             kind="contact_reception",

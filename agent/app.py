@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-import uvicorn
-
 from agent.api import create_api
 from agent.central import CentralClient, SyncWorker, make_client
 from agent.config import RoomConfig
+from agent.http_server import LocalServer
+from agent.memory import settle_memory, trim_heap
 from agent.metrics import AgentMetrics
 from agent.preferences import PreferenceResolver
 from agent.presence import PresenceHub
@@ -44,13 +44,6 @@ from smartroom.log import get_logger
 from smartroom.settings import ConfigError
 
 log = get_logger("agent.app")
-
-
-class _Server(uvicorn.Server):
-    # The agent owns SIGTERM/SIGINT (ordered shutdown); uvicorn must not take them over.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
 
 
 class Agent:
@@ -80,8 +73,7 @@ class Agent:
         self.status_publisher: StatusPublisher | None = None
         self.central: CentralClient | None = None
         self.sync: SyncWorker | None = None
-        self._server: _Server | None = None
-        self._server_task: asyncio.Task[None] | None = None
+        self._server: LocalServer | None = None
         self.api_port: int | None = None
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
@@ -169,39 +161,21 @@ class Agent:
         if self.config.api.token_file is not None:
             token = self.config.api.token_file.read_text(encoding="utf-8").strip()
         app = create_api(self.room, token=token, health=self._health)
-        uv_config = uvicorn.Config(
-            app,
-            host=self.config.api.host,
-            port=self.config.api.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = server = _Server(uv_config)
-
-        async def serve() -> None:
-            try:
-                await server.serve()
-            except SystemExit as exc:  # uvicorn exits on a bind error: not the whole agent
-                raise RuntimeError(f"the local API server exited ({exc.code})") from None
-
-        self._server_task = asyncio.get_running_loop().create_task(serve(), name="api-server")
-        while not server.started:
-            if self._server_task.done():
-                api = self.config.api
-                with contextlib.suppress(RuntimeError):
-                    self._server_task.result()  # uvicorn has logged the reason
-                raise ConfigError(
-                    "api",
-                    [
-                        f"api.port = {api.port} -- cannot listen on {api.host}:{api.port} "
-                        "(fix: another agent may be running; free the port or change api.port)"
-                    ],
-                )
-            await asyncio.sleep(0.01)
-        sockets = [s for srv in server.servers for s in srv.sockets]
-        self.api_port = int(sockets[0].getsockname()[1])
+        api = self.config.api
+        server = LocalServer(app, api.host, api.port)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise ConfigError(
+                "api",
+                [
+                    f"api.port = {api.port} -- cannot listen on {api.host}:{api.port}: "
+                    f"{exc.strerror or exc} (fix: another agent may be running; free the port "
+                    "or change api.port)"
+                ],
+            ) from None
+        self._server = server
+        self.api_port = server.port
 
     def _health(self) -> dict[str, Any]:
         sync = self.sync
@@ -234,6 +208,7 @@ class Agent:
         while True:
             await asyncio.sleep(3600)
             self.store.prune()
+            trim_heap()
 
     # --- stop ----------------------------------------------------------------------------
 
@@ -245,10 +220,8 @@ class Agent:
         if self.stopped.is_set():
             return
         self.notifier.notify("STOPPING=1")
-        if self._server is not None and self._server_task is not None:
-            self._server.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server_task, 5)
+        if self._server is not None:
+            await self._server.stop()
             self._step("api")
         await self.supervisor.stop()
         self._step("tasks")
@@ -297,6 +270,8 @@ class Agent:
             loop.add_signal_handler(sig, stop.set)
         try:
             await self.start()
+            # The process's own run (systemd, the CLI): settle what start-up left behind.
+            settle_memory()
             await stop.wait()
             log.info("signal_received")
         finally:

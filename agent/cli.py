@@ -5,133 +5,82 @@
     smartroom-agent status [--config ROOM.toml | --url http://127.0.0.1:8780] [--json]
 
 Exit codes: 0 fine, 2 invalid configuration, 3 agent not reachable.
+
+`run` is the daemon that lives for months on a small box: it is dispatched here with
+argparse, before typer, rich or anything optional is imported (resident memory, see
+docs/agent.md); the other commands are the typer app in `agent.commands`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import faulthandler
-import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
 
-import httpx
-import typer
-from rich.console import Console
-from rich.table import Table
-
-from agent.config import RoomConfig, load_room_config
-from smartroom.log import configure_logging
-from smartroom.settings import ConfigError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="The Smartroom room agent.")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Optional conveniences of libraries the agent uses, which those libraries import whenever
+# they are installed (a dev or training install has them all): sqlite-utils' DataFrame
+# helpers (pandas: ~2.5 s of start-up and ~30 MB), httpx's command-line client (rich and
+# pygments, ~5 MB) and structlog's pretty tracebacks (rich). The agent process uses none of
+# them, so `run` marks them absent before anything loads; each library falls back cleanly.
+OPTIONAL_EXTRAS = ("pandas", "rich", "pygments")
 
 
-def _load(path: Path) -> RoomConfig:
+def _skip_optional() -> None:
+    for name in OPTIONAL_EXTRAS:
+        if name not in sys.modules:
+            sys.modules[name] = None  # type: ignore[assignment]
+
+
+def run_agent(config_path: Path) -> int:
+    """Run the agent until SIGTERM/SIGINT (systemd: Type=notify); the exit code."""
+    _skip_optional()
+    from agent.config import load_room_config
+    from smartroom.log import configure_logging
+    from smartroom.settings import ConfigError
+
     try:
-        return load_room_config(path)
+        room = load_room_config(config_path)
     except ConfigError as exc:
-        err.print(str(exc), markup=False, highlight=False)
-        raise typer.Exit(2) from None
-
-
-def _skip_pandas() -> None:
-    """sqlite-utils imports pandas whenever it is installed (a dev or training install),
-    for DataFrame conveniences the agent never uses: ~2.5 s of start-up and ~30 MB of RSS.
-    The agent process never needs pandas, so it is marked absent before anything loads."""
-    if "pandas" not in sys.modules:
-        sys.modules["pandas"] = None  # type: ignore[assignment]
-
-
-@app.command()
-def run(
-    config: Annotated[Path, typer.Option("--config", "-c", help="the room file")],
-) -> None:
-    """Run the agent until SIGTERM/SIGINT (systemd: Type=notify)."""
-    room = _load(config)
+        print(str(exc), file=sys.stderr, flush=True)
+        return 2
     configure_logging(room.runtime.log_level)
-    _skip_pandas()
     # `kill -USR1 <pid>` dumps every thread's stack to the journal: for a wedged agent.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # The comfort model first: its self-test leaves ~7 MB of scratch heap behind, handed
+    # back before the rest of the agent loads, so the process's peak stays near its
+    # steady state.
+    from agent.memory import trim_heap
+    from agent.preferences import PreferenceResolver
+
+    resolver = PreferenceResolver.create(room)
+    trim_heap()
     from agent.app import Agent
 
     try:
-        asyncio.run(Agent(room).run())
+        asyncio.run(Agent(room, resolver=resolver).run())
     except ConfigError as exc:
-        err.print(str(exc), markup=False, highlight=False)
-        raise typer.Exit(2) from None
+        print(str(exc), file=sys.stderr, flush=True)
+        return 2
+    return 0
 
 
-@app.command("check-config")
-def check_config(
-    path: Annotated[Path, typer.Argument(help="the room file")],
-) -> None:
-    """Validate a room file (and its scenes) without starting anything."""
-    room = _load(path)
-    problems = []
-    central = room.central
-    if central.credential_file is not None and not central.credential_file.is_file():
-        problems.append(f"central.credential_file {central.credential_file} does not exist yet")
-    if room.api.token_file is not None and not room.api.token_file.is_file():
-        problems.append(f"api.token_file {room.api.token_file} does not exist yet")
-    out.print(
-        f"{path}: OK — room {room.room.property_id}/{room.room.room_id}, "
-        f"{len(room.devices)} devices ({', '.join(sorted(room.devices)) or 'none'}), "
-        f"API {room.api.host}:{room.api.port}, store {room.store.path}",
-        markup=False,
-        highlight=False,
+def _run_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="smartroom-agent run",
+        description="Run the agent until SIGTERM/SIGINT (systemd: Type=notify).",
     )
-    for problem in problems:
-        out.print(f"  warning: {problem}", markup=False, highlight=False)
-
-
-@app.command()
-def status(
-    config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
-    url: Annotated[str | None, typer.Option(help="the agent's API base URL")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the raw RoomStatus")] = False,
-) -> None:
-    """Show a running agent's room status (from its local API)."""
-    if url is None:
-        if config is not None:
-            room = _load(config)
-            url = f"http://{room.api.host}:{room.api.port}"
-        else:
-            url = "http://127.0.0.1:8780"
-    try:
-        response = httpx.get(f"{url.rstrip('/')}/status", timeout=3)
-        response.raise_for_status()
-    except httpx.HTTPError as exc:
-        err.print(f"agent not reachable at {url}: {exc}", markup=False)
-        raise typer.Exit(3) from None
-    data = response.json()
-    if as_json:
-        out.print_json(json.dumps(data))
-        return
-    flags = [
-        "rented" if data["rented"] else "not rented",
-        "occupied" if data["occupied"] else "empty",
-        "DND" if data["dnd"] else "",
-        "MUR" if data["mur"] else "",
-        "online" if data["online"] else "OFFLINE",
-    ]
-    out.print(
-        f"room {data['property_id']}/{data['room_id']} — scene {data['scene']} — "
-        + ", ".join(f for f in flags if f),
-        markup=False,
-    )
-    table = Table("device", "capability", "availability", "state")
-    for dev in data["devices"]:
-        state = ", ".join(f"{k}={v}" for k, v in dev["state"].items())
-        table.add_row(dev["device"], dev["capability"], dev["availability"], state)
-    out.print(table)
-    for alert in data["alerts"]:
-        out.print(f"ALERT {alert['kind']}: {alert['detail']} (since {alert['since']})")
+    parser.add_argument("--config", "-c", type=Path, required=True, help="the room file")
+    args = parser.parse_args(argv)
+    return run_agent(args.config)
 
 
 def main() -> None:
+    argv = sys.argv[1:]
+    if argv[:1] == ["run"]:
+        raise SystemExit(_run_main(argv[1:]))
+    from agent.commands import app
+
     app()

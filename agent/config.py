@@ -11,8 +11,11 @@ See docs/agent.md for every key.
 
 from __future__ import annotations
 
+import json
+import os
 import tomllib
 import zoneinfo
+from collections.abc import Mapping
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,11 +28,6 @@ from pydantic import (
     ValidationError,
     field_validator,
     model_validator,
-)
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
 )
 
 from drivers.base import CapabilityName
@@ -217,18 +215,20 @@ class RuntimeSection(_Section):
     tick_s: Annotated[float, Field(ge=0.01, le=60)] = 1.0
     apply_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     status_heartbeat_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    # At start, commands wait (at most this long) for each device to report itself
+    # available: MQTT devices are not reachable until the broker session is up.
+    start_grace_s: Annotated[float, Field(ge=0, le=120)] = 10.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class RoomConfig(BaseSettings):
-    """One room's configuration (the whole TOML file)."""
+ENV_PREFIX = "SMARTROOM_AGENT_"
 
-    model_config = SettingsConfigDict(
-        env_prefix="SMARTROOM_AGENT_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-    )
+
+class RoomConfig(BaseModel):
+    """One room's configuration (the whole TOML file, with environment overrides applied
+    by `parse_room_config`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     room: RoomSection
     mqtt: MqttConfig = MqttConfig()
@@ -244,18 +244,6 @@ class RoomConfig(BaseSettings):
     api: ApiSection = ApiSection()
     store: StoreSection = StoreSection()
     runtime: RuntimeSection = RuntimeSection()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment beats the file: a systemd drop-in changes one value.
-        return (env_settings, init_settings)
 
     @model_validator(mode="after")
     def _roles_name_sensors(self) -> RoomConfig:
@@ -286,9 +274,59 @@ def _hhmm(value: str | None) -> time | None:
     return time(int(hours), int(minutes))
 
 
-def parse_room_config(data: dict[str, Any], *, source: str) -> RoomConfig:
+def environment_overrides(environ: Mapping[str, str], prefix: str = ENV_PREFIX) -> dict[str, Any]:
+    """`SMARTROOM_AGENT_<SECTION>__<KEY>=value` variables as a nested dict of overrides.
+
+        environment_overrides({"SMARTROOM_AGENT_API__PORT": "8781"})  # {"api": {"port": "8781"}}
+
+    Names are case-insensitive and `__` separates levels; a value that is a JSON list or
+    object (`["balcony"]`) is decoded, anything else stays a string for the model to
+    convert and validate (so `API__PORT=eighty` is reported as `api.port`)."""
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.upper().startswith(prefix) or len(name) == len(prefix):
+            continue
+        path = [part.lower() for part in name[len(prefix) :].split("__")]
+        if any(not part for part in path):
+            continue  # a stray delimiter: not a setting anyone meant
+        decoded: Any = value
+        if value[:1] in ("[", "{"):
+            try:
+                decoded = json.loads(value)
+            except ValueError:
+                decoded = value
+        node = out
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[path[-1]] = decoded
+    return out
+
+
+def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` laid over it, table by table (overrides win)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        old = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            merged[key] = merge_overrides(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_room_config(
+    data: dict[str, Any], *, source: str, environ: Mapping[str, str] | None = None
+) -> RoomConfig:
+    """Validate a room file's data; the environment beats the file (a systemd drop-in
+    changes one value). Raises ConfigError naming each bad setting and its fix."""
+    merged = merge_overrides(
+        data, environment_overrides(os.environ if environ is None else environ)
+    )
     try:
-        config = RoomConfig(**data)
+        config = RoomConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(source, explain(exc, fixes=FIXES)) from None
     # Scene files and overrides are data too: check them now, not at the first arrival.

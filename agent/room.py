@@ -208,6 +208,7 @@ class RoomController:
         self.door_open_since: datetime | None = None
         self.reception_since: datetime | None = None
         self.window_open_since: dict[str, datetime] = {}
+        self._motion_now: dict[str, bool] = {}  # motion sensor -> its current `occupancy`
         self.last_unlock: tuple[str | None, datetime] | None = None
         self.indoor_c: float | None = None
         self.humidity_pct: float | None = None
@@ -233,6 +234,7 @@ class RoomController:
         self._last_status_key: str | None = None
         self.last_step_monotonic = time.monotonic()
         self.steps = 0
+        self._started_mono = clock.monotonic()
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -388,7 +390,8 @@ class RoomController:
             self.departed_at = now
             self.dnd = self.mur = False
             self.manual.clear()
-            state.update(departed_at=now.isoformat(), dnd=False, mur=False, manual={}, entry=None)
+            # `entry` stays: a guest still inside after check-out is the departing guest.
+            state.update(departed_at=now.isoformat(), dnd=False, mur=False, manual={})
             events.append(
                 NewEvent(
                     EventKind.HOUSEKEEPING,
@@ -475,6 +478,9 @@ class RoomController:
                 self.avail[name] = dataclasses.replace(old, reason=avail.reason)
             return
         self.avail[name] = dataclasses.replace(avail, since=avail.since or now)
+        if not avail.available and self._motion_now.pop(name, None) is not None:
+            # A sensor that stopped answering no longer says anyone is in.
+            self.occ = energy.with_motion_state(self.occ, active=any(self._motion_now.values()))
         self.metrics.device_available.labels(device=name).set(1 if avail.available else 0)
         if avail.available:
             # Back: send it what it should be doing (it may have rebooted to defaults).
@@ -519,6 +525,9 @@ class RoomController:
                 self.window_open_since.setdefault(name, now)
             else:
                 self.window_open_since.pop(name, None)
+        if state.occupancy is not None and ("motion" in roles or "auto" in roles):
+            self._motion_now[name] = state.occupancy
+            self.occ = energy.with_motion_state(self.occ, active=any(self._motion_now.values()))
         if state.occupancy and ("motion" in roles or "auto" in roles):
             self.occ = energy.on_motion(self.occ, now, self._occ_policy)
             self.last_motion_at = now
@@ -810,6 +819,14 @@ class RoomController:
                 if new_scene and run is not None:
                     run.results[name] = {"layer": desired.layer.value, "did": "already so"}
                 continue
+            if not self._ready_for_commands(name, mono):
+                # Starting up: it gets its command the moment it reports available.
+                if new_scene and run is not None:
+                    run.results[name] = {
+                        "layer": desired.layer.value,
+                        "did": "waiting for the device",
+                    }
+                continue
             retry = self._retry.get(name)
             if retry is not None and retry[0] > mono:
                 if new_scene and run is not None:
@@ -825,6 +842,15 @@ class RoomController:
             )
         if run is not None and new_scene:
             self._maybe_finish(run)
+
+    def _ready_for_commands(self, name: str, mono: float) -> bool:
+        """A device that has not yet reported itself available is not sent commands during
+        the start grace (no failures and retries while the MQTT session comes up); after
+        it, every device is tried, and failures back off as usual."""
+        avail = self.avail.get(name)
+        if avail is not None and avail.available:
+            return True
+        return mono - self._started_mono >= self.config.runtime.start_grace_s
 
     async def _send(self, desired: DesiredState) -> None:
         name = desired.device
@@ -905,22 +931,37 @@ class RoomController:
         )
         raised = want.keys() - self.alerts.keys()
         cleared = self.alerts.keys() - want.keys()
-        if raised or cleared:
-            events = [
-                NewEvent(
-                    EventKind.ALERT,
-                    {"alert": want[k].model_dump(mode="json"), "raised": True},
-                    stay_id=stay.stay_id if stay else None,
-                )
-                for k in sorted(raised)
-            ] + [
-                NewEvent(
-                    EventKind.ALERT,
-                    {"alert": self.alerts[k].model_dump(mode="json"), "raised": False},
-                    stay_id=stay.stay_id if stay else None,
-                )
-                for k in sorted(cleared)
-            ]
+        # Sources joined or left an alert that stays raised (a second lamp went down).
+        changed = {
+            k for k in want.keys() & self.alerts.keys() if want[k].detail != self.alerts[k].detail
+        }
+        if raised or cleared or changed:
+            events = (
+                [
+                    NewEvent(
+                        EventKind.ALERT,
+                        {"alert": want[k].model_dump(mode="json"), "raised": True},
+                        stay_id=stay.stay_id if stay else None,
+                    )
+                    for k in sorted(raised)
+                ]
+                + [
+                    NewEvent(
+                        EventKind.ALERT,
+                        {"alert": self.alerts[k].model_dump(mode="json"), "raised": False},
+                        stay_id=stay.stay_id if stay else None,
+                    )
+                    for k in sorted(cleared)
+                ]
+                + [
+                    NewEvent(
+                        EventKind.ALERT,
+                        {"alert": want[k].model_dump(mode="json"), "raised": True, "changed": True},
+                        stay_id=stay.stay_id if stay else None,
+                    )
+                    for k in sorted(changed)
+                ]
+            )
             self.store.commit(
                 state={"last_motion_at": self.last_motion_at.isoformat()}
                 if self.last_motion_at

@@ -8,7 +8,13 @@ after the door closes with no motion following within `confirm_after_close`, nob
     occ = Occupancy()
     occ = on_door(occ, open_=True, at=t0); occ = on_door(occ, open_=False, at=t0 + 5 s)
     occ = on_motion(occ, at=t0 + 40 s)          # -> occupied
+    occ = with_motion_state(occ, active=True)   # a motion sensor's current `occupancy`
     occ = evaluate(occ, now, policy)            # time-driven transitions
+
+A motion sensor that still reports `occupancy: true` when the confirmation window ends is
+evidence too: PIR sensors hold `true` while anyone keeps moving and only report again after
+their hold time (60-90 s), so a guest moving about since the door closed may never produce
+a *new* report. `confirm_after_close` must therefore exceed the sensors' hold time.
 
 Setbacks follow IECC C403.7.4 (hotels over 50 rooms):
 - rented, unoccupied: setpoint moves at least 2.2 °C (4 °F) within 30 min
@@ -113,6 +119,7 @@ class Occupancy:
     last_motion_at: datetime | None = None
     member_present: bool = False
     changed_at: datetime | None = None
+    motion_active: bool = False  # a motion sensor reports occupancy right now
 
     def _set(self, occupied: bool, at: datetime, **changes: object) -> Occupancy:
         if occupied != self.occupied:
@@ -135,6 +142,14 @@ def on_motion(occ: Occupancy, at: datetime, policy: OccupancyPolicy | None = Non
     )
 
 
+def with_motion_state(occ: Occupancy, *, active: bool) -> Occupancy:
+    """Record whether any motion sensor currently reports occupancy (its state, not an
+    event: `on_motion` handles reports)."""
+    if active == occ.motion_active:
+        return occ
+    return replace(occ, motion_active=active)
+
+
 def on_door(occ: Occupancy, *, open_: bool, at: datetime) -> Occupancy:
     if open_ == occ.door_open:
         return occ
@@ -154,6 +169,16 @@ def evaluate(occ: Occupancy, now: datetime, policy: OccupancyPolicy | None = Non
     policy = policy or OccupancyPolicy()
     if not occ.occupied or occ.member_present:
         return occ
+    if occ.motion_active:
+        if (
+            not occ.door_open
+            and occ.door_closed_at is not None
+            and not occ.motion_since_close
+            and now - occ.door_closed_at >= policy.confirm_after_close
+        ):
+            # Still reporting presence when the window ends: someone is inside.
+            return replace(occ, motion_since_close=True)
+        return occ  # a sensor that sees someone never lets the room go empty
     # Vacancy is dated back to when it really began (the door closing behind the guest,
     # their last movement): setback deadlines count from there, not from the confirmation.
     if (

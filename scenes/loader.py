@@ -37,6 +37,7 @@ REQUIRED = frozenset(
         "dnd",
         "make_up_room",
         "checkout",
+        "departing",
     }
 )
 

@@ -4,7 +4,9 @@
     choice.name        # "welcome"
     choice.overlays    # ("dnd",) when do-not-disturb is on
 
-Occupied rooms: staff entry → `welcome_staff` (or `make_up_room` when MUR is on); a guest →
+Occupied rooms: the guest of a stay that has just ended (checked out, still packing) →
+`departing` (nothing changes until they leave); staff entry, or someone in a room nobody
+has rented → `welcome_staff` (or `make_up_room` when MUR is on); a guest →
 `sleep` / `wake` inside the member's sleep and wake windows, else `welcome` on the first
 entry of a stay and `welcome_back` after. Empty rooms: checked in → `away` (or
 `pre_arrival` before the first entry); not checked in → `pre_arrival` when a stay arrives
@@ -62,6 +64,9 @@ def select_scene(s: Situation) -> SceneChoice:
     overlays = ("dnd",) if s.dnd else ()
     now = s.now_local.time()
     if s.occupied:
+        if not s.rented and s.entry in ("first", "re"):
+            # The occupancy began with the guest's own entry: they are still here.
+            return SceneChoice("departing", (), "guest checked out, still in the room")
         if s.entry == "staff" or not s.rented:
             if s.mur:
                 return SceneChoice("make_up_room", (), "staff inside, make-up requested")

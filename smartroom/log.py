@@ -1,6 +1,16 @@
 """structlog set-up shared by every process: JSON lines when stdout is not a terminal
 (journald, files, CI), readable colour on one. Secrets never reach a log line: any key
-that looks like a credential is masked by `redact_secrets`, whoever logs it."""
+that looks like a credential is masked by `redact_secrets`, whoever logs it.
+
+    configure_logging("info")                  # once, at process start
+    log = get_logger("agent.room")
+    log.info("scene", scene="welcome")
+
+structlog imports `structlog.dev` eagerly, and that imports `rich` whenever it is installed,
+only for pretty tracebacks on a terminal: ~100 modules and several MB of resident memory in
+every process, including the room agent on a Pi. Unless the process has already loaded
+rich itself (a CLI printing tables), rich is hidden while structlog loads: the console
+renderer then prints plain tracebacks, and rich stays importable for whoever needs it."""
 
 from __future__ import annotations
 
@@ -9,7 +19,14 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
-import structlog
+_HIDE_RICH = "rich" not in sys.modules and "structlog" not in sys.modules
+if _HIDE_RICH:
+    sys.modules["rich"] = None  # type: ignore[assignment]  # makes `import rich` fail
+try:
+    import structlog
+finally:
+    if _HIDE_RICH and "rich" in sys.modules and sys.modules["rich"] is None:
+        del sys.modules["rich"]
 
 SECRET_MARKERS = ("secret", "password", "token", "api_key", "apikey", "authorization", "key_b64")
 MASK = "***"

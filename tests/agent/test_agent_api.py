@@ -1,4 +1,4 @@
-"""The local HTTP API over a real socket (uvicorn inside the agent), and the CLI."""
+"""The local HTTP API over a real socket (the agent's own h11 server), and the CLI."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 from agent_fakes import FakeDevice, climate, light, sensor
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agent.app import Agent
 from agent.config import parse_room_config
@@ -152,3 +154,52 @@ async def test_api_port_taken_is_a_clear_error(tmp_path: Path) -> None:
             async with agent:
                 pass
         assert agent.stopped.is_set()  # everything started so far was stopped again
+
+
+def test_the_run_process_keeps_optional_heavy_modules_out() -> None:
+    # What `smartroom-agent run` imports (resident memory on a Pi, docs/agent.md).
+    code = (
+        "import sys\n"
+        "from agent.cli import _skip_optional; _skip_optional()\n"
+        "import agent.app, drivers.registry, agent.comfort\n"
+        "loaded = [m for m in ('rich', 'pygments', 'pandas', 'fastapi', 'starlette', 'uvicorn',"
+        " 'typer', 'pydantic_settings') if sys.modules.get(m) is not None]\n"
+        "print(','.join(loaded))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == ""
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    junk=st.binary(max_size=600)
+    | st.builds(
+        lambda m, p, b: (
+            f"{m} {p} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(b)}\r\n\r\n".encode() + b
+        ),
+        st.sampled_from(["GET", "PUT", "POST", "DELETE", "PATCH", "G\x00T"]),
+        st.sampled_from(["/status", "/devices/hvac/override", "/devices//override", "/%ff", "*"]),
+        st.binary(max_size=200),
+    )
+)
+async def test_any_bytes_get_an_answer_or_a_close_and_the_server_lives_on(
+    served: Agent, junk: bytes
+) -> None:
+    import asyncio
+
+    host, port = served.config.api.host, served.api_port
+    assert port is not None
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(junk)
+    writer.write_eof()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    if answer:
+        assert answer.startswith(b"HTTP/1.1 ")
+        assert int(answer[9:12]) in (200, 400, 401, 404, 405, 413, 422, 431, 501, 502)
+    async with httpx.AsyncClient(base_url=served.api_url) as http:
+        assert (await http.get("/health")).status_code == 200

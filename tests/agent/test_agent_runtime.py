@@ -395,12 +395,44 @@ def test_alert_rules() -> None:
     # The window being open explains the HVAC gap, so that alert waits; HEAT cannot cool hvac2.
     assert keys == {
         "door_left_open",
-        "window_open:balcony",
-        "device_unavailable:lamp",
+        "window_open",
+        "device_unavailable",
         "contact_reception",
         "no_motion_24h",
     }
     shut = RoomFacts(
         now=T0, states={"hvac": cold, "hvac2": warm}, setpoint_since=busy.setpoint_since
     )
-    assert set(room_alerts(shut, cfg, window_grace=grace)) == {"hvac_not_reaching_setpoint:hvac"}
+    assert set(room_alerts(shut, cfg, window_grace=grace)) == {"hvac_not_reaching_setpoint"}
+
+
+def test_one_alert_per_kind_naming_every_source() -> None:
+    # The balcony contact and the thermostat's own window input report the same window.
+    from agent.alerts import RoomFacts, room_alerts
+    from agent.config import AlertsSection
+    from drivers.base import AvailabilityState
+    from sync.wire import Availability
+
+    cfg, grace = AlertsSection(), timedelta(seconds=20)
+    down = AvailabilityState(Availability.UNAVAILABLE, "timeout", T0 - timedelta(minutes=5))
+    facts = RoomFacts(
+        now=T0,
+        window_open_since={
+            "hvac.window": T0 - timedelta(seconds=30),
+            "balcony": T0 - timedelta(seconds=40),
+        },
+        availability={
+            "lamp": down,
+            "speaker": AvailabilityState(
+                Availability.UNAVAILABLE, "offline", T0 - timedelta(minutes=2)
+            ),
+        },
+    )
+    alerts = room_alerts(facts, cfg, window_grace=grace)
+    assert [a.kind for a in alerts.values()].count("window_open") == 1
+    window = alerts["window_open"]
+    assert window.since == T0 - timedelta(seconds=40)
+    assert "balcony" in window.detail and "hvac.window" in window.detail
+    unavailable = alerts["device_unavailable"]
+    assert unavailable.since == down.since
+    assert "lamp: timeout" in unavailable.detail and "speaker: offline" in unavailable.detail

@@ -22,6 +22,7 @@ from scenes.energy import (
     on_presence,
     precondition_lead,
     season_for,
+    with_motion_state,
 )
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -203,10 +204,31 @@ def test_door_propped_open_and_nobody_moving() -> None:
     assert not evaluate(occ, T0 + timedelta(minutes=15), POLICY).occupied
 
 
+def test_a_motion_sensor_still_reporting_at_the_end_of_the_window_means_someone_inside() -> None:
+    # The guest came in and keeps moving: the PIR holds `occupancy: true`, no new report.
+    occ = on_motion(on_door(Occupancy(), open_=True, at=T0), T0 + timedelta(seconds=1), POLICY)
+    occ = with_motion_state(occ, active=True)
+    occ = on_door(occ, open_=False, at=T0 + timedelta(seconds=3))
+    held = evaluate(occ, T0 + timedelta(minutes=6), POLICY)
+    assert held.occupied and held.motion_since_close
+    # Later the guest sits still (the sensor goes quiet): still inside, the door is shut.
+    quiet = with_motion_state(held, active=False)
+    assert evaluate(quiet, T0 + timedelta(hours=8), POLICY).occupied
+
+
+def test_the_leaving_guests_motion_ends_within_the_window_and_the_room_empties() -> None:
+    occ = Occupancy(occupied=True, motion_active=True)
+    occ = on_door(occ, open_=True, at=T0)
+    occ = on_door(occ, open_=False, at=T0 + timedelta(seconds=4))
+    occ = with_motion_state(occ, active=False)  # the PIR's hold time ran out (90 s)
+    empty = evaluate(occ, T0 + timedelta(minutes=6), POLICY)
+    assert not empty.occupied and empty.changed_at == T0 + timedelta(seconds=4)
+
+
 events = st.lists(
     st.tuples(
         st.integers(1, 900),
-        st.sampled_from(["open", "close", "motion", "present", "absent"]),
+        st.sampled_from(["open", "close", "motion", "present", "absent", "pir_on", "pir_off"]),
     ),
     max_size=40,
 )
@@ -232,12 +254,17 @@ def test_occupancy_invariants_over_any_event_sequence(script: list[tuple[int, st
             )
             occ = on_motion(occ, now, POLICY)
             assert occ.occupied or before_inside  # motion inside always means someone is in
+        elif what in ("pir_on", "pir_off"):
+            occ = with_motion_state(occ, active=what == "pir_on")
         elif what == "present":
             occ = on_presence(occ, present=True, at=now)
             assert occ.occupied
         else:
             occ = on_presence(occ, present=False, at=now)
+        was_occupied = occ.occupied
         occ = evaluate(occ, now, POLICY)
+        if was_occupied and occ.motion_active:
+            assert occ.occupied  # a sensor that sees someone never lets the room go empty
         if occ.member_present:
             assert occ.occupied
         if occ.occupied and not occ.door_open and occ.motion_since_close:

@@ -174,6 +174,10 @@ LOCAL = datetime(2026, 1, 15, 20, 0, tzinfo=UTC)
         (Situation(LOCAL, rented=True, occupied=True, entry="staff"), "welcome_staff"),
         (Situation(LOCAL, rented=True, occupied=True, entry="staff", mur=True), "make_up_room"),
         (Situation(LOCAL, rented=False, occupied=True), "welcome_staff"),
+        (Situation(LOCAL, rented=False, occupied=True, entry="staff"), "welcome_staff"),
+        # Checked out while still packing: the guest's room stays as it is until they leave.
+        (Situation(LOCAL, rented=False, occupied=True, entry="re"), "departing"),
+        (Situation(LOCAL, rented=False, occupied=True, entry="first", mur=True), "departing"),
         (Situation(LOCAL, rented=True, occupied=False), "away"),
         (Situation(LOCAL, rented=True, occupied=False, first_entry_done=False), "pre_arrival"),
         (Situation(LOCAL, rented=False, occupied=False), "vacant"),
@@ -228,6 +232,9 @@ def test_selection_always_names_a_known_scene(
         Situation(now, rented, occupied, entry, True, dnd, mur, soon, None, wake, sleep)
     )
     assert choice.name in REQUIRED and set(choice.overlays) <= REQUIRED
+    if occupied and entry in ("first", "re"):
+        # A guest's own occupancy is never mistaken for staff, checked in or not.
+        assert choice.name not in ("welcome_staff", "make_up_room")
 
 
 @given(now=st.times(), start=st.times(), end=st.times())
