@@ -4,7 +4,7 @@
     outcome = await writer.submit(EarnJob.of(principal, key, body))
 
 PostgreSQL: `LoopGroupCommit` on the request's event loop, two drain tasks each with its
-own psycopg asyncio connection (closed after 2 s idle), running `earn_batch_pg` — HTTP
+own psycopg asyncio connection (closed after 60 s idle), running `earn_batch_pg` — HTTP
 handling and batching share one thread, with no GIL hand-offs and two round trips per
 batch. SQLite (no asyncio driver): `GroupCommit`, a writer thread running `earn_batch`.
 """
@@ -75,5 +75,12 @@ def earn_writer(
                 await conn[0].close()
 
     return LoopGroupCommit(
-        open_worker, name="earn", max_batch=max_batch, concurrency=concurrency, observe=observe
+        open_worker,
+        name="earn",
+        max_batch=max_batch,
+        concurrency=concurrency,
+        # A drain task that left would cost the next burst a new connection (fork,
+        # prepare: tens of ms): keep them for a minute; the loop's end closes them anyway.
+        idle_s=60.0,
+        observe=observe,
     )
