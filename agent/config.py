@@ -138,6 +138,10 @@ class EnergySection(_Section):
     unrented_heating_c: Annotated[float, Field(ge=5, le=15.6)] = 15.6
     precondition_max_min: Annotated[float, Field(ge=0, le=60)] = 60.0
     recovery_c_per_hour: Annotated[float, Field(gt=0, le=30)] = 4.0
+    # How long a room is kept at the member's temperature for a guest who has not shown up:
+    # after the expected arrival (not yet checked in), or after check-in (not yet in the
+    # room). Then it falls back to the unrented limits / the away setback until they come.
+    arrival_hold_min: Annotated[float, Field(ge=0, le=240)] = 60.0
     season: Literal["auto", "heating", "cooling"] = "auto"
 
     @model_validator(mode="after")

@@ -200,6 +200,10 @@ class RoomController:
         departed = store.get_state("departed_at")
         self.departed_at: datetime | None = datetime.fromisoformat(departed) if departed else None
         self._active_stay_id: str | None = store.get_state("active_stay")
+        checked_in_at = store.get_state("checked_in_at")
+        self.checked_in_at: datetime | None = (
+            datetime.fromisoformat(checked_in_at) if checked_in_at else None
+        )
 
         self.states: dict[str, State] = {}
         self.avail: dict[str, AvailabilityState] = {
@@ -400,6 +404,8 @@ class RoomController:
                 )
             )
         if stay is not None:
+            self.checked_in_at = now
+            state["checked_in_at"] = now.isoformat()
             events.append(
                 NewEvent(
                     EventKind.HOUSEKEEPING,
@@ -768,12 +774,19 @@ class RoomController:
             )
         else:
             self.season = energy.Season(configured)
+        # A guest who has not shown up is waited for at their temperature for a bounded
+        # time (after the expected arrival, or after check-in while they come up), then the
+        # room falls back to the unrented limits or the away setback until they do.
+        hold = timedelta(minutes=self.config.energy.arrival_hold_min)
         next_arrival: datetime | None = None
         if stay is not None and not self.store.get_state(f"first_entry:{stay.stay_id}"):
-            next_arrival = max(now, stay.arrival)
+            since = max(stay.arrival, self.checked_in_at or stay.arrival)
+            if now <= since + hold:
+                next_arrival = max(now, stay.arrival)
         elif stay is None:
             upcoming = self._next_arrival(now)
-            next_arrival = max(now, upcoming.arrival) if upcoming else None
+            if upcoming is not None and now <= upcoming.arrival + hold:
+                next_arrival = max(now, upcoming.arrival)
         return energy.climate_target(
             energy.RoomEnergyState(
                 now=now,
