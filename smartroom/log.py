@@ -72,7 +72,14 @@ def configure_logging(
     # processors so one stream has one format.
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(processors=[*shared, renderer], foreign_pre_chain=[])
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                *shared,
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ],
+            foreign_pre_chain=[],
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

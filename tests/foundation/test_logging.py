@@ -41,3 +41,12 @@ def test_json_lines_when_not_a_terminal_and_secrets_masked() -> None:
 def test_unknown_level_says_which_are_valid() -> None:
     with pytest.raises(ValueError, match="debug, info, warning, error"):
         configure_logging("loud")
+
+
+def test_stdlib_records_carry_no_formatter_internals() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, timeout=60
+    )
+    stdlib_line = json.loads(result.stderr.splitlines()[1])
+    assert "_record" not in stdlib_line
+    assert "_from_structlog" not in stdlib_line
