@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +48,7 @@ from firmware_mocks.thermostat import ModbusLine, ThermostatSimulator
 from smartroom.clock import Clock, SystemClock
 from smartroom.log import get_logger
 from smartroom.services import ServiceError, start_broker
-from smartroom.settings import ConfigError, explain
+from smartroom.settings import ConfigError, explain, read_toml
 
 log = get_logger("firmware_mocks.rig")
 
@@ -79,12 +78,7 @@ class RigRoom(BaseModel):
 
 
 def load_room(path: Path) -> tuple[RigRoom, dict[str, Any]]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    data = read_toml(path, what="room file")
     return parse_room(data, source=str(path)), data
 
 

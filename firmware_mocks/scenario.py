@@ -20,14 +20,13 @@ event); whether the room has the named device is checked by the rig.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from firmware_mocks.base import Fault
-from smartroom.settings import ConfigError, validate_or_explain
+from smartroom.settings import read_toml, validate_or_explain
 
 # action -> what `value` means (for the docs and the error messages)
 ACTIONS: dict[str, str] = {
@@ -146,12 +145,4 @@ def parse_scenario(data: dict[str, Any], *, source: str = "<scenario>") -> Scena
 
 
 def load_scenario(path: Path) -> Scenario:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
-    return parse_scenario(data, source=str(path))
+    return parse_scenario(read_toml(path, what="scenario file"), source=str(path))

@@ -9,7 +9,6 @@ from the room file (`[scenes.overrides.welcome.light] level_pct = 80`).
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from pydantic import ValidationError
 from drivers.base import CapabilityName
 from scenes.model import Scene
 from scenes.select import Entry
-from smartroom.settings import ConfigError
+from smartroom.settings import ConfigError, read_toml
 
 LIBRARY = Path(__file__).resolve().parent / "library"
 
@@ -104,12 +103,7 @@ def explain_scene(exc: ValidationError) -> list[str]:
 
 
 def _load_file(path: Path) -> Scene:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read the scene file: {exc.strerror}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    data = read_toml(path, what="scene file")
     try:
         scene = Scene.model_validate(data)
     except ValidationError as exc:

@@ -70,14 +70,19 @@ def validate_or_explain(
         raise ConfigError(source, explain(exc, fixes=fixes)) from None
 
 
-def load_toml(model: type[M], path: Path, *, fixes: Mapping[str, str] | None = None) -> M:
-    """Read and validate a TOML file; TOML syntax errors name the line."""
+def read_toml(path: Path, *, what: str = "file") -> dict[str, Any]:
+    """A TOML file's tables; a ConfigError names the path and says what is wrong: the file
+    cannot be read, or the line and column of a syntax error."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+        raise ConfigError(str(path), [f"cannot read the {what}: {exc.strerror}"]) from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
-    return validate_or_explain(model, data, source=str(path), fixes=fixes)
+
+
+def load_toml(model: type[M], path: Path, *, fixes: Mapping[str, str] | None = None) -> M:
+    """Read and validate a TOML file; TOML syntax errors name the line."""
+    return validate_or_explain(model, read_toml(path), source=str(path), fixes=fixes)

@@ -282,4 +282,4 @@ def test_cli_starts_the_rig_and_plays(tmp_path: Path) -> None:
 
     bad = CliRunner().invoke(app, ["rig", "--room", str(tmp_path / "missing.toml")])
     assert bad.exit_code == 2
-    assert "cannot read the file" in bad.output
+    assert "cannot read the room file" in bad.output
