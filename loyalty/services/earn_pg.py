@@ -228,7 +228,8 @@ async def _post(
         }
         await cur.execute(_WRITE, _args("earn_write", params))
     except BaseException:
-        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+        idle = conn.closed or conn.broken or conn.info.transaction_status == TransactionStatus.IDLE
+        if not idle:
             await conn.execute("ROLLBACK")
         raise
     finally:

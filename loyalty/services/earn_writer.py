@@ -60,13 +60,24 @@ def earn_writer(
     async def open_worker() -> AsyncIterator[Process[EarnJob, Outcome]]:
         conn: list[psycopg.AsyncConnection[Any]] = []
 
-        async def process(jobs: list[EarnJob]) -> list[Outcome]:
+        async def connected() -> psycopg.AsyncConnection[Any]:
             if not conn or conn[0].broken or conn[0].closed:
                 fresh = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
                 await fresh.set_isolation_level(psycopg.IsolationLevel.READ_COMMITTED)
                 await prepare(fresh)
                 conn[:] = [fresh]
-            return await earn_batch_pg(conn[0], ctx, jobs)
+            return conn[0]
+
+        async def process(jobs: list[EarnJob]) -> list[Outcome]:
+            try:
+                return await earn_batch_pg(await connected(), ctx, jobs)
+            except psycopg.OperationalError:
+                if not conn or not conn[0].broken:
+                    raise
+                # The connection died (server restart, failover). Once more on a new one:
+                # if the batch did commit before the line dropped, its keys are stored and
+                # the retry replays them instead of posting twice.
+                return await earn_batch_pg(await connected(), ctx, jobs)
 
         try:
             yield process

@@ -311,3 +311,32 @@ def test_the_app_writer_groups_concurrent_earns(db_url: str) -> None:
     finally:
         writer.close()
         ctx.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_writer_survives_its_connection_dying(pg_fresh: str) -> None:
+    """A batch on a connection the server has dropped is retried on a new one."""
+    app = create_app(LoyaltySettings(database_url=pg_fresh), migrate=True)
+    ctx: Context = app.state.ctx
+    writer = app.state.earn_writer
+    (member,) = _members(ctx, 1)
+
+    async def scenario() -> tuple[Outcome, Outcome]:
+        first = await writer.submit(_job("live-0001", member))
+        with psycopg.connect(_dsn(pg_fresh), autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND query LIKE 'EXECUTE earn_%%'"
+            ).fetchone()
+        assert killed is not None and killed[0] >= 1  # the writer's connection is gone
+        return first, await writer.submit(_job("live-0002", member))
+
+    try:
+        first, second = asyncio.run(scenario())
+        assert first.status == second.status == 200
+        assert second.body["balance"]["points"] == first.body["points"] + second.body["points"]
+        _verified(ctx)
+    finally:
+        writer.close()
+        ctx.engine.dispose()
