@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+from polling import eventually
 
 from agent.app import Agent
 from agent.config import RoomConfig, parse_room_config
@@ -74,18 +74,6 @@ def room_data(
 
 def agent_config(rig: Rig) -> RoomConfig:
     return parse_room_config(tomllib.loads(rig.room_toml()), source="rig room")
-
-
-async def eventually(
-    check: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition"
-) -> float:
-    """Wait until `check()` is true; returns the seconds it took."""
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - started
 
 
 class StatusWatcher:

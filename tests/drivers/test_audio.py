@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import structlog.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polling import eventually
 
 from drivers.audio_codec import (
     AudioPayloadError,
@@ -124,14 +125,6 @@ def test_schema_rejections_name_the_field() -> None:
 
 
 # --- the driver against the simulator ----------------------------------------------------
-
-
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

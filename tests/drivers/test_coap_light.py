@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import structlog.testing
+from polling import eventually
 
 from drivers.base import (
     DeviceUnavailable,
@@ -21,15 +22,6 @@ from drivers.config import CoapLightConfig, MqttConfig
 from firmware_mocks.base import Fault
 from firmware_mocks.coap_light import CoapLightSim, from_config
 from sync.wire import Availability
-
-
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> float:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.02)
-    return time.monotonic() - start
 
 
 class Pair:
@@ -81,7 +73,7 @@ async def test_wall_switch_is_pushed_by_observe_as_manual(pair: Pair) -> None:
     pair.updates.clear()
     took = 0.0
     await pair.sim.switch(on=False)
-    took = await eventually(lambda: any(u.manual for u in pair.updates), within=1)
+    took = await eventually(lambda: any(u.manual for u in pair.updates), timeout=1)
     assert took < 0.5  # a push, not the next re-registration
     assert pair.driver.state is not None and not pair.driver.state.on
 
@@ -91,10 +83,10 @@ async def test_observation_resumes_after_the_server_restarts() -> None:
     try:
         registrations = p.driver.registrations
         await p.sim.restart()  # the server forgets its observers
-        await eventually(lambda: p.driver.registrations > registrations, within=4)
+        await eventually(lambda: p.driver.registrations > registrations, timeout=4)
         p.updates.clear()
         await p.sim.switch(on=True, dimmer=77)
-        await eventually(lambda: any(u.manual for u in p.updates), within=1)
+        await eventually(lambda: any(u.manual for u in p.updates), timeout=1)
         assert p.driver.state is not None and p.driver.state.level_pct == 77
         assert p.driver.availability.available
     finally:
@@ -108,13 +100,13 @@ async def test_silent_lamp_is_unavailable_within_10_s_logged_once_and_recovers(
     with structlog.testing.capture_logs() as logs:
         pair.sim.inject(Fault.SILENT)
         took = await eventually(
-            lambda: pair.driver.availability.status is Availability.UNAVAILABLE, within=10
+            lambda: pair.driver.availability.status is Availability.UNAVAILABLE, timeout=10
         )
         assert took < 10
         with pytest.raises(DeviceUnavailable, match="no answer"):
             await pair.driver.apply(LightCommand(on=True))
         pair.sim.inject(Fault.NONE)
-        await eventually(lambda: pair.driver.availability.available, within=12)
+        await eventually(lambda: pair.driver.availability.available, timeout=12)
     events = [e["event"] for e in logs if e.get("device") == "lamp"]
     assert events.count("device_unavailable") == 1 and events.count("device_recovered") == 1
 

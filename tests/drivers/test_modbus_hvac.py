@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import structlog.testing
+from polling import eventually
 
 from drivers.base import (
     ClimateCommand,
@@ -33,16 +34,6 @@ from firmware_mocks.ptypair import PtyPair
 from firmware_mocks.thermostat import ModbusLine, ThermostatSimulator
 from smartroom.clock import FakeClock
 from sync.wire import Availability
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> float:
-    """Wait until `predicate()`; return how long it took."""
-    start = time.perf_counter()
-    while not predicate():
-        if time.perf_counter() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.01)
-    return time.perf_counter() - start
 
 
 def config(port: str, **overrides: object) -> ModbusHvacConfig:

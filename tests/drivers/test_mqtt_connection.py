@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
 from typing import cast
 
 import aiomqtt
 import pytest
 import structlog.testing
+from polling import eventually
 
 from drivers.base import AvailabilityState, DeviceUnavailable, LightCommand
 from drivers.config import MqttConfig, Z2mConfig
@@ -20,15 +20,6 @@ from drivers.z2m import Z2mLight
 from firmware_mocks.z2m_devices import Z2mLightSim
 from smartroom.services import MosquittoBroker
 from sync.wire import Availability
-
-
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> float:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.02)
-    return time.monotonic() - start
 
 
 async def retained(broker: MosquittoBroker, topic: str) -> bytes | None:
@@ -83,9 +74,9 @@ async def test_broker_restart_resubscribes_and_republishes_our_availability(
             await lamp.apply(LightCommand(on=True))
 
         broker.start()  # a fresh broker: no retained messages, no subscriptions
-        await eventually(lambda: conn.connected, within=10)
+        await eventually(lambda: conn.connected, timeout=10)
         await sim.start()  # the simulator reconnects on its own; wait for it
-        await eventually(lambda: lamp.availability.available, within=10)
+        await eventually(lambda: lamp.availability.available, timeout=10)
         assert conn.connects == 2
         assert await retained(broker, conn.status_topic) == b"online"
         # the device's subscription was restored: commands and reports flow again
@@ -124,7 +115,7 @@ async def test_last_will_marks_the_agent_offline_when_the_session_dies(
         await asyncio.sleep(0.2)
         cast(socket.socket, sock).shutdown(socket.SHUT_RDWR)
         assert await asyncio.wait_for(watcher, 10) == b"offline"
-        await eventually(lambda: conn.connected, within=10)
+        await eventually(lambda: conn.connected, timeout=10)
         assert await retained(mqtt_broker, conn.status_topic) == b"online"
     finally:
         await conn.stop()

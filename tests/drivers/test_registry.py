@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from polling import eventually
 from pydantic import TypeAdapter
 
 from drivers.base import ClimateCommand, DeviceUnavailable, LightCommand, MediaCommand
@@ -54,14 +54,6 @@ driver = "mqtt_audio"
 speaker_id = "{tag}_spk"
 timeout_s = 1.0
 """
-
-
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.02)
 
 
 async def test_a_room_of_ten_commanded_at_once_with_one_dead_device(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import structlog.testing
+from polling import eventually
 
 from drivers.base import (
     CommandNotConfirmed,
@@ -26,16 +27,6 @@ from firmware_mocks.base import Fault
 from firmware_mocks.z2m_devices import Z2mCoverSim, Z2mLightSim, Z2mSensorSim, sensor_kind
 from smartroom.services import MosquittoBroker
 from sync.wire import Availability
-
-
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> float:
-    """Wait until `check()` holds; returns the seconds it took."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.02)
-    return time.monotonic() - start
 
 
 @pytest.fixture
@@ -153,7 +144,7 @@ async def test_silent_light_is_not_confirmed_then_unavailable_then_recovers_logg
         assert "no state report" in (lamp.availability.reason or "")
         sim.inject(Fault.NONE)
         # the driver retries `/get` with backoff on its own, without a new command
-        await eventually(lambda: lamp.availability.available, within=5)
+        await eventually(lambda: lamp.availability.available, timeout=5)
     drops = [e for e in logs if e["event"] == "device_unavailable" and e.get("device") == lamp.name]
     backs = [e for e in logs if e["event"] == "device_recovered" and e.get("device") == lamp.name]
     assert len(drops) == 1 and len(backs) == 1
