@@ -1,0 +1,196 @@
+"""Recipes tried to lift the teacher towards the issue's goal, scored the same nested way.
+
+    ./dev python -m models.experiments                 # list the recipes
+    ./dev python -m models.experiments ordinal_mono    # one recipe, ~1.5-3 min on one core
+
+Each recipe is a teacher (plus the decision rule) re-run under the exact nested scheme of
+`models.train.cross_validate`: 5 outer building-grouped folds, imputation and decision
+weights chosen on the outer-training part only (weights on 3 inner folds). The figures
+printed are what `docs/model-card.md` quotes under "What was tried". None of these ships;
+this module exists so the card's negative results can be re-checked.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.model_selection import GroupKFold
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+from agent.comfort.features import FeatureSpec, encode
+from models.data import DEFAULT_DATA_DIR, Dataset, load_dataset
+from models.metrics import Scores, choose_weights, decide, scores
+from models.train import imputation_for
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Weights = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A teacher variant: how it is fitted and how its probabilities become a class."""
+
+    kind: str = "multiclass"  # or "ordinal": P(y ≥ no change), P(y = warmer)
+    class_weight: str | None = "balanced"
+    leaves: int = 7
+    min_leaf: int = 500
+    iterations: int = 150
+    # Features whose increase must never make "warmer"/"no change or warmer" more likely.
+    decreasing: tuple[int, ...] = ()
+    # Rows of each building weigh n_b ** building_power in total (1 = every row alike).
+    building_power: float = 1.0
+    extra: tuple[str, ...] = ()  # extra hotel-available columns: "vapour", "month", "rh_out"
+    # Decision-weight grid: "default" (models.metrics.choose_weights), "fine" (steps of
+    # 0.05) or "wide" (log-spaced e^-2.5 … e^2.5, for probabilities not class-balanced).
+    grid: str = "default"
+
+
+RECIPES: dict[str, Recipe] = {
+    "shipped": Recipe(),
+    "fine_grid": Recipe(grid="fine"),
+    "no_class_weight": Recipe(class_weight=None),
+    "equal_buildings": Recipe(building_power=0.0),
+    "sqrt_buildings": Recipe(building_power=0.5),
+    "extra_features": Recipe(extra=("vapour", "month", "rh_out")),
+    "month": Recipe(extra=("month",)),
+    "ordinal": Recipe(kind="ordinal", class_weight=None, grid="wide"),
+    # Columns 0 and 5 are indoor_c and above_adaptive_neutral_c.
+    "ordinal_mono": Recipe(kind="ordinal", class_weight=None, grid="wide", decreasing=(0, 5)),
+    "ordinal_mono_big": Recipe(
+        kind="ordinal",
+        class_weight=None,
+        grid="wide",
+        decreasing=(0, 5),
+        leaves=15,
+        min_leaf=300,
+        iterations=200,
+    ),
+}
+
+
+def extra_columns(frame: pd.DataFrame, names: tuple[str, ...]) -> FloatArray:
+    def num(col: str) -> FloatArray:
+        if col not in frame:
+            return np.full(len(frame), np.nan)
+        return np.asarray(pd.to_numeric(frame[col], errors="coerce"), dtype=np.float64)
+
+    cols: list[FloatArray] = []
+    if "vapour" in names:  # vapour pressure (kPa): humidity as the body feels it
+        ta = num("ta")
+        cols.append(num("rh") / 100 * 0.6108 * np.exp(17.27 * ta / (ta + 237.3)))
+    if "month" in names:
+        stamps = frame["timestamp"] if "timestamp" in frame else pd.Series([None] * len(frame))
+        month = np.asarray(pd.to_datetime(stamps, errors="coerce", utc=True).dt.month, np.float64)
+        cols += [np.cos(2 * np.pi * month / 12), np.sin(2 * np.pi * month / 12)]
+    if "rh_out" in names:
+        cols.append(np.where(np.isnan(num("rh_out_isd")), num("rh_out"), num("rh_out_isd")))
+    return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+
+
+def _hgb(r: Recipe, n_features: int, class_weight: str | None) -> HistGradientBoostingClassifier:
+    mono = [-1 if i in r.decreasing else 0 for i in range(n_features)] if r.decreasing else None
+    return HistGradientBoostingClassifier(
+        max_iter=r.iterations,
+        learning_rate=0.05,
+        max_leaf_nodes=r.leaves,
+        min_samples_leaf=r.min_leaf,
+        l2_regularization=1.0,
+        class_weight=class_weight,
+        monotonic_cst=mono,
+        early_stopping=False,
+        random_state=0,
+    )
+
+
+def fit_predict(
+    r: Recipe, x: FloatArray, y: IntArray, groups: IntArray, x_test: FloatArray
+) -> FloatArray:
+    """Class probabilities (cooler, no change, warmer) for x_test."""
+    if r.kind == "ordinal":
+        ge1 = _hgb(r, x.shape[1], r.class_weight).fit(x, (y >= 1).astype(np.int64))
+        ge2 = _hgb(r, x.shape[1], r.class_weight).fit(x, (y >= 2).astype(np.int64))
+        p1 = ge1.predict_proba(x_test)[:, 1]
+        p2 = np.minimum(ge2.predict_proba(x_test)[:, 1], p1)
+        return np.asarray(np.clip(np.column_stack([1 - p1, p1 - p2, p2]), 1e-6, 1.0), np.float64)
+    if r.building_power == 1.0:
+        model = _hgb(r, x.shape[1], r.class_weight).fit(x, y)
+    else:
+        _, inverse, count = np.unique(groups, return_inverse=True, return_counts=True)
+        weight = count[inverse] ** (r.building_power - 1.0)
+        weight = weight * (len(y) / (3 * np.bincount(y, minlength=3)))[y]
+        model = _hgb(r, x.shape[1], None).fit(x, y, sample_weight=weight / weight.mean())
+    return np.asarray(model.predict_proba(x_test), dtype=np.float64)
+
+
+def wide_weights(probabilities: FloatArray, y: IntArray) -> Weights:
+    """choose_weights on a log-spaced grid: un-balanced probabilities need weights > 2.5."""
+    return _grid_weights(probabilities, y, np.exp(np.arange(-2.5, 2.51, 0.1)))
+
+
+def fine_weights(probabilities: FloatArray, y: IntArray) -> Weights:
+    return _grid_weights(probabilities, y, np.round(np.arange(0.3, 4.0, 0.05), 2))
+
+
+def _grid_weights(probabilities: FloatArray, y: IntArray, grid: FloatArray) -> Weights:
+    best: tuple[float, Weights] = (-np.inf, (1.0, 1.0, 1.0))
+    for a in grid:
+        for b in grid:
+            w = (float(a), 1.0, float(b))
+            s = scores(y, decide(probabilities, w))
+            if s.macro_f1 + s.kappa > best[0]:
+                best = (s.macro_f1 + s.kappa, w)
+    return best[1]
+
+
+def nested_cv(ds: Dataset, r: Recipe) -> tuple[Scores, list[Weights]]:
+    choose: Callable[[FloatArray, IntArray], Weights] = {
+        "default": choose_weights,
+        "fine": fine_weights,
+        "wide": wide_weights,
+    }[r.grid]
+    pred = np.zeros(len(ds), dtype=np.int64)
+    fold_weights: list[Weights] = []
+    for tr, te in GroupKFold(5).split(ds.y, ds.y, ds.groups):
+        train_ds, test_ds = ds.subset(tr), ds.subset(te)
+        spec = FeatureSpec(impute=imputation_for(train_ds.raw))
+        x = np.column_stack([encode(train_ds.raw, spec), extra_columns(train_ds.frame, r.extra)])
+        x_te = np.column_stack([encode(test_ds.raw, spec), extra_columns(test_ds.frame, r.extra)])
+        oof = np.zeros((len(tr), 3))
+        for itr, ite in GroupKFold(3).split(x, train_ds.y, train_ds.groups):
+            oof[ite] = fit_predict(r, x[itr], train_ds.y[itr], train_ds.groups[itr], x[ite])
+        w = choose(oof, train_ds.y)
+        fold_weights.append(w)
+        p = fit_predict(r, x, train_ds.y, train_ds.groups, x_te)
+        pred[te] = decide(p, w)
+    return scores(ds.y, pred), fold_weights
+
+
+def main(argv: list[str]) -> int:
+    if not argv or any(a not in RECIPES for a in argv):
+        print("recipes:", ", ".join(RECIPES))
+        return 0 if not argv else 2
+    ds = load_dataset(DEFAULT_DATA_DIR)
+    with threadpool_limits(limits=1):
+        for name in argv:
+            t0 = time.monotonic()
+            s, w = nested_cv(ds, RECIPES[name])
+            print(
+                f"{name}: macro-F1 {s.macro_f1:.3f} κ {s.kappa:.3f} accuracy {s.accuracy:.3f} "
+                f"recall {[round(v, 3) for v in s.recall.values()]} "
+                f"weights {[tuple(round(v, 2) for v in fw) for fw in w]} "
+                f"({time.monotonic() - t0:.0f} s)",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,71 @@
+"""The recipes behind the card's "What was tried": valid probabilities, constraints honoured."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.experiments import RECIPES, Recipe, extra_columns, fit_predict, main, wide_weights
+
+
+def _toy(n: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    ta = rng.uniform(16, 32, n)
+    noise = rng.normal(0, 2.0, n)
+    y = np.where(ta + noise > 27, 0, np.where(ta + noise < 21, 2, 1)).astype(np.int64)
+    x = np.column_stack([ta, rng.normal(0, 1, n)])
+    return x, y, rng.integers(0, 20, n).astype(np.int64)
+
+
+def test_ordinal_probabilities_are_valid_and_monotone_in_temperature() -> None:
+    x, y, g = _toy()
+    r = Recipe(kind="ordinal", class_weight=None, decreasing=(0,), min_leaf=50, iterations=40)
+    grid = np.column_stack([np.arange(16, 32, 0.5), np.zeros(32)])
+    p = fit_predict(r, x, y, g, grid)
+    assert p.shape == (32, 3)
+    assert np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    assert (p > 0).all()
+    # The monotonic constraint: a warmer room never makes "warmer" more likely.
+    assert (np.diff(p[:, 2]) <= 1e-12).all()
+    assert p[0].argmax() == 2 and p[-1].argmax() == 0
+
+
+def test_building_weighting_changes_nothing_about_shape() -> None:
+    x, y, g = _toy()
+    p = fit_predict(Recipe(building_power=0.0, min_leaf=50, iterations=20), x, y, g, x[:10])
+    assert p.shape == (10, 3) and np.allclose(p.sum(axis=1), 1.0)
+
+
+def test_wide_weights_recover_a_minority_class() -> None:
+    # Probabilities that always favour "no change" slightly: only weights > 1 on the
+    # minorities find them, and the log grid goes far enough.
+    y = np.array([0] * 30 + [1] * 40 + [2] * 30, dtype=np.int64)
+    p = np.full((100, 3), [0.25, 0.5, 0.25])
+    p[:30, 0] = 0.45
+    p[70:, 2] = 0.45
+    w = wide_weights(p, y)
+    assert w[0] > 1.11 and w[2] > 1.11
+
+
+def test_extra_columns_from_the_schema() -> None:
+    frame = pd.DataFrame(
+        {
+            "ta": [20.0, 30.0],
+            "rh": [50.0, 50.0],
+            "timestamp": ["2001-01-15T00:00:00Z", "2001-07-15T00:00:00Z"],
+            "rh_out_isd": [np.nan, 70.0],
+            "rh_out": [40.0, 10.0],
+        }
+    )
+    cols = extra_columns(frame, ("vapour", "month", "rh_out"))
+    assert cols.shape == (2, 4)
+    assert 1.1 < cols[0, 0] < 1.2 and 2.1 < cols[1, 0] < 2.2  # kPa at 50 % RH
+    assert cols[0, 1] > 0.8 and cols[1, 1] < -0.8  # cos(month): January vs July
+    assert list(cols[:, 3]) == [40.0, 70.0]  # ISD first, the study's reading second
+    assert extra_columns(frame, ()).shape == (2, 0)
+
+
+def test_cli_lists_and_refuses_unknown_recipes(capsys: object) -> None:
+    assert main([]) == 0
+    assert main(["no_such_recipe"]) == 2
+    assert "shipped" in RECIPES and "ordinal_mono" in RECIPES
