@@ -37,13 +37,18 @@ def _skip_optional() -> None:
 def run_agent(config_path: Path) -> int:
     """Run the agent until SIGTERM/SIGINT (systemd: Type=notify); the exit code."""
     _skip_optional()
+    from agent.central import CentralError, read_agent_key
     from agent.config import load_room_config
     from smartroom.log import configure_logging
     from smartroom.settings import ConfigError
 
     try:
         room = load_room_config(config_path)
-    except ConfigError as exc:
+        # The key is checked before anything starts: a world-readable or missing file is
+        # a configuration mistake, said in one line, not a traceback from inside start-up.
+        if room.central.credential_file is not None:
+            read_agent_key(room.central.credential_file)
+    except (ConfigError, CentralError) as exc:
         print(str(exc), file=sys.stderr, flush=True)
         return 2
     configure_logging(room.runtime.log_level)
@@ -61,7 +66,7 @@ def run_agent(config_path: Path) -> int:
 
     try:
         asyncio.run(Agent(room, resolver=resolver).run())
-    except ConfigError as exc:
+    except (ConfigError, CentralError) as exc:  # e.g. the key file changed since the check
         print(str(exc), file=sys.stderr, flush=True)
         return 2
     return 0

@@ -143,6 +143,15 @@ class EnergySection(_Section):
     # room). Then it falls back to the unrented limits / the away setback until they come.
     arrival_hold_min: Annotated[float, Field(ge=0, le=240)] = 60.0
     season: Literal["auto", "heating", "cooling"] = "auto"
+    # A checked-in guest out of the room: expected back from their pattern this stay and
+    # the time of day (out between 05:00 and 14:00: back at `day_out_return`; otherwise
+    # after `short_absence_min`); the setback deepens with the expected absence and the
+    # recovery is timed from the measured recovery rate. False: the plain away setback.
+    predict_returns: bool = True
+    day_out_return: Hhmm = "18:00"
+    short_absence_min: Annotated[float, Field(ge=15, le=24 * 60)] = 120.0
+    return_hold_min: Annotated[float, Field(ge=0, le=240)] = 30.0
+    recovery_max_min: Annotated[float, Field(ge=0, le=6 * 60)] = 180.0
 
     @model_validator(mode="after")
     def _coherent(self) -> EnergySection:
@@ -164,6 +173,11 @@ class EnergySection(_Section):
             unrented_heating_c=self.unrented_heating_c,
             precondition_max=timedelta(minutes=self.precondition_max_min),
             recovery_c_per_hour=self.recovery_c_per_hour,
+            predict_returns=self.predict_returns,
+            day_out_return=time.fromisoformat(self.day_out_return),
+            short_absence=timedelta(minutes=self.short_absence_min),
+            return_hold=timedelta(minutes=self.return_hold_min),
+            recovery_max=timedelta(minutes=self.recovery_max_min),
         )
 
 

@@ -37,6 +37,7 @@ from agent.store import AgentStore, NewEvent
 from drivers.base import (
     AvailabilityState,
     CapabilityName,
+    ClimateAction,
     ClimateCommand,
     ClimateMode,
     ClimateState,
@@ -200,6 +201,17 @@ class RoomController:
         departed = store.get_state("departed_at")
         self.departed_at: datetime | None = datetime.fromisoformat(departed) if departed else None
         self._active_stay_id: str | None = store.get_state("active_stay")
+        # The checked-in guest's last departure from the room (staff visits do not count).
+        guest_left = store.get_state("guest_left_at")
+        self.guest_left_at: datetime | None = (
+            datetime.fromisoformat(guest_left) if guest_left else None
+        )
+        saved_rates = store.get_state("recovery_rates") or {}
+        self.recovery = energy.RecoveryRates(
+            heating_c_per_hour=saved_rates.get("heating"),
+            cooling_c_per_hour=saved_rates.get("cooling"),
+        )
+        self.expected_return: datetime | None = None
         checked_in_at = store.get_state("checked_in_at")
         self.checked_in_at: datetime | None = (
             datetime.fromisoformat(checked_in_at) if checked_in_at else None
@@ -457,6 +469,7 @@ class RoomController:
             if state.current_c is not None:
                 self.indoor_c = state.current_c
                 self.metrics.temperature.set(state.current_c)
+            self._observe_recovery(state, now)
             if state.humidity_pct is not None:
                 self.humidity_pct = state.humidity_pct
             self.metrics.setpoint.labels(device=name).set(state.setpoint_c)
@@ -476,6 +489,31 @@ class RoomController:
                 self._record_manual(name, capability, state, via="device")
         elif update.manual and state != previous:
             self._record_manual(name, capability, state, via="device")
+
+    def _observe_recovery(self, state: ClimateState, now: datetime) -> None:
+        """Learn how fast this room's HVAC recovers (°C/h at full capacity) from what the
+        thermostat reports; persisted only when an estimate changes."""
+        heating = {ClimateAction.HEATING: True, ClimateAction.COOLING: False}.get(state.action)
+        before = self.recovery
+        self.recovery = energy.observe_recovery(
+            before,
+            at=now,
+            current_c=state.current_c,
+            setpoint_c=state.setpoint_c,
+            heating=heating,
+        )
+        if (self.recovery.heating_c_per_hour, self.recovery.cooling_c_per_hour) != (
+            before.heating_c_per_hour,
+            before.cooling_c_per_hour,
+        ):
+            self.store.commit(
+                state={
+                    "recovery_rates": {
+                        "heating": self.recovery.heating_c_per_hour,
+                        "cooling": self.recovery.cooling_c_per_hour,
+                    }
+                }
+            )
 
     def _availability(self, name: str, avail: AvailabilityState, now: datetime) -> None:
         old = self.avail.get(name)
@@ -678,6 +716,13 @@ class RoomController:
                 key = f"first_entry:{stay.stay_id}"
                 entry = "re" if self.store.get_state(key) else "first"
                 state[key] = now.isoformat()
+                if entry == "re" and self.guest_left_at is not None:
+                    # One more outing for this guest's pattern (kept small: the last 20).
+                    outings = f"outings:{stay.stay_id}"
+                    history = list(self.store.get_state(outings, []) or [])[-19:]
+                    state[outings] = [*history, [self.guest_left_at.isoformat(), at.isoformat()]]
+                self.guest_left_at = None
+                state["guest_left_at"] = None
                 events.append(
                     NewEvent(
                         EventKind.ARRIVAL,
@@ -693,12 +738,15 @@ class RoomController:
             log.info("occupied", entry=entry)
         else:
             events = []
+            left: dict[str, Any] = {}
             if self.entry in ("first", "re") and stay is not None:
                 events.append(
                     NewEvent(
                         EventKind.DEPARTURE, {}, stay_id=stay.stay_id, member_id=stay.member_id
                     )
                 )
+                self.guest_left_at = at
+                left["guest_left_at"] = at.isoformat()
             if self.entry == "staff" and self.mur:
                 # Housekeeping has been in: the make-up request is served.
                 self.mur = False
@@ -719,6 +767,7 @@ class RoomController:
                     "vacant_since": at.isoformat(),
                     "manual": {},
                     "mur": self.mur,
+                    **left,
                 },
                 events=events,
             )
@@ -787,6 +836,7 @@ class RoomController:
             upcoming = self._next_arrival(now)
             if upcoming is not None and now <= upcoming.arrival + hold:
                 next_arrival = max(now, upcoming.arrival)
+        self.expected_return = self._expected_return(now, stay)
         return energy.climate_target(
             energy.RoomEnergyState(
                 now=now,
@@ -797,8 +847,29 @@ class RoomController:
                 season=self.season,
                 indoor_c=self.indoor_c,
                 next_arrival=next_arrival,
+                expected_return=self.expected_return,
+                recovery_c_per_hour=self.recovery.rate(self.season),
+                recovering_for=energy.recovering_for(self.energy_target),
+                departure=stay.departure if stay is not None else None,
             ),
             self._energy_policy,
+        )
+
+    def _expected_return(self, now: datetime, stay: StayAssignment | None) -> datetime | None:
+        """When the checked-in guest who went out is expected back (None: nobody to expect)."""
+        left = self.guest_left_at
+        if (
+            not self._energy_policy.predict_returns
+            or stay is None
+            or self.occ.occupied
+            or left is None
+            or left < max(stay.arrival, self.checked_in_at or stay.arrival)
+        ):
+            return None
+        raw = self.store.get_state(f"outings:{stay.stay_id}", []) or []
+        history = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in raw]
+        return energy.expected_return(
+            left, history, tz=self.config.room.tz, policy=self._energy_policy
         )
 
     def _interlock(self, now: datetime) -> str | None:
@@ -1057,6 +1128,11 @@ class RoomController:
                 "reason": self.energy_target.reason,
             },
             "season": self.season.value if self.season else None,
+            "expected_return": self.expected_return.isoformat() if self.expected_return else None,
+            "recovery_c_per_hour": {
+                "heating": self.recovery.heating_c_per_hour,
+                "cooling": self.recovery.cooling_c_per_hour,
+            },
             "manual": self._manual_json(),
             "last_scene": None
             if run is None

@@ -268,12 +268,26 @@ def stays_at(stays: list[Stay], t: datetime) -> list[StayAssignment]:
     return out
 
 
+def phase(stays: list[Stay], t: datetime) -> str:
+    """Where a minute belongs in the energy breakdown, by the guests' schedule."""
+    if inside(stays, t):
+        return "in"
+    if any(desk_check_in(s) <= t < s.check_out for s in stays):
+        return "out"
+    return "unrented"
+
+
 @dataclass
 class Tally:
     kwh: float = 0.0
     occupied_min: int = 0
     comfortable_min: int = 0
     worst_gap_c: float = 0.0
+    by_phase: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def add(self, label: str, kwh: float) -> None:
+        self.kwh += kwh
+        self.by_phase[label] = self.by_phase.get(label, 0.0) + kwh
 
     def observe(self, temperature_c: float, occupied: bool) -> None:
         if occupied:
@@ -304,7 +318,38 @@ def baseline(
         controls = off if off_when_empty and not occupied else held
         before = state.energy_kwh
         state, _ = step(params, state, controls, cond, 60.0)
-        tally.kwh += state.energy_kwh - before
+        tally.add(phase(stays, t), state.energy_kwh - before)
+        tally.observe(state.temperature_c, occupied)
+    return tally
+
+
+def oracle(climate: DailySine, stays: list[Stay], minutes: int) -> Tally:
+    """What control at the code limits could do at best: it knows every entry in advance,
+    lets the room drift to the unrented limits (15.6 / 26.7 °C) whenever it is empty, and
+    recovers at full capacity exactly in time (the room's own recovery rate, 5 min margin).
+    No agent can know the guests' schedule; this bounds what setbacks alone can save."""
+    params, state = RoomParams(), RoomState(temperature_c=18.0)
+    entries = sorted(a for s in stays for a, _ in s.visits)
+    heating = climate.mean_c < PREF_C
+    floor = Controls(
+        mode=ClimateMode.HEAT if heating else ClimateMode.COOL,
+        setpoint_c=15.6 if heating else 26.7,
+        fan=FanMode.AUTO,
+    )
+    held = Controls(mode=ClimateMode.AUTO, setpoint_c=PREF_C, fan=FanMode.AUTO)
+    rate = 4.5 if heating else 4.0  # °C/h at full capacity in these climates (measured)
+    tally = Tally()
+    for minute in range(minutes):
+        t = MONDAY + timedelta(minutes=minute)
+        occupied = inside(stays, t)
+        upcoming = next((e for e in entries if e > t), None)
+        lead = timedelta(hours=abs(state.temperature_c - PREF_C) / rate, minutes=5)
+        recover = upcoming is not None and upcoming - t <= lead
+        controls = held if occupied or recover else floor
+        cond = Conditions(outdoor_c=climate.at(t), occupants=1 if occupied else 0)
+        before = state.energy_kwh
+        state, _ = step(params, state, controls, cond, 60.0)
+        tally.add(phase(stays, t), state.energy_kwh - before)
         tally.observe(state.temperature_c, occupied)
     return tally
 
@@ -389,7 +434,13 @@ async def with_agent(climate: DailySine, stays: list[Stay], minutes: int, tmp: P
         )
         before = hvac.room.energy_kwh
         hvac.room, _ = step(params, hvac.room, hvac.controls, cond, 60.0)
-        tally.kwh += hvac.room.energy_kwh - before
+        label = phase(stays, t)
+        target = room.energy_target
+        if label == "in" and abs(hvac.room.temperature_c - PREF_C) > 1.0:
+            label = "in, recovering"
+        elif target is not None and target.reason.startswith("pre-conditioning"):
+            label = f"{label}, pre-conditioning"
+        tally.add(label, hvac.room.energy_kwh - before)
         tally.observe(hvac.room.temperature_c, now_inside)
         clock.set(MONDAY + timedelta(minutes=minute + 1))
     store.close()
@@ -402,7 +453,8 @@ async def run(
     configure_logging("error", json=True)
     minutes = 7 * 24 * 60
     results: dict[str, dict[str, float]] = {}
-    rows = []
+    rows: list[str] = []
+    breakdown: list[str] = []
     for kind in weeks:
         stays = week(kind)
         share = sum(inside(stays, MONDAY + timedelta(minutes=m)) for m in range(minutes)) / minutes
@@ -410,6 +462,7 @@ async def run(
             climate = CLIMATES[name]
             base = baseline(climate, stays, minutes)
             bound = baseline(climate, stays, minutes, off_when_empty=True)
+            best = oracle(climate, stays, minutes)
             with tempfile.TemporaryDirectory() as tmp:
                 agent = await with_agent(climate, stays, minutes, Path(tmp))
             saving = 1 - agent.kwh / base.kwh
@@ -418,13 +471,21 @@ async def run(
                 "baseline_kwh": base.kwh,
                 "saving": saving,
                 "bound_saving": 1 - bound.kwh / base.kwh,
+                "oracle_saving": 1 - best.kwh / base.kwh,
+                "oracle_comfort": best.comfort,
                 "comfort": agent.comfort,
             }
             met = saving >= 0.30 and agent.comfort >= 0.95
+            for label in sorted(base.by_phase.keys() | agent.by_phase.keys()):
+                breakdown.append(
+                    f"| {kind} | {name} | {label} | {base.by_phase.get(label, 0.0):.2f} | "
+                    f"{agent.by_phase.get(label, 0.0):.2f} |"
+                )
             rows.append(
                 f"| {kind}, in room {share:.0%} | {name} ({climate.mean_c:.0f} ± "
                 f"{climate.amplitude_k:.0f} °C) | {base.kwh:.1f} | {agent.kwh:.1f} | "
-                f"**{saving:.1%}** | {1 - bound.kwh / base.kwh:.1%} | {base.comfort:.1%} | "
+                f"**{saving:.1%}** | {1 - best.kwh / base.kwh:.1%} ({best.comfort:.1%}) | "
+                f"{1 - bound.kwh / base.kwh:.1%} | {base.comfort:.1%} | "
                 f"**{agent.comfort:.1%}** | {bound.comfort:.1%} | {agent.worst_gap_c:.1f} °C | "
                 f"{'met' if met else 'not met'} |"
             )
@@ -441,16 +502,26 @@ async def run(
         "EER 3.0); room starts at 18 °C. Agent: default `[energy]` settings. Baseline: "
         "setpoint held all week. Bound: HVAC off whenever nobody is in (no controller can "
         "save more; its comfort shows why nobody runs a hotel that way).\n\n"
-        "| week | outdoor | baseline kWh | agent kWh | agent saving | bound saving | comfort "
-        "baseline | comfort agent | comfort bound | worst occupied gap | goal >=30 % & >=95 % "
-        "|\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| week | outdoor | baseline kWh | agent kWh | agent saving | oracle saving (comfort) "
+        "| bound saving | comfort baseline | comfort agent | comfort bound | worst occupied gap "
+        "| goal >=30 % & >=95 % |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
-        + "\n\nComfort = share of occupied minutes within ±1 °C of the preference. With a "
-        "14 h room time constant, a setback saves energy slowly and recovery repays part of "
-        "it, so savings track how long the room is unrented, not the setback depth (a deeper "
-        "setback after 1 h empty, 4 °C, measured: +0.5 to +1.7 points of saving for -1 point "
-        "of comfort, so it is off by default). The agent does not predict a checked-in "
-        "guest's return: its uncomfortable minutes are the recoveries after a day out."
+        + "\n\nComfort = share of occupied minutes within ±1 °C of the preference. Oracle: "
+        "knows every entry in advance, lets the room drift to the unrented code limits "
+        "(15.6 / 26.7 °C) whenever it is empty and recovers at full capacity exactly in time: "
+        "the most that setbacks to the code limits can save in this room. With a 14 h room "
+        "time constant the saving is UA·∫(setpoint - room) dt, so it tracks how long and how "
+        "far the room drifts; 30 % needs drift beyond the code limits (the bound), which "
+        "costs comfort. The agent predicts a checked-in guest's return (their pattern this "
+        "stay, else 18:00 after a day out), sets back as deep as the absence makes "
+        "worthwhile and recovers at its measured rate; a guest back earlier than predicted "
+        "(the busy week's lunch-time visit) finds the room up to ~4 °C off, counted above."
+        "\n\nWhere the energy goes (kWh by phase of the guests' schedule: `in` = guest in the "
+        "room, `in, recovering` = in but more than 1 °C off, `out` = checked in and out of "
+        "the room, `unrented` = no checked-in stay; `pre-conditioning` = the agent's "
+        "pre-conditioning target was active):\n\n"
+        "| week | outdoor | phase | baseline kWh | agent kWh |\n|---|---|---|---|---|\n"
+        + "\n".join(breakdown)
     )
     print(body)
     if do_record:
@@ -463,7 +534,19 @@ def main() -> int:
     parser.add_argument("--climate", choices=[*CLIMATES, "both"], default="both")
     parser.add_argument("--week", choices=["typical", "busy", "quiet", "all"], default="all")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--energy",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an [energy] setting for the agent, e.g. arrival_hold_min=30 (repeatable; "
+        "implies --no-record: the recorded figures are for the defaults)",
+    )
     args = parser.parse_args()
+    for item in args.energy:
+        key, _, value = item.partition("=")
+        ENERGY[key] = value
+        args.no_record = True
     climates = list(CLIMATES) if args.climate == "both" else [args.climate]
     weeks = ["typical", "busy", "quiet"] if args.week == "all" else [args.week]
     asyncio.run(run(climates, weeks, do_record=not args.no_record))

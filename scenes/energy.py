@@ -24,14 +24,22 @@ Setbacks follow IECC C403.7.4 (hotels over 50 rooms):
   from how far the room has drifted and how fast the HVAC recovers, so the member finds
   their temperature on arrival.
 
+A checked-in guest who goes out is expected back at a time predicted from their own pattern
+this stay and the time of day (`expected_return`): the setback deepens with the expected
+absence (up to the unrented limits) and recovery starts from the room's measured recovery
+rate (`observe_recovery`, °C per hour of full-capacity HVAC read off the thermostat), so the
+room is back at the guest's temperature when they are.
+
     target = climate_target(room, policy)  # ClimateTarget(mode, setpoint_c, reason) | None
+    back = expected_return(left_at, history, tz=zone, policy=policy)
+    rates = observe_recovery(rates, at=now, current_c=21.3, setpoint_c=22.5, heating=True)
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 from drivers.base import ClimateMode
@@ -65,6 +73,12 @@ class EnergyPolicy:
     # What the thermostat accepts (many fan-coil controllers stop at 16 °C).
     device_min_c: float = 5.0
     device_max_c: float = 35.0
+    # A checked-in guest out of the room: predicted return and planned recovery.
+    predict_returns: bool = True
+    day_out_return: time = time(18, 0)  # a guest out for the day comes back around then
+    short_absence: timedelta = timedelta(hours=2)  # any other outing, until we know better
+    return_hold: timedelta = timedelta(minutes=30)  # held at their temperature once overdue
+    recovery_max: timedelta = timedelta(hours=3)  # longest planned recovery of a rented room
 
     def __post_init__(self) -> None:
         problems = []
@@ -86,6 +100,8 @@ class EnergyPolicy:
             problems.append("precondition_max must be between 0 and 60 min (IECC)")
         if self.recovery_c_per_hour <= 0:
             problems.append("recovery_c_per_hour must be positive")
+        if self.short_absence <= timedelta(0) or self.return_hold < timedelta(0):
+            problems.append("short_absence must be positive and return_hold not negative")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -95,6 +111,7 @@ class ClimateTarget:
     mode: ClimateMode
     setpoint_c: float
     reason: str
+    recovering_for: datetime | None = None  # pre-conditioning for this arrival or return
 
 
 # --- occupancy -------------------------------------------------------------------------------
@@ -222,13 +239,123 @@ def season_for(
 
 
 def precondition_lead(
-    indoor_c: float | None, preferred_c: float, policy: EnergyPolicy, *, setback_c: float
+    indoor_c: float | None,
+    preferred_c: float,
+    policy: EnergyPolicy,
+    *,
+    setback_c: float,
+    rate_c_per_hour: float | None = None,
+    cap: timedelta | None = None,
 ) -> timedelta:
     """How long before arrival to start recovering: the drift to make up at the room's
-    recovery rate, plus a margin, never more than the code allows."""
+    recovery rate (measured when known, else the configured one), plus a margin, never more
+    than `cap` (the code's 60 min before an arrival)."""
     gap = abs(indoor_c - preferred_c) if indoor_c is not None else setback_c
-    lead = timedelta(hours=gap / policy.recovery_c_per_hour) + policy.precondition_margin
-    return min(lead, policy.precondition_max)
+    rate = rate_c_per_hour or policy.recovery_c_per_hour
+    lead = timedelta(hours=gap / rate) + policy.precondition_margin
+    return min(lead, policy.precondition_max if cap is None else cap)
+
+
+# --- the guest's return ----------------------------------------------------------------------
+
+DAY_OUT_FROM, DAY_OUT_UNTIL = time(5, 0), time(14, 0)
+
+
+def _day_out(left_local: datetime) -> bool:
+    return DAY_OUT_FROM <= left_local.time() < DAY_OUT_UNTIL
+
+
+def expected_return(
+    left_at: datetime,
+    history: list[tuple[datetime, datetime]],
+    *,
+    tz: tzinfo,
+    policy: EnergyPolicy,
+) -> datetime:
+    """When a guest who left the room at `left_at` is expected back, from their outings so
+    far this stay (`history`: (left, back) pairs) and the time of day.
+
+    A guest leaving between 05:00 and 14:00 is out for the day: back at the earliest time of
+    day they came back from an earlier day out, else at `policy.day_out_return` (18:00).
+    Any other outing lasts as long as their shortest earlier one, else `short_absence`.
+    The earliest, not the average: coming back to a cold room costs comfort, coming back
+    to a ready one a little energy.
+
+    >>> expected_return(datetime(2026, 1, 13, 8, tzinfo=UTC), [], tz=UTC, policy=EnergyPolicy())
+    datetime.datetime(2026, 1, 13, 18, 0, tzinfo=datetime.timezone.utc)
+    """
+    left_local = left_at.astimezone(tz)
+    floor = left_at + timedelta(minutes=30)
+    if _day_out(left_local):
+        back_times = [
+            b.astimezone(tz).time()
+            for a, b in history
+            if _day_out(a.astimezone(tz)) and b.astimezone(tz).date() == a.astimezone(tz).date()
+        ]
+        at = min(back_times) if back_times else policy.day_out_return
+        back = datetime.combine(left_local.date(), at, tzinfo=left_local.tzinfo)
+        return max(back, floor)
+    durations = [b - a for a, b in history if not _day_out(a.astimezone(tz)) and b > a]
+    return left_at + max(min(durations) if durations else policy.short_absence, floor - left_at)
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryRates:
+    """The room's measured full-capacity recovery rates (°C per hour), and the run being
+    measured now. Rates are smoothed over runs; None until one run has been seen."""
+
+    heating_c_per_hour: float | None = None
+    cooling_c_per_hour: float | None = None
+    run_started: datetime | None = None
+    run_start_c: float | None = None
+    run_heating: bool | None = None
+
+    def rate(self, season: Season) -> float | None:
+        return self.heating_c_per_hour if season is Season.HEATING else self.cooling_c_per_hour
+
+
+RECOVERY_MIN_ERROR_C = 1.5  # below this the fan coil is not at full capacity (fan auto)
+RECOVERY_MIN_RUN = timedelta(minutes=10)
+RECOVERY_SMOOTHING = 0.3
+RECOVERY_RANGE = (0.5, 30.0)
+
+
+def observe_recovery(
+    rates: RecoveryRates,
+    *,
+    at: datetime,
+    current_c: float | None,
+    setpoint_c: float,
+    heating: bool | None,
+) -> RecoveryRates:
+    """Feed one thermostat reading: `heating` True/False while it heats/cools, None when
+    idle or off. A run counts while the room is at least 1.5 °C from the setpoint (full fan);
+    when it ends (or every 30 min), its rate is smoothed into the estimate."""
+    error = None if current_c is None else setpoint_c - current_c
+    full = (
+        heating is not None
+        and error is not None
+        and (error >= RECOVERY_MIN_ERROR_C if heating else -error >= RECOVERY_MIN_ERROR_C)
+    )
+    running = rates.run_started is not None and rates.run_heating == heating and full
+    if running and at - rates.run_started < timedelta(minutes=30):  # type: ignore[operator]
+        return rates
+    done = rates
+    if rates.run_started is not None and rates.run_start_c is not None and current_c is not None:
+        took = at - rates.run_started
+        if took >= RECOVERY_MIN_RUN:
+            moved = current_c - rates.run_start_c
+            rate = (moved if rates.run_heating else -moved) / (took.total_seconds() / 3600)
+            if RECOVERY_RANGE[0] <= rate <= RECOVERY_RANGE[1]:
+                old = rates.heating_c_per_hour if rates.run_heating else rates.cooling_c_per_hour
+                new = rate if old is None else old + RECOVERY_SMOOTHING * (rate - old)
+                if rates.run_heating:
+                    done = replace(rates, heating_c_per_hour=round(new, 3))
+                else:
+                    done = replace(rates, cooling_c_per_hour=round(new, 3))
+    if full:
+        return replace(done, run_started=at, run_start_c=current_c, run_heating=heating)
+    return replace(done, run_started=None, run_start_c=None, run_heating=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +367,20 @@ class RoomEnergyState:
     preferred_c: float
     season: Season
     indoor_c: float | None = None
-    next_arrival: datetime | None = None  # expected arrival (booked stay) or predicted return
+    next_arrival: datetime | None = None  # expected arrival of a booked (or not yet seen) stay
+    # A checked-in guest out of the room: when they are expected back (None: not predicted).
+    expected_return: datetime | None = None
+    recovery_c_per_hour: float | None = None  # measured; None: the policy's figure
+    departure: datetime | None = None  # the checked-in stay's check-out
+    # The arrival or return the previous target was already recovering for: recovery, once
+    # started, runs to the end (a room that warms faster than planned would otherwise
+    # flip between setback and recovery every few minutes, each a thermostat write).
+    recovering_for: datetime | None = None
+
+
+def recovering_for(target: ClimateTarget | None) -> datetime | None:
+    """The arrival or return a target is recovering for (feed it back as `recovering_for`)."""
+    return None if target is None else target.recovering_for
 
 
 def climate_target(room: RoomEnergyState, policy: EnergyPolicy) -> ClimateTarget | None:
@@ -252,13 +392,20 @@ def climate_target(room: RoomEnergyState, policy: EnergyPolicy) -> ClimateTarget
     sign = 1.0 if room.season is Season.COOLING else -1.0
     if room.next_arrival is not None and room.now <= room.next_arrival:
         setback = policy.away_setback_c if room.rented else _unrented_gap(room, policy)
-        lead = precondition_lead(room.indoor_c, room.preferred_c, policy, setback_c=setback)
-        if room.next_arrival - room.now <= lead:
+        lead = precondition_lead(
+            room.indoor_c,
+            room.preferred_c,
+            policy,
+            setback_c=setback,
+            rate_c_per_hour=room.recovery_c_per_hour,
+        )
+        if room.next_arrival - room.now <= lead or room.recovering_for == room.next_arrival:
             return ClimateTarget(
                 ClimateMode.AUTO,
                 room.preferred_c,
                 f"pre-conditioning to {room.preferred_c:.1f} °C for the arrival at "
                 f"{room.next_arrival:%H:%M} UTC ({int(lead.total_seconds() // 60)} min lead)",
+                recovering_for=room.next_arrival,
             )
     if not room.rented:
         setpoint = _unrented_setpoint(room, policy)
@@ -268,6 +415,10 @@ def climate_target(room: RoomEnergyState, policy: EnergyPolicy) -> ClimateTarget
     if room.vacant_since is None:
         return None
     vacant_for = room.now - room.vacant_since
+    if room.expected_return is not None and vacant_for >= policy.away_after:
+        planned = _planned_return(room, policy, mode, sign)
+        if planned is not None:
+            return planned
     if policy.deep_after is not None and vacant_for >= policy.deep_after:
         delta = policy.deep_setback_c
         label = "deep setback"
@@ -285,6 +436,66 @@ def climate_target(room: RoomEnergyState, policy: EnergyPolicy) -> ClimateTarget
         f"{label}: rented, empty {int(vacant_for.total_seconds() // 60)} min, "
         f"{room.season} {sign * delta:+.1f} °C",
     )
+
+
+def _planned_return(
+    room: RoomEnergyState, policy: EnergyPolicy, mode: ClimateMode, sign: float
+) -> ClimateTarget | None:
+    """A checked-in guest out: set back as deep as the expected absence makes worthwhile,
+    recover in time for the expected return, wait at their temperature a while if they
+    are late. None once they are overdue by more than `return_hold` (the away setback)."""
+    assert room.expected_return is not None and room.vacant_since is not None
+    back = room.expected_return
+    if room.now > back + policy.return_hold:
+        return None
+    rate = room.recovery_c_per_hour or policy.recovery_c_per_hour
+    depth = _return_depth(room, policy, rate)
+    if room.departure is not None and back >= room.departure:
+        # Not expected back before check-out: nothing to recover for.
+        setpoint = round(room.preferred_c + sign * depth, 1)
+        return _held_at(
+            room,
+            policy,
+            mode,
+            setpoint,
+            f"return setback: guest not expected back before check-out, "
+            f"{room.season} {sign * depth:+.1f} °C",
+        )
+    lead = precondition_lead(
+        room.indoor_c,
+        room.preferred_c,
+        policy,
+        setback_c=depth,
+        rate_c_per_hour=rate,
+        cap=policy.recovery_max,
+    )
+    if back - room.now <= lead or room.recovering_for == back:
+        return ClimateTarget(
+            ClimateMode.AUTO,
+            room.preferred_c,
+            f"pre-conditioning to {room.preferred_c:.1f} °C for the guest's expected return at "
+            f"{back:%H:%M %Z} ({int(lead.total_seconds() // 60)} min lead at {rate:.1f} °C/h)",
+            recovering_for=back,
+        )
+    setpoint = round(room.preferred_c + sign * depth, 1)
+    hours = (back - room.vacant_since).total_seconds() / 3600
+    return _held_at(
+        room,
+        policy,
+        mode,
+        setpoint,
+        f"return setback: guest expected back at {back:%H:%M %Z} ({hours:.1f} h out), "
+        f"{room.season} {sign * depth:+.1f} °C",
+    )
+
+
+def _return_depth(room: RoomEnergyState, policy: EnergyPolicy, rate: float) -> float:
+    """How far the room may drift while the guest is out: what the HVAC can recover in half
+    the expected absence, at least the code's away setback, at most the unrented limit."""
+    assert room.expected_return is not None and room.vacant_since is not None
+    absence_h = max(0.0, (room.expected_return - room.vacant_since).total_seconds() / 3600)
+    deepest = max(policy.away_setback_c, _unrented_gap(room, policy))
+    return round(min(deepest, max(policy.away_setback_c, rate * absence_h / 2)), 1)
 
 
 def _held_at(
