@@ -68,22 +68,16 @@ def serve(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
     """Migrate, then serve the API with uvicorn."""
-    import uvicorn
-
+    from loyalty.app import serve as serve_workers
     from loyalty.db.migrate import upgrade
 
     settings = _settings(database, host=host, port=port)
     configure_logging(settings.log_level)
     upgrade(settings.database_url)
     os.environ["LOYALTY_DATABASE_URL"] = settings.database_url
-    uvicorn.run(
-        "loyalty.cli:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        access_log=False,
-        log_config=None,
+    # One SO_REUSEPORT socket per worker (not uvicorn's --workers): see loyalty.app.serve.
+    serve_workers(
+        host=settings.host, port=settings.port, workers=workers, log_level=settings.log_level
     )
 
 
@@ -204,3 +198,7 @@ def jobs_tiers(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
