@@ -253,7 +253,7 @@ def _story(p: Player) -> dict[str, Any]:
         "li",
         "chen",
     ):
-        figures["job_2027"] = p.tier_job("2027-01-01")
+        figures["job_2027"] = p.tier_job("2026-12-31")
 
     p.section("2027: below platinum")
     with p.step(
@@ -357,7 +357,7 @@ def _story(p: Player) -> dict[str, Any]:
         "li",
         "chen",
     ):
-        figures["job_2028"] = p.tier_job("2028-01-01")
+        figures["job_2028"] = p.tier_job("2027-12-31")
     tier_of("li", "2028-01-01")
 
     p.section("2028: a quiet year for Li; Chen requalifies")
@@ -390,11 +390,11 @@ def _story(p: Player) -> dict[str, Any]:
         "li",
         "chen",
     ):
-        figures["job_2029"] = p.tier_job("2029-01-01")
+        figures["job_2029"] = p.tier_job("2028-12-31")
         again = p.call(
             "POST",
             "/v1/jobs/tier-evaluation",
-            {"year_ending": "2029-01-01"},
+            {"year_ending": "2028-12-31"},
             role="admin",
         )
         p.say(f"running the job again for the same date: already_ran={again['already_ran']}")
@@ -557,15 +557,6 @@ Run it yourself:
 LIMITS = """\
 ## What this example shows about the service (and its limits)
 
-* **Tier job date.** `POST /v1/jobs/tier-evaluation` takes `year_ending` and hands it to
-  `loyalty.rules.evaluate_tier` as "as of". The rules treat the qualification year that
-  contains that date as *still running* (year to date), so a year only counts as
-  completed once the date is in the next year. The script therefore runs the job on the
-  first day of each new year (`"year_ending": "2029-01-01"`). Run with `2028-12-31`, the
-  same job would see only 2027 as completed (Li merely "at risk") and would downgrade her
-  only in the run for `2029-12-31`, a year late: the field's name invites the wrong date.
-  The fix belongs in `loyalty/services/jobs.py` (evaluate as of `year_ending + 1 day`) or
-  in the field's name and description.
 * **Upgrades are immediate, at check-out**, and the stay that crosses the threshold still
   earns at the tier held when it was priced; the tier job only confirms upgrades,
   downgrades and posts retention bonuses.

@@ -305,9 +305,12 @@ class Player:
         self.explain(result["breakdown"])
         return dict(result)
 
-    def tier_job(self, as_of: str) -> dict[str, Any]:
-        self.clock.set(at(as_of, 2))
-        job = self.call("POST", "/v1/jobs/tier-evaluation", {"year_ending": as_of}, role="admin")
+    def tier_job(self, year_ending: str) -> dict[str, Any]:
+        next_day = (date.fromisoformat(year_ending) + timedelta(days=1)).isoformat()
+        self.clock.set(at(next_day, 2))
+        job = self.call(
+            "POST", "/v1/jobs/tier-evaluation", {"year_ending": year_ending}, role="admin"
+        )
         result = job["result"]
         self.say(
             f"job result: {result['upgrade']} upgraded, {result['downgrade']} downgraded, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -150,14 +151,20 @@ def expiry(request: Request, body: ExpiryJob, who: Principal = Depends(ADMIN)) -
 
 @router.post("/jobs/tier-evaluation", response_model=JobResult)
 def tier_evaluation(request: Request, body: TierJob, who: Principal = Depends(ADMIN)) -> JobResult:
-    """Evaluate every member's tier as of a date (upgrades, downgrades after years below,
-    retention bonuses). Idempotent per date."""
+    """Evaluate every member's tier once the qualification year ending `year_ending` is over
+    (upgrades, downgrades after years below, retention bonuses). Idempotent per year."""
     ctx = ctx_of(request)
-    if body.year_ending > ctx.clock.now().date():
+    first_day_after = body.year_ending + timedelta(days=1)
+    if first_day_after > ctx.clock.now().date():
         raise ApiError(
-            422, "future_date", "year_ending may not be in the future", field="year_ending"
+            422,
+            "year_not_over",
+            f"the qualification year ending {body.year_ending} is not over yet "
+            f"(fix: run on or after {first_day_after})",
+            field="year_ending",
         )
-    again, result = jobs.evaluate_tiers(ctx.engine, ctx, body.year_ending)
+    # The rules count a year as completed once `as_of` lies in the next one.
+    again, result = jobs.evaluate_tiers(ctx.engine, ctx, first_day_after)
     return JobResult(
         job="tier-evaluation",
         period=body.year_ending.isoformat(),

@@ -5,6 +5,7 @@ verifies, stored balances equal the sum of their transfers, same key → same ou
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -85,7 +86,8 @@ def test_ledger_state_machine(sqlite_service: Service) -> None:
         def jobs(self) -> None:
             today = service.clock.now().date().isoformat()
             self._send("POST", "/v1/jobs/expiry", {"as_of": today}, "admin")
-            self._send("POST", "/v1/jobs/tier-evaluation", {"year_ending": today}, "admin")
+            yesterday = (service.clock.now().date() - timedelta(days=1)).isoformat()
+            self._send("POST", "/v1/jobs/tier-evaluation", {"year_ending": yesterday}, "admin")
             self._send("POST", "/v1/jobs/expire-holds", {}, "admin")
 
         @rule(data=st.data())
