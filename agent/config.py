@@ -43,6 +43,7 @@ FIXES = {
     "room.property_id": 'the property code, letters/digits/._- only, e.g. "SHA-01"',
     "room.room_id": 'the room number, e.g. "1201"',
     "room.timezone": 'an IANA zone name, e.g. "Asia/Shanghai"',
+    "room.hemisphere": '"north" or "south" (where the property is)',
     "central.url": 'the loyalty service base URL, e.g. "https://loyalty.example.com"',
     "port": "a serial device path for modbus_hvac, an integer port for coap_light",
     "driver": "one of modbus_hvac, coap_light, z2m, mqtt_audio",
@@ -63,6 +64,9 @@ class RoomSection(_Section):
     timezone: str = "UTC"
     # Köppen–Geiger climate code of the property (e.g. "Cfa"), a comfort-model input.
     climate: Annotated[str, StringConstraints(pattern=r"^[A-E][a-zA-Z]{1,2}$")] | None = None
+    # Which half of the globe the property is in: the comfort model's season (summer is
+    # December-February in the south).
+    hemisphere: Literal["north", "south"] = "north"
 
     @field_validator("timezone")
     @classmethod
@@ -85,6 +89,8 @@ class RolesSection(_Section):
     door: list[DeviceName] = Field(default_factory=list)
     window: list[DeviceName] = Field(default_factory=list)
     motion: list[DeviceName] = Field(default_factory=list)
+    # Sensors outside (balcony, roof): their temperature is the outdoor one, never the room's.
+    outdoor: list[DeviceName] = Field(default_factory=list)
 
 
 class CentralSection(_Section):
@@ -266,7 +272,7 @@ class RoomConfig(BaseModel):
     @model_validator(mode="after")
     def _roles_name_sensors(self) -> RoomConfig:
         problems = []
-        for role in ("door", "window", "motion"):
+        for role in ("door", "window", "motion", "outdoor"):
             for name in getattr(self.roles, role):
                 device = self.devices.get(name)
                 if device is None or device.capability != "sensor":

@@ -12,13 +12,23 @@ default plus the learned offset. Everything is clamped to the guest limits.
 
 When the model is missing or fails, the agent keeps working on explicit preferences and
 defaults (logged once); the advisor never takes the room down.
+
+The model's adaptive inputs: the outdoor running mean (EN 16798-1 / ASHRAE 55,
+T_rm = (1 − α)·T_day−1 + α·T_rm−1 with α = 0.8) from the outdoor readings the room sees,
+and the property's hemisphere (`[room] hemisphere`), so seasons are not inverted south of
+the equator.
+
+    rm = RunningMean()
+    rm = rm.observe(date(2026, 1, 12), 4.0)    # every outdoor reading, by local date
+    rm.mean_c                                  # None until a whole day has closed
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from datetime import datetime
+import math
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any
 
 from agent.config import RoomConfig
@@ -40,6 +50,69 @@ class ComfortInputs:
     indoor_c: float | None = None
     humidity_pct: float | None = None
     outdoor_c: float | None = None
+    outdoor_running_mean_c: float | None = None
+
+
+RUNNING_MEAN_ALPHA = 0.8  # EN 16798-1's recommended weight of the previous running mean
+OUTDOOR_RANGE_C = (-60.0, 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningMean:
+    """The exponentially weighted running mean of daily mean outdoor temperatures.
+
+    Readings are averaged per local day; when a reading for a later day arrives, the day
+    before closes into the mean: T_rm = (1 − α)·T_day + α·T_rm (the first day seeds it).
+    Days without any reading are skipped (the mean carries over), which is the standard's
+    fallback too. Implausible readings are ignored, not averaged in."""
+
+    mean_c: float | None = None
+    day: date | None = None
+    day_sum_c: float = 0.0
+    day_count: int = 0
+
+    def observe(self, day: date, outdoor_c: float) -> RunningMean:
+        if not (math.isfinite(outdoor_c) and OUTDOOR_RANGE_C[0] <= outdoor_c <= OUTDOOR_RANGE_C[1]):
+            return self
+        if self.day is None or day == self.day:
+            return replace(
+                self, day=day, day_sum_c=self.day_sum_c + outdoor_c, day_count=self.day_count + 1
+            )
+        if day < self.day:
+            return self  # the clock went back: a past day is closed already
+        mean = self.mean_c
+        if self.day_count:
+            daily = self.day_sum_c / self.day_count
+            mean = (
+                daily
+                if mean is None
+                else (1 - RUNNING_MEAN_ALPHA) * daily + RUNNING_MEAN_ALPHA * mean
+            )
+        return RunningMean(mean, day, outdoor_c, 1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mean_c": self.mean_c,
+            "day": self.day.isoformat() if self.day else None,
+            "day_sum_c": self.day_sum_c,
+            "day_count": self.day_count,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> RunningMean:
+        """What the store held; anything unreadable starts afresh rather than failing."""
+        if not data:
+            return cls()
+        try:
+            mean = data.get("mean_c")
+            return cls(
+                mean_c=None if mean is None else float(mean),
+                day=date.fromisoformat(data["day"]) if data.get("day") else None,
+                day_sum_c=float(data.get("day_sum_c", 0.0)),
+                day_count=int(data.get("day_count", 0)),
+            )
+        except (TypeError, ValueError, KeyError):
+            return cls()
 
 
 def _comfort() -> Any:
@@ -54,6 +127,7 @@ class PreferenceResolver:
         self._scenes = config.scenes
         self._advisor = advisor
         self._climate = config.room.climate
+        self._hemisphere = config.room.hemisphere
         self._warned = False
 
     @classmethod
@@ -72,9 +146,10 @@ class PreferenceResolver:
             indoor_c=indoor_c,
             humidity_pct=inputs.humidity_pct,
             outdoor_c=inputs.outdoor_c,
-            outdoor_running_mean_c=inputs.outdoor_c,
+            outdoor_running_mean_c=inputs.outdoor_running_mean_c,
             at=inputs.at,
             climate=self._climate,
+            hemisphere=self._hemisphere,
             air_conditioned=True,
             age_band=prefs.age_band if prefs else None,
             gender=prefs.gender if prefs else None,

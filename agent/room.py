@@ -31,7 +31,7 @@ from typing import Any
 from agent.alerts import RoomFacts, room_alerts
 from agent.config import RoomConfig
 from agent.metrics import AgentMetrics
-from agent.preferences import ComfortInputs, PreferenceResolver
+from agent.preferences import ComfortInputs, PreferenceResolver, RunningMean
 from agent.presence import PresenceSignal
 from agent.store import AgentStore, NewEvent
 from drivers.base import (
@@ -212,6 +212,8 @@ class RoomController:
             cooling_c_per_hour=saved_rates.get("cooling"),
         )
         self.expected_return: datetime | None = None
+        self.outdoor_c: float | None = None
+        self.outdoor_mean = RunningMean.from_json(store.get_state("outdoor_running_mean"))
         checked_in_at = store.get_state("checked_in_at")
         self.checked_in_at: datetime | None = (
             datetime.fromisoformat(checked_in_at) if checked_in_at else None
@@ -433,7 +435,11 @@ class RoomController:
     # --- ingest ----------------------------------------------------------------------------
 
     def _roles(self, name: str) -> set[str]:
-        roles = {r for r in ("door", "window", "motion") if name in getattr(self.config.roles, r)}
+        roles = {
+            r
+            for r in ("door", "window", "motion", "outdoor")
+            if name in getattr(self.config.roles, r)
+        }
         return roles or {"auto"}
 
     def _ingest(self, update: DeviceUpdate, now: datetime) -> None:
@@ -575,10 +581,35 @@ class RoomController:
         if state.occupancy and ("motion" in roles or "auto" in roles):
             self.occ = energy.on_motion(self.occ, now, self._occ_policy)
             self.last_motion_at = now
+        if "outdoor" in roles:
+            if state.temperature_c is not None:
+                self._outdoor(state.temperature_c, now)
+            return
         if state.temperature_c is not None and self.indoor_c is None:
             self.indoor_c = state.temperature_c
         if state.humidity_pct is not None and self.humidity_pct is None:
             self.humidity_pct = state.humidity_pct
+
+    def _outdoor(self, outdoor_c: float, now: datetime) -> None:
+        """An outdoor reading: today's value for the comfort model, and the running mean,
+        stored with each reading (a few hundred small writes a day) so a restart loses none."""
+        self.outdoor_c = outdoor_c
+        before = self.outdoor_mean
+        self.outdoor_mean = before.observe(now.astimezone(self.config.room.tz).date(), outdoor_c)
+        if self.outdoor_mean is before:
+            return
+        self.store.commit(state={"outdoor_running_mean": self.outdoor_mean.to_json()})
+        if self.outdoor_mean.mean_c != before.mean_c:
+            self._values_key = None  # a new day: the comfort model's input changed
+
+    def _comfort_inputs(self, now: datetime) -> ComfortInputs:
+        return ComfortInputs(
+            now,
+            self.indoor_c,
+            self.humidity_pct,
+            outdoor_c=self.outdoor_c,
+            outdoor_running_mean_c=self.outdoor_mean.mean_c,
+        )
 
     def _ingest_presence(self, signal: PresenceSignal) -> None:
         stay = self.active_stay(signal.at)
@@ -668,7 +699,7 @@ class RoomController:
             if abs(state.setpoint_c - suggested_c) >= 0.25:
                 prefs = self.resolver.learn(
                     prefs,
-                    ComfortInputs(now, self.indoor_c, self.humidity_pct),
+                    self._comfort_inputs(now),
                     suggested_c=suggested_c,
                     chosen_c=state.setpoint_c,
                 )
@@ -781,9 +812,7 @@ class RoomController:
         fresh = self._values_at is not None and now - self._values_at < PREFS_REFRESH
         if key == self._values_key and fresh:
             return
-        self.values = self.resolver.values(
-            prefs, ComfortInputs(now, self.indoor_c, self.humidity_pct)
-        )
+        self.values = self.resolver.values(prefs, self._comfort_inputs(now))
         self._values_key, self._values_at = key, now
 
     def _situation(self, now: datetime, stay: StayAssignment | None) -> Situation:

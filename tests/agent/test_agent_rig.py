@@ -195,7 +195,8 @@ async def test_window_interlock_then_setback_when_empty(env: Env) -> None:
     env.clock.jump(19)
     for _ in range(5):
         env.room.step()
-    assert hvac.controls.mode is ClimateMode.AUTO  # not before the 20 s grace
+    mode_before_grace = hvac.controls.mode
+    assert mode_before_grace is ClimateMode.AUTO  # not before the 20 s grace
     env.clock.jump(2)
     await eventually(lambda: hvac.controls.mode is ClimateMode.OFF, what="HVAC off")
     status = await env.watcher.wait_for(
@@ -212,7 +213,11 @@ async def test_window_interlock_then_setback_when_empty(env: Env) -> None:
     await eventually(
         lambda: abs(hvac.controls.setpoint_c - 23.5) >= 2.2, what="setback of at least 2.2 °C"
     )
-    assert hvac.controls.mode in (ClimateMode.HEAT, ClimateMode.COOL)
+    # Out for the day: set back towards the unrented limit, which is past what the
+    # thermostat takes in heating (16 °C), so it is off while the room is warmer.
+    assert hvac.controls.mode in (ClimateMode.HEAT, ClimateMode.COOL, ClimateMode.OFF)
+    assert env.room.energy_target is not None
+    assert env.room.energy_target.reason.startswith(("return setback", "away setback"))
     assert sims["ceiling"].on is False
     assert "departure" in env.kinds()
 
