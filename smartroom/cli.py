@@ -62,10 +62,12 @@ def schemas(
 def _bench_modules() -> list[str]:
     import bench
 
+    # A benchmark is a module with a main(); helpers (the recorder, load generators) are not.
     return sorted(
         m.name
         for m in pkgutil.iter_modules(bench.__path__)
-        if m.name not in {"record"} and not m.name.startswith("_")
+        if not m.name.startswith("_")
+        and callable(getattr(importlib.import_module(f"bench.{m.name}"), "main", None))
     )
 
 
