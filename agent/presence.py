@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from smartroom.listeners import Listeners
 from smartroom.log import get_logger
 
 log = get_logger("agent.presence")
@@ -34,20 +35,10 @@ PresenceListener = Callable[[PresenceSignal], None]
 
 class PresenceHub:
     def __init__(self) -> None:
-        self._listeners: list[PresenceListener] = []
+        self._listeners: Listeners[PresenceSignal] = Listeners("presence_listener_failed")
 
     def subscribe(self, listener: PresenceListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def remove() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return remove
+        return self._listeners.add(listener)
 
     def report(self, signal: PresenceSignal) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(signal)
-            except Exception:  # one bad listener must not silence the others
-                log.exception("presence_listener_failed")
+        self._listeners.emit(signal)

@@ -47,6 +47,7 @@ from drivers.coap_codec import (
 )
 from drivers.config import CoapLightConfig
 from smartroom.clock import Clock, SystemClock
+from smartroom.listeners import Listeners
 from smartroom.log import get_logger
 
 log = get_logger("drivers.coap_light")
@@ -80,7 +81,7 @@ class CoapLight:
             on_change=lambda _s: self._emit(),
             backoff=backoff or Backoff(initial=0.5, maximum=10.0),
         )
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[DeviceUpdate] = Listeners("device_listener_failed", device=name)
         self._state: LightState | None = None
         self._extra: dict[str, object] = {}
         self._hint_k: int | None = None
@@ -102,13 +103,7 @@ class CoapLight:
         return self._state
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def remove() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(listener)
-
-        return remove
+        return self._listeners.add(listener)
 
     async def start(self) -> None:
         if self._task is not None:
@@ -259,11 +254,7 @@ class CoapLight:
             manual=manual,
             extra=dict(self._extra),
         )
-        for listener in list(self._listeners):
-            try:
-                listener(update)
-            except Exception:
-                log.exception("device_listener_failed", device=self.name)
+        self._listeners.emit(update)
 
 
 def create(name: str, config: CoapLightConfig, clock: Clock | None = None) -> CoapLight:

@@ -64,6 +64,7 @@ from drivers.modbus_bus import (
 )
 from drivers.modbus_map import RegisterMap, RegisterValueError, Value, load_map
 from smartroom.clock import Clock, SystemClock
+from smartroom.listeners import Listeners
 from smartroom.log import get_logger
 
 log = get_logger("drivers.modbus_hvac")
@@ -110,7 +111,7 @@ class ModbusHvac:
         # detected within 2 × this (≤ 2 s) and a command fits in `timeout_s`.
         self.response_timeout_s = min(1.0, config.timeout_s / 2)
         self._plan = self.regmap.read_plan()
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[DeviceUpdate] = Listeners("listener_failed", device=name)
         retry_cap = min(30.0, max(1.0, config.poll_interval_s * 5))
         self._tracker = AvailabilityTracker(
             name,
@@ -147,13 +148,7 @@ class ModbusHvac:
         return self._panel
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     async def start(self) -> None:
         if self._task is not None:
@@ -356,11 +351,7 @@ class ModbusHvac:
         self._emit(DeviceUpdate(self.name, availability, state=self._state))
 
     def _emit(self, update: DeviceUpdate) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(update)
-            except Exception:  # a subscriber's bug must not stop the poll loop
-                log.exception("listener_failed", device=self.name)
+        self._listeners.emit(update)
 
     # --- commands -------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from drivers.base import (
 )
 from drivers.config import MqttConfig
 from smartroom.clock import Clock, SystemClock
+from smartroom.listeners import Listeners
 from smartroom.log import get_logger
 from sync.wire import Availability
 
@@ -98,7 +99,9 @@ class MqttConnection:
         self._op_timeout_s = op_timeout_s
         self._clock = clock or SystemClock()
         self._handlers: dict[str, list[MessageHandler]] = {}
-        self._listeners: list[AvailabilityListener] = []
+        self._listeners: Listeners[AvailabilityState] = Listeners(
+            "availability_listener_failed", connection=client_id
+        )
         self._warned: set[str] = set()
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
@@ -155,20 +158,10 @@ class MqttConnection:
         return self._connected.is_set()
 
     def on_availability(self, listener: AvailabilityListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def remove() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(listener)
-
-        return remove
+        return self._listeners.add(listener)
 
     def _changed(self, state: AvailabilityState) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(state)
-            except Exception:
-                log.exception("availability_listener_failed", connection=self.client_id)
+        self._listeners.emit(state)
 
     # --- subscriptions and publishing --------------------------------------------------
 
@@ -316,7 +309,7 @@ class MqttDeviceBase:
         self.timeout_s = timeout_s
         self._conn = connection
         self._clock = clock or SystemClock()
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[DeviceUpdate] = Listeners("device_listener_failed", device=name)
         self._tracker = AvailabilityTracker(
             name, clock=self._clock, on_change=self._availability_changed
         )
@@ -329,13 +322,7 @@ class MqttDeviceBase:
         return self._tracker.state
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def remove() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(listener)
-
-        return remove
+        return self._listeners.add(listener)
 
     async def _listen(self, topic_filter: str, handler: MessageHandler) -> None:
         self._unsubs.append(await self._conn.subscribe(topic_filter, handler))
@@ -388,11 +375,7 @@ class MqttDeviceBase:
             manual=manual,
             extra=extra or {},
         )
-        for listener in list(self._listeners):
-            try:
-                listener(update)
-            except Exception:
-                log.exception("device_listener_failed", device=self.name)
+        self._listeners.emit(update)
 
     def _malformed(self, topic: str, error: Exception) -> None:
         if not self._malformed_logged:
