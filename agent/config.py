@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 import zoneinfo
 from collections.abc import Mapping
 from datetime import time, timedelta
@@ -33,7 +32,7 @@ from pydantic import (
 from drivers.base import CapabilityName
 from drivers.config import DeviceConfig, MqttConfig
 from scenes.energy import EnergyPolicy, OccupancyPolicy
-from smartroom.settings import ConfigError, explain
+from smartroom.settings import ConfigError, explain, read_toml
 from sync.wire import PropertyId, RoomId
 
 DeviceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
@@ -365,12 +364,4 @@ def parse_room_config(
 
 def load_room_config(path: Path) -> RoomConfig:
     """Read, validate and cross-check a room file; raises ConfigError saying what to fix."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
-    return parse_room_config(data, source=str(path))
+    return parse_room_config(read_toml(path), source=str(path))
