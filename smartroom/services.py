@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 
 class ServiceError(RuntimeError):
@@ -325,3 +326,60 @@ def start_broker(prefer_embedded: bool = False) -> MosquittoBroker | EmbeddedBro
     if not prefer_embedded and find_binary("mosquitto") is not None:
         return MosquittoBroker().start()
     return EmbeddedBroker().start()
+
+
+class AppServer:
+    """An ASGI app served by uvicorn in a thread on a free loopback port: real HTTP for the
+    tests, the worked example and tools that drive a service in-process.
+
+        with AppServer(create_app(settings)) as server:
+            httpx.get(server.url + "/health")
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        port: int | None = None,
+        start_timeout: float = 15.0,
+        name: str = "app-server",
+    ) -> None:
+        import uvicorn  # here, not at module level: the room agent never loads uvicorn
+
+        # A given port lets a test stop the service and bring it back where clients expect it.
+        self.port = port or free_port()
+        self._start_timeout = start_timeout
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+            )
+        )
+        self._thread = threading.Thread(target=self.server.run, name=name, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> AppServer:
+        self._thread.start()
+        deadline = time.monotonic() + self._start_timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise ServiceError(f"the app did not start on port {self.port}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=self._start_timeout)
+
+    def __enter__(self) -> AppServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

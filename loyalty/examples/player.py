@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,13 +25,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
 from loyalty.auth import create_key
 from loyalty.rules.numbers import int_text
 from smartroom.clock import FakeClock
-from smartroom.services import free_port
+from smartroom.services import AppServer
 
 PROPERTY = "sh01"
 
@@ -120,23 +117,8 @@ class Labels:
 @contextmanager
 def served(app: FastAPI) -> Iterator[str]:
     """`app` on uvicorn in a thread on a free loopback port; yields the base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="member-year-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the loyalty service did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with AppServer(app, name="member-year-uvicorn") as server:
+        yield server.url
 
 
 class Player:

@@ -5,8 +5,6 @@ learned preferences pushed back, and the room carrying on while central is down.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from agent_fakes import FakeDevice, climate
 from agent_rig import eventually
 
@@ -26,7 +23,7 @@ from loyalty.app import create_app
 from loyalty.auth import create_key
 from loyalty.settings import LoyaltySettings
 from smartroom.clock import SystemClock
-from smartroom.services import MosquittoBroker, free_port
+from smartroom.services import AppServer, MosquittoBroker, free_port
 from sync.wire import MemberPreferences, SyncEvent
 
 pytestmark = [pytest.mark.timeout(90)]
@@ -47,8 +44,7 @@ class Central:
         self.url = f"http://127.0.0.1:{self.port}"
         self.keys = {role: self.key(role) for role in ("admin", "staff")}
         self.keys["agent"] = self.key("agent", property_id=PROPERTY, room_id=ROOM)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: AppServer | None = None
         self._n = 0
 
     def key(self, role: str, **scope: Any) -> str:
@@ -57,21 +53,11 @@ class Central:
         return plaintext
 
     def start(self) -> None:
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert time.monotonic() < deadline, "central did not start"
-            time.sleep(0.01)
+        self._server = AppServer(self.app, port=self.port, start_timeout=10).start()
 
     def stop(self) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.should_exit = True
-        self._thread.join(10)
+        assert self._server is not None
+        self._server.stop()
 
     def call(self, method: str, path: str, role: str = "staff", **kwargs: Any) -> Any:
         self._n += 1

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from service_harness import ServerThread, Service, make_service
+from service_harness import Service, make_service
 
 from smartroom.clock import FakeClock
-from smartroom.services import TemporaryPostgres
+from smartroom.services import AppServer, TemporaryPostgres
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def db_url(request: pytest.FixtureRequest) -> str:
 def service(db_url: str) -> Iterator[Service]:
     clock = FakeClock(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
     svc = make_service(db_url, clock)
-    with ServerThread(svc.app) as server, svc.client:
+    with AppServer(svc.app) as server, svc.client:
         svc.client.base_url = httpx.URL(server.url)
         yield svc
     svc.app.state.ctx.engine.dispose()
@@ -50,7 +50,7 @@ def service(db_url: str) -> Iterator[Service]:
 def sqlite_service(sqlite_url: str) -> Iterator[Service]:
     clock = FakeClock(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
     svc = make_service(sqlite_url, clock)
-    with ServerThread(svc.app) as server, svc.client:
+    with AppServer(svc.app) as server, svc.client:
         svc.client.base_url = httpx.URL(server.url)
         yield svc
     svc.app.state.ctx.engine.dispose()

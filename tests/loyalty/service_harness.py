@@ -3,58 +3,19 @@ and a small client that checks status codes."""
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
 from loyalty.app import create_app
 from loyalty.auth import create_key
 from loyalty.settings import LoyaltySettings
 from smartroom.clock import FakeClock
-from smartroom.services import free_port
 
 PROPERTY, ROOM = "sh01", "1208"
-
-
-class ServerThread:
-    """The app served by uvicorn on a free loopback port, in a thread (real HTTP)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host="127.0.0.1",
-                port=self.port,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-            )
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @dataclass
