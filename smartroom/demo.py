@@ -27,13 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 
 from smartroom.clock import ScaledClock, SystemClock
 from smartroom.log import configure_logging
-from smartroom.services import EmbeddedBroker, MosquittoBroker, free_port, start_broker
+from smartroom.services import (
+    AppServer,
+    EmbeddedBroker,
+    MosquittoBroker,
+    free_port,
+    start_broker,
+)
 from sync.wire import new_id
 
 PROPERTY = "SHA-01"
@@ -77,13 +82,6 @@ class RoomRun:
     rig: Any = None
     seen_scenes: list[str] = field(default_factory=list)
     last: dict[str, Any] = field(default_factory=dict)
-
-
-class _QuietServer(uvicorn.Server):
-    # The demo owns Ctrl-C and SIGTERM; uvicorn must not take the signals over.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
 
 
 def room_devices(room_id: str) -> dict[str, dict[str, Any]]:
@@ -166,12 +164,7 @@ class Central:
         self.http = httpx.AsyncClient(
             base_url=self.url, headers={"Authorization": f"Bearer {self.staff_key}"}, timeout=10
         )
-        self._server = _QuietServer(
-            uvicorn.Config(
-                self.app, host="127.0.0.1", port=self.port, log_config=None, access_log=False
-            )
-        )
-        self._task: asyncio.Task[None] | None = None
+        self._server = AppServer(self.app, port=self.port, lifespan=True, name="demo-central")
 
     def key(self, role: str, **scope: str) -> str:
         from loyalty.auth import create_key
@@ -189,17 +182,11 @@ class Central:
         return plaintext
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.02)
+        await asyncio.to_thread(self._server.start)
 
     async def stop(self) -> None:
         await self.http.aclose()
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
+        await asyncio.to_thread(self._server.stop)
 
     async def call(
         self, method: str, path: str, body: Any = None, *, key: str | None = None

@@ -341,6 +341,7 @@ class AppServer:
         app: Any,
         *,
         port: int | None = None,
+        lifespan: bool = False,
         start_timeout: float = 15.0,
         name: str = "app-server",
     ) -> None:
@@ -356,9 +357,12 @@ class AppServer:
                 port=self.port,
                 log_config=None,
                 access_log=False,
-                lifespan="off",
+                # Off by default so one app can be served, stopped and served again (tests);
+                # on, the app's shutdown hooks run when the server stops.
+                lifespan="on" if lifespan else "off",
             )
         )
+        # Off the main thread uvicorn installs no signal handlers: the caller keeps Ctrl-C.
         self._thread = threading.Thread(target=self.server.run, name=name, daemon=True)
 
     @property
