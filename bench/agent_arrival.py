@@ -26,7 +26,7 @@ import statistics
 import tempfile
 import time
 import tomllib
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from bench.record import record
 from drivers.base import ClimateCommand, ClimateMode, LightCommand, MediaCommand
 from drivers.registry import build_room
 from firmware_mocks.rig import Rig
-from smartroom.clock import SystemClock
+from smartroom.clock import JumpClock
 from smartroom.log import configure_logging
 from smartroom.services import MosquittoBroker
 from sync.wire import StayAssignment, new_id
@@ -51,19 +51,6 @@ DEVICES: dict[str, dict[str, Any]] = {
     "lock": {"driver": "z2m", "capability": "sensor", "friendly_name": "b_lock"},
 }
 WELCOME_DEVICES = ("hvac", "ceiling", "bedside", "speaker")
-
-
-class JumpClock(SystemClock):
-    """Real time that can jump forward (to skip the vacancy confirmation between guests)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def now(self) -> datetime:
-        return super().now() + timedelta(seconds=self.offset)
-
-    def monotonic(self) -> float:
-        return super().monotonic() + self.offset
 
 
 def scene_is(room: Any, name: str) -> bool:
@@ -169,7 +156,7 @@ async def run(arrivals: int, *, do_record: bool) -> dict[str, float]:
                     await sims["motion"].leave()
                     await sims["entrance"].close()
                     await wait_for(lambda: not room.occ.door_open)
-                    clock.offset += 31
+                    clock.jump(31)
                     await wait_for(lambda: not room.occ.occupied)
                     store.replace_stays([])
                     room.stays_changed()
@@ -177,7 +164,7 @@ async def run(arrivals: int, *, do_record: bool) -> dict[str, float]:
                         lambda: room.choice is not None and room.choice.name == "checkout"
                     )
                     await wait_for(lambda: not room.inflight)
-                    clock.offset += 31 * 60
+                    clock.jump(31 * 60)
             base = await baseline(config, min(arrivals, 100))
     result = {
         "p50_ms": pct(samples, 0.5) * 1000,

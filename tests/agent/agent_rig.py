@@ -8,7 +8,6 @@ import contextlib
 import json
 import tomllib
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from polling import eventually
 from agent.app import Agent
 from agent.config import RoomConfig, parse_room_config
 from firmware_mocks.rig import Rig
-from smartroom.clock import SystemClock
+from smartroom.clock import JumpClock
 from smartroom.services import MosquittoBroker
 
 ROOM_DEVICES: dict[str, dict[str, Any]] = {
@@ -33,23 +32,6 @@ ROOM_DEVICES: dict[str, dict[str, Any]] = {
     "button": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_button"},
     "speaker": {"driver": "mqtt_audio", "speaker_id": "r1201"},
 }
-
-
-class JumpClock(SystemClock):
-    """Real time that a test can move forward in one jump (every part of the agent and the
-    drivers sees the same clock): `clock.jump(21)` = 21 s later, instantly."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def now(self) -> datetime:
-        return super().now() + timedelta(seconds=self.offset)
-
-    def monotonic(self) -> float:
-        return super().monotonic() + self.offset
-
-    def jump(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 def room_data(

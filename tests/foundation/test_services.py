@@ -107,3 +107,15 @@ def test_scaled_clock_runs_faster_than_real_time() -> None:
     assert clock.monotonic() >= 5.9
     with pytest.raises(ValueError, match="positive"):
         ScaledClock(0)
+
+
+def test_jump_clock_moves_every_reader_forward_at_once() -> None:
+    from smartroom.clock import JumpClock
+
+    clock = JumpClock()
+    before_wall, before_mono = clock.now(), clock.monotonic()
+    clock.jump(31)
+    assert clock.now() - before_wall >= timedelta(seconds=31)
+    assert clock.monotonic() - before_mono >= 31
+    with pytest.raises(ValueError, match="forwards"):
+        clock.jump(-1)
