@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -229,4 +230,19 @@ service_keys = Table(
     Column("private_b64", String(128), nullable=False),
     Column("public_b64", String(128), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Comfort-model versions, signed offline by the ML team (central never holds that key): the
+# service only stores and serves them. `withdrawn_at` hides a version from agents.
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("version", String(32), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("signature_b64", String(100), nullable=False),
+    Column("blob", LargeBinary, nullable=False),
+    Column("published_at", UTCDateTime(), nullable=False),
+    Column("withdrawn_at", UTCDateTime(), nullable=True),
 )

@@ -1,5 +1,6 @@
 """Foundation (issue 3): the Alembic migrations build exactly the declared schema on a fresh
-SQLite file and on PostgreSQL, and survive a downgrade/upgrade round trip."""
+SQLite file and on PostgreSQL, and survive a downgrade/upgrade round trip (also one step
+back: 0002 adds and drops only the comfort-model table)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,16 @@ from loyalty.db import downgrade, make_engine, upgrade
 from loyalty.db.tables import metadata
 
 EXPECTED = {t.name for t in metadata.sorted_tables}
+MODEL_COLUMNS = {
+    "name",
+    "version",
+    "sha256",
+    "size_bytes",
+    "signature_b64",
+    "blob",
+    "published_at",
+    "withdrawn_at",
+}
 
 
 def _check(url: str) -> None:
@@ -24,6 +35,17 @@ def _check(url: str) -> None:
         assert diff == [], diff
         columns = {c["name"] for c in inspect(engine).get_columns("transfers")}
         assert {"prev_hash", "hash", "chain_owner", "chain_seq", "pending_id"} <= columns
+        models = {c["name"]: c for c in inspect(engine).get_columns("models")}
+        assert set(models) == MODEL_COLUMNS
+        assert models["withdrawn_at"]["nullable"] and not models["blob"]["nullable"]
+        assert inspect(engine).get_pk_constraint("models")["constrained_columns"] == [
+            "name",
+            "version",
+        ]
+        downgrade(engine, "0001")  # 0002 drops only the models table
+        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - {"models"}
+        upgrade(engine)
+        assert "models" in inspect(engine).get_table_names()
         downgrade(engine, "base")
         assert set(inspect(engine).get_table_names()) & EXPECTED == set()
         upgrade(engine)
