@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -24,8 +25,15 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from agent.comfort.features import FeatureSpec, encode
-from models.data import DEFAULT_DATA_DIR, Dataset, load_dataset
+from agent.comfort.features import CLASSES, FeatureSpec, encode
+from models.data import (
+    DEFAULT_DATA_DIR,
+    MEASUREMENTS,
+    METADATA,
+    Dataset,
+    dataset_from_frame,
+    load_dataset,
+)
 from models.metrics import Scores, choose_weights, decide, scores
 from models.train import imputation_for
 
@@ -47,7 +55,13 @@ class Recipe:
     decreasing: tuple[int, ...] = ()
     # Rows of each building weigh n_b ** building_power in total (1 = every row alike).
     building_power: float = 1.0
-    extra: tuple[str, ...] = ()  # extra hotel-available columns: "vapour", "month", "rh_out"
+    # Extra columns (`extra_columns`): hotel-available "vapour", "month", "rh_out",
+    # "building_context"; and, as a ceiling check only, "survey_inputs" and "sensation",
+    # which no hotel room has.
+    extra: tuple[str, ...] = ()
+    # Weight of the rows that have a sensation vote but no preference vote (86 buildings
+    # otherwise unused), trained with soft labels P(preference | sensation); 0 = left out.
+    unlabelled_weight: float = 0.0
     # Decision-weight grid: "default" (models.metrics.choose_weights), "fine" (steps of
     # 0.05) or "wide" (log-spaced e^-2.5 … e^2.5, for probabilities not class-balanced).
     grid: str = "default"
@@ -64,6 +78,11 @@ RECIPES: dict[str, Recipe] = {
     "ordinal": Recipe(kind="ordinal", class_weight=None, grid="wide"),
     # Columns 0 and 5 are indoor_c and above_adaptive_neutral_c.
     "ordinal_mono": Recipe(kind="ordinal", class_weight=None, grid="wide", decreasing=(0, 5)),
+    "building_context": Recipe(extra=("building_context",)),
+    "unlabelled_sensation": Recipe(unlabelled_weight=1.0),
+    # Ceiling checks with inputs a hotel room does NOT have: how far would they get?
+    "survey_inputs": Recipe(extra=("survey_inputs",)),
+    "survey_inputs_and_sensation": Recipe(extra=("survey_inputs", "sensation")),
     "ordinal_mono_big": Recipe(
         kind="ordinal",
         class_weight=None,
@@ -92,6 +111,23 @@ def extra_columns(frame: pd.DataFrame, names: tuple[str, ...]) -> FloatArray:
         cols += [np.cos(2 * np.pi * month / 12), np.sin(2 * np.pi * month / 12)]
     if "rh_out" in names:
         cols.append(np.where(np.isnan(num("rh_out_isd")), num("rh_out"), num("rh_out_isd")))
+    if "building_context" in names:
+        # What the property knows of itself: its usual indoor temperature and humidity (the
+        # building's mean over its survey rows; features only, never labels) and the row's
+        # distance from it. Every building lies wholly in one fold, so nothing crosses.
+        by = pd.Series(num("building_id")).fillna(-1)
+        indoor = pd.Series(num("ta"))
+        usual = indoor.groupby(by).transform("mean").to_numpy()
+        cols += [
+            usual,
+            indoor.to_numpy() - usual,
+            indoor.groupby(by).transform("std").fillna(0.0).to_numpy(),
+            pd.Series(num("rh")).groupby(by).transform("mean").to_numpy(),
+        ]
+    if "survey_inputs" in names:
+        cols += [num(c) for c in ("clo", "met", "vel", "tr", "pmv")]
+    if "sensation" in names:
+        cols.append(num("thermal_sensation"))
     return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
 
 
@@ -110,10 +146,64 @@ def _hgb(r: Recipe, n_features: int, class_weight: str | None) -> HistGradientBo
     )
 
 
+@dataclass(frozen=True)
+class SoftRows:
+    """Rows without a preference vote, each with soft labels P(cooler, no change, warmer)."""
+
+    x: FloatArray
+    p: FloatArray
+
+
+def load_unlabelled(data_dir: Path = DEFAULT_DATA_DIR) -> tuple[Dataset, FloatArray]:
+    """Rows with a sensation vote but no preference vote, and their rounded sensation."""
+    df = pd.read_csv(data_dir / MEASUREMENTS, low_memory=False)
+    meta = pd.read_csv(data_dir / METADATA)[["building_id", "climate", "cooling_type"]]
+    df = df[df["thermal_preference"].isna() & df["thermal_sensation"].notna()]
+    df = df.drop(columns=[c for c in ("climate", "cooling_type") if c in df.columns])
+    df = df.merge(meta, on="building_id", how="left")
+    df = df[np.isfinite(pd.to_numeric(df["ta"], errors="coerce"))].reset_index(drop=True)
+    sensation = np.clip(np.round(pd.to_numeric(df["thermal_sensation"]).to_numpy()), -3, 3)
+    df["thermal_preference"] = CLASSES[1]  # placeholder: these rows are trained on soft labels
+    return dataset_from_frame(df), sensation
+
+
+def soft_labels(sensation: FloatArray, y: IntArray, sensation_unlabelled: FloatArray) -> FloatArray:
+    """P(preference | rounded sensation), counted on labelled training rows only."""
+    out = np.full((sensation_unlabelled.shape[0], 3), 1.0 / 3.0)
+    for s in np.unique(sensation_unlabelled):
+        seen = y[np.round(sensation) == s]
+        if seen.size:
+            out[sensation_unlabelled == s] = np.bincount(seen, minlength=3) / seen.size
+    return out
+
+
+def _with_soft_rows(
+    x: FloatArray, y: IntArray, soft: SoftRows, weight: float
+) -> tuple[FloatArray, IntArray, FloatArray]:
+    """Each soft row three times (once per class, weighted by its probability), then every
+    class balanced by its total weight as `class_weight="balanced"` would."""
+    n = soft.x.shape[0]
+    xs = np.vstack([x, soft.x, soft.x, soft.x])
+    ys = np.concatenate([y, np.zeros(n, np.int64), np.ones(n, np.int64), np.full(n, 2)])
+    ws = np.concatenate([np.ones(len(y)), weight * soft.p.T.reshape(-1)])
+    per_class = np.bincount(ys, weights=ws, minlength=3)
+    ws = ws * (ws.sum() / (3 * per_class))[ys]
+    return xs, ys, ws / ws.mean()
+
+
 def fit_predict(
-    r: Recipe, x: FloatArray, y: IntArray, groups: IntArray, x_test: FloatArray
+    r: Recipe,
+    x: FloatArray,
+    y: IntArray,
+    groups: IntArray,
+    x_test: FloatArray,
+    soft: SoftRows | None = None,
 ) -> FloatArray:
     """Class probabilities (cooler, no change, warmer) for x_test."""
+    if soft is not None and r.unlabelled_weight > 0:
+        xs, ys, ws = _with_soft_rows(x, y, soft, r.unlabelled_weight)
+        model = _hgb(r, x.shape[1], None).fit(xs, ys, sample_weight=ws)
+        return np.asarray(model.predict_proba(x_test), dtype=np.float64)
     if r.kind == "ordinal":
         ge1 = _hgb(r, x.shape[1], r.class_weight).fit(x, (y >= 1).astype(np.int64))
         ge2 = _hgb(r, x.shape[1], r.class_weight).fit(x, (y >= 2).astype(np.int64))
@@ -158,17 +248,27 @@ def nested_cv(ds: Dataset, r: Recipe) -> tuple[Scores, list[Weights]]:
     }[r.grid]
     pred = np.zeros(len(ds), dtype=np.int64)
     fold_weights: list[Weights] = []
+    unlabelled = load_unlabelled() if r.unlabelled_weight > 0 else None
+
+    def features(d: Dataset, spec: FeatureSpec) -> FloatArray:
+        return np.column_stack([encode(d.raw, spec), extra_columns(d.frame, r.extra)])
+
     for tr, te in GroupKFold(5).split(ds.y, ds.y, ds.groups):
         train_ds, test_ds = ds.subset(tr), ds.subset(te)
         spec = FeatureSpec(impute=imputation_for(train_ds.raw))
-        x = np.column_stack([encode(train_ds.raw, spec), extra_columns(train_ds.frame, r.extra)])
-        x_te = np.column_stack([encode(test_ds.raw, spec), extra_columns(test_ds.frame, r.extra)])
+        x, x_te = features(train_ds, spec), features(test_ds, spec)
+        soft = None
+        if unlabelled is not None:
+            u, u_sensation = unlabelled
+            sensation = pd.to_numeric(train_ds.frame["thermal_sensation"], errors="coerce")
+            p = soft_labels(sensation.to_numpy(np.float64), train_ds.y, u_sensation)
+            soft = SoftRows(features(u, spec), p)
         oof = np.zeros((len(tr), 3))
         for itr, ite in GroupKFold(3).split(x, train_ds.y, train_ds.groups):
-            oof[ite] = fit_predict(r, x[itr], train_ds.y[itr], train_ds.groups[itr], x[ite])
+            oof[ite] = fit_predict(r, x[itr], train_ds.y[itr], train_ds.groups[itr], x[ite], soft)
         w = choose(oof, train_ds.y)
         fold_weights.append(w)
-        p = fit_predict(r, x, train_ds.y, train_ds.groups, x_te)
+        p = fit_predict(r, x, train_ds.y, train_ds.groups, x_te, soft)
         pred[te] = decide(p, w)
     return scores(ds.y, pred), fold_weights
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.experiments import RECIPES, Recipe, extra_columns, fit_predict, main, wide_weights
+from models.experiments import (
+    RECIPES,
+    Recipe,
+    SoftRows,
+    extra_columns,
+    fit_predict,
+    main,
+    soft_labels,
+    wide_weights,
+)
 
 
 def _toy(n: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,3 +78,56 @@ def test_cli_lists_and_refuses_unknown_recipes(capsys: object) -> None:
     assert main([]) == 0
     assert main(["no_such_recipe"]) == 2
     assert "shipped" in RECIPES and "ordinal_mono" in RECIPES
+
+
+def test_building_context_is_per_building_and_uses_no_labels() -> None:
+    frame = pd.DataFrame(
+        {
+            "building_id": [1, 1, 2, 2],
+            "ta": [20.0, 24.0, 30.0, 30.0],
+            "rh": [40.0, 60.0, 50.0, 70.0],
+            "thermal_preference": ["cooler", "warmer", "cooler", "cooler"],
+        }
+    )
+    cols = extra_columns(frame, ("building_context",))
+    assert cols[:, 0].tolist() == [22.0, 22.0, 30.0, 30.0]  # the building's usual temperature
+    assert cols[:, 1].tolist() == [-2.0, 2.0, 0.0, 0.0]  # this row against it
+    assert cols[:, 3].tolist() == [50.0, 50.0, 60.0, 60.0]
+    flipped = frame.assign(thermal_preference=["warmer", "cooler", "warmer", "warmer"])
+    assert np.array_equal(extra_columns(flipped, ("building_context",)), cols)
+
+
+def test_soft_labels_count_training_votes_per_sensation() -> None:
+    sensation = np.array([1.0, 1.2, 0.9, -2.0, 0.0])
+    y = np.array([0, 0, 1, 2, 1], dtype=np.int64)
+    p = soft_labels(sensation, y, np.array([1.0, -2.0, 3.0]))
+    assert np.allclose(p[0], [2 / 3, 1 / 3, 0.0])
+    assert np.allclose(p[1], [0.0, 0.0, 1.0])
+    assert np.allclose(p[2], [1 / 3, 1 / 3, 1 / 3])  # never seen: no opinion
+
+
+def test_soft_rows_join_training_balanced_by_weight() -> None:
+    x, y, g = _toy(600)
+    soft = SoftRows(x[:50], np.tile([0.2, 0.5, 0.3], (50, 1)))
+    r = Recipe(unlabelled_weight=1.0, min_leaf=20, iterations=10)
+    p = fit_predict(r, x, y, g, x[:5], soft)
+    assert p.shape == (5, 3) and np.allclose(p.sum(axis=1), 1.0)
+    # Zero weight, or no soft rows, is the plain recipe.
+    plain = fit_predict(Recipe(min_leaf=20, iterations=10), x, y, g, x[:5])
+    assert np.allclose(fit_predict(Recipe(min_leaf=20, iterations=10), x, y, g, x[:5], soft), plain)
+
+
+def test_ceiling_columns_are_survey_measurements() -> None:
+    frame = pd.DataFrame(
+        {
+            "clo": [0.5],
+            "met": [1.1],
+            "vel": [0.1],
+            "tr": [24.0],
+            "pmv": [0.3],
+            "thermal_sensation": [1.0],
+        }
+    )
+    assert extra_columns(frame, ("survey_inputs", "sensation")).tolist() == [
+        [0.5, 1.1, 0.1, 24.0, 0.3, 1.0]
+    ]
