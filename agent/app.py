@@ -29,6 +29,7 @@ from agent.config import RoomConfig
 from agent.http_server import LocalServer
 from agent.memory import settle_memory, trim_heap
 from agent.metrics import AgentMetrics
+from agent.model_updates import ModelUpdater, open_model_store
 from agent.preferences import PreferenceResolver
 from agent.presence import PresenceHub
 from agent.room import RoomController
@@ -73,6 +74,7 @@ class Agent:
         self.status_publisher: StatusPublisher | None = None
         self.central: CentralClient | None = None
         self.sync: SyncWorker | None = None
+        self.model_updater: ModelUpdater | None = None
         self._server: LocalServer | None = None
         self.api_port: int | None = None
         self.ready = asyncio.Event()
@@ -97,7 +99,10 @@ class Agent:
             room_id=config.room.room_id,
         )
         scenes = load_scenes(config.scenes.directory, config.scenes.overrides)
-        resolver = self._resolver or PreferenceResolver.create(config)
+        model_store = None
+        if config.comfort.model_signing_key is not None:
+            model_store = open_model_store(config.models_dir, config.comfort.model_signing_key)
+        resolver = self._resolver or PreferenceResolver.create(config, model_store)
         if self._given_devices is not None:
             devices = dict(self._given_devices)
         else:
@@ -137,8 +142,18 @@ class Agent:
         self.status_publisher = StatusPublisher(config, room)
         sup.add("status", self.status_publisher.run)
         self.central = make_client(config)
+        if model_store is not None:
+            self.model_updater = ModelUpdater(
+                model_store,
+                on_model=resolver.use_model,
+                count=lambda outcome: self.metrics.model_updates.labels(outcome=outcome).inc(),
+            )
+        elif self.central is not None:
+            log.info("comfort_model_updates_off", reason="[comfort] model_signing_key is not set")
         if self.central is not None:
-            self.sync = SyncWorker(self.central, store, room, config, self.metrics)
+            self.sync = SyncWorker(
+                self.central, store, room, config, self.metrics, models=self.model_updater
+            )
             sup.add("sync", self.sync.run)
         sup.add("watchdog", self._watchdog)
         sup.add("store-housekeeping", self._store_housekeeping)
@@ -185,6 +200,7 @@ class Agent:
             "central": None
             if sync is None
             else {"online": sync.online, "last_error": sync.last_error, "pulls": sync.pulls},
+            "comfort_model": None if self.model_updater is None else self.model_updater.info(),
         }
 
     async def _watchdog(self) -> None:

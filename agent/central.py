@@ -10,7 +10,8 @@ worker retries on its own with backoff, never only on the next local write.
     worker = SyncWorker(client, store, room, config, metrics)
     supervisor.add("sync", worker.run)
 
-Full offline-first sync (download cursors, HLC merge, model distribution) is a later issue:
+Each pull also looks at the comfort-model versions central offers (`agent.model_updates`).
+Full offline-first sync (download cursors, HLC merge) is a later issue:
 `sync/` will replace this worker; the outbox table and its `seq`/`event_id` stay.
 """
 
@@ -20,7 +21,7 @@ import asyncio
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -31,11 +32,22 @@ from agent.room import RoomController
 from agent.store import AgentStore, StoreError
 from drivers.availability import Backoff
 from smartroom.log import get_logger
-from sync.wire import MemberPreferences, StayAssignment, UploadBatch, UploadResult
+from sync.wire import (
+    MemberPreferences,
+    ModelManifest,
+    StayAssignment,
+    UploadBatch,
+    UploadResult,
+)
+
+if TYPE_CHECKING:
+    from agent.model_updates import ModelUpdater
 
 log = get_logger("agent.central")
 
 _STAYS = TypeAdapter(list[StayAssignment])
+_MODELS = TypeAdapter(list[ModelManifest])
+MODELS_PATH = "/v1/agent/models"
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 
@@ -118,6 +130,39 @@ class CentralClient:
         except ValidationError as exc:
             raise CentralError(f"PUT preferences: bad document: {exc}") from None
 
+    async def models(self) -> list[ModelManifest]:
+        data = await self._call("GET", MODELS_PATH)
+        try:
+            return _MODELS.validate_python(data)
+        except ValidationError as exc:
+            raise CentralError(f"GET {MODELS_PATH}: bad document: {exc}") from None
+
+    async def model_blob(self, manifest: ModelManifest) -> bytes:
+        """The model file, read no further than the manifest's size (the store checks the
+        size, hash and signature). Only our central's own download path is followed."""
+        path = f"{MODELS_PATH}/{manifest.name}/{manifest.version}"
+        if manifest.url != path:
+            raise CentralError(f"model {manifest.version}: url {manifest.url!r} is not {path!r}")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with self._http.stream("GET", path) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise CentralError(
+                        f"GET {path}: HTTP {response.status_code} {response.text[:200]}"
+                    )
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > manifest.size_bytes:
+                        raise CentralError(
+                            f"GET {path}: more than the manifest's {manifest.size_bytes} bytes"
+                        )
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise CentralError(f"GET {path}: {type(exc).__name__}: {exc}") from None
+        return b"".join(chunks)
+
     async def upload(self, batch: UploadBatch) -> UploadResult:
         data = await self._call("POST", "/v1/agent/events", batch.model_dump(mode="json"))
         try:
@@ -134,8 +179,11 @@ class SyncWorker:
         room: RoomController,
         config: RoomConfig,
         metrics: AgentMetrics,
+        models: ModelUpdater | None = None,
     ) -> None:
         self.client = client
+        self.models = models
+        self.models_error: str | None = None
         self.store = store
         self.room = room
         self.config = config
@@ -200,6 +248,22 @@ class SyncWorker:
         self.pulls += 1
         self.room.stays_changed()
         self.room.preferences_changed()
+        await self._check_models()
+
+    async def _check_models(self) -> None:
+        """A model offer that cannot be fetched is retried on the next pull; it never makes
+        the room think central is down (an older central may not offer models at all)."""
+        if self.models is None:
+            return
+        try:
+            await self.models.check(self.client)
+        except CentralError as exc:
+            self.metrics.sync_failures.labels(op="models").inc()
+            if str(exc) != self.models_error:
+                log.warning("comfort_model_fetch_failed", error=str(exc))
+            self.models_error = str(exc)
+        else:
+            self.models_error = None
 
     async def _push_preferences(self) -> None:
         for prefs in self.store.dirty_preferences():

@@ -11,6 +11,7 @@ See docs/agent.md for every key.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import zoneinfo
@@ -44,6 +45,8 @@ FIXES = {
     "room.timezone": 'an IANA zone name, e.g. "Asia/Shanghai"',
     "room.hemisphere": '"north" or "south" (where the property is)',
     "central.url": 'the loyalty service base URL, e.g. "https://loyalty.example.com"',
+    "comfort.model_signing_key": "the public key `smartroom-model keygen` printed "
+    "(44 base64 characters), or leave it out to keep the model the agent has",
     "port": "a serial device path for modbus_hvac, an integer port for coap_light",
     "driver": "one of modbus_hvac, coap_light, z2m, mqtt_audio",
     "setpoint_min_c": "guest limits are usually 18 to 27 °C",
@@ -104,6 +107,24 @@ class CentralSection(_Section):
         if self.url is not None and self.credential_file is None:
             raise ValueError("central.url is set but central.credential_file is not")
         return self
+
+
+class ComfortSection(_Section):
+    # Ed25519 public key (base64 of the 32 raw bytes) that signs comfort-model versions.
+    # Versions offered through sync are installed only when signed by it; unset, the agent
+    # keeps the model it has (the shipped one) and ignores offers.
+    model_signing_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{43}=$")] | None = (
+        None
+    )
+    # Where installed versions live; default: `models/` next to the store.
+    models_dir: Path | None = None
+
+    @field_validator("model_signing_key")
+    @classmethod
+    def _raw_key(cls, v: str | None) -> str | None:
+        if v is not None and len(base64.b64decode(v)) != 32:
+            raise ValueError("is not a 32-byte Ed25519 public key")
+        return v
 
 
 class LimitsSection(_Section):
@@ -258,6 +279,7 @@ class RoomConfig(BaseModel):
     devices: dict[DeviceName, DeviceConfig] = Field(default_factory=dict)
     roles: RolesSection = RolesSection()
     central: CentralSection = CentralSection()
+    comfort: ComfortSection = ComfortSection()
     limits: LimitsSection = LimitsSection()
     scenes: ScenesSection = ScenesSection()
     energy: EnergySection = EnergySection()
@@ -282,6 +304,10 @@ class RoomConfig(BaseModel):
 
     def capabilities(self) -> dict[str, CapabilityName]:
         return {name: dev.capability for name, dev in self.devices.items()}
+
+    @property
+    def models_dir(self) -> Path:
+        return self.comfort.models_dir or self.store.path.parent / "models"
 
     def sleep_time(self) -> time | None:
         return _hhmm(self.scenes.default_sleep_time)

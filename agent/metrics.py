@@ -58,6 +58,12 @@ class AgentMetrics:
         self.sync_failures = Counter(
             "smartroom_sync_failures_total", "failed exchanges with central", ["op"], registry=r
         )
+        self.model_updates = Counter(
+            "smartroom_comfort_model_updates_total",
+            "comfort-model versions offered by central, by outcome",
+            ["outcome"],
+            registry=r,
+        )
         self.loop_lag = Gauge(
             "smartroom_loop_lag_seconds", "how late the last control tick ran", registry=r
         )

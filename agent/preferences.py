@@ -131,13 +131,29 @@ class PreferenceResolver:
         self._warned = False
 
     @classmethod
-    def create(cls, config: RoomConfig) -> PreferenceResolver:
+    def create(cls, config: RoomConfig, models: Any | None = None) -> PreferenceResolver:
+        """With the shipped model, or with `models.load_current()` (an
+        `agent.comfort.updates.ModelStore`: the installed version, else the previous one,
+        else the shipped one)."""
         try:
-            advisor = _comfort().ComfortAdvisor.load()
+            comfort = _comfort()
+            advisor = (
+                comfort.ComfortAdvisor.load()
+                if models is None
+                else comfort.ComfortAdvisor(models.load_current())
+            )
         except Exception as exc:  # noqa: BLE001 - the room works without the model
             log.warning("comfort_model_unavailable", error=f"{type(exc).__name__}: {exc}")
             advisor = None
         return cls(config, advisor)
+
+    def use_model(self, model: Any) -> None:
+        """Swap in a loaded, self-tested comfort model (a version installed through sync)."""
+        if self._advisor is None:
+            self._advisor = _comfort().ComfortAdvisor(model)
+        else:
+            self._advisor.replace_model(model)
+        self._warned = False
 
     def _context(
         self, prefs: MemberPreferences | None, inputs: ComfortInputs, indoor_c: float

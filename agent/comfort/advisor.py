@@ -13,7 +13,9 @@ the hotel's energy band and the adaptive comfort band, then shifted by the membe
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -37,6 +39,16 @@ Source = Literal["explicit", "learned", "model", "default"]
 
 def shipped_model_path() -> Path:
     return Path(str(resources.files("models").joinpath("comfort.tflite")))
+
+
+def shipped_version() -> str:
+    """The shipped model's version (its training run's comfort.json); "0.0.0" if unknown."""
+    try:
+        meta = json.loads(shipped_model_path().with_name("comfort.json").read_text())
+        version = str(meta["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "0.0.0"
+    return version if re.fullmatch(r"\d+\.\d+\.\d+", version) else "0.0.0"
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from typing import Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from agent.comfort.advisor import shipped_model_path
+from agent.comfort.advisor import shipped_model_path, shipped_version
 from agent.comfort.runtime import ComfortModel, ModelLoadError
 from smartroom.log import get_logger
 from sync.wire import ModelManifest
@@ -46,6 +47,11 @@ def signed_message(name: str, version: str, sha256: str) -> bytes:
 def sign_manifest(private_key: Ed25519PrivateKey, name: str, version: str, sha256: str) -> str:
     """The central service's side: the signature_b64 for a manifest."""
     return base64.b64encode(private_key.sign(signed_message(name, version, sha256))).decode()
+
+
+def public_key_b64(public_key: Ed25519PublicKey) -> str:
+    """The form a room file holds (`[comfort] model_signing_key`)."""
+    return base64.b64encode(public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -112,6 +118,10 @@ class ModelStore:
     def current_version(self) -> str | None:
         return self.state()["current"]
 
+    def is_newer(self, version: str) -> bool:
+        """Whether `version` would be an upgrade of what the room runs now."""
+        return _version_key(version) > _version_key(self.current_version or shipped_version())
+
     # --- install / load -----------------------------------------------------------------------
 
     def install(self, manifest: ModelManifest, blob: bytes) -> InstallOutcome:
@@ -127,9 +137,11 @@ class ModelStore:
         ):
             return InstallOutcome("already_installed", manifest.version)
         verify(manifest, blob, self.public_key)
-        if current is not None and _version_key(manifest.version) <= _version_key(current):
+        floor = current or shipped_version()
+        if _version_key(manifest.version) <= _version_key(floor):
             raise UpdateRejected(
-                f"model {manifest.version} is not newer than installed {current}: refused "
+                f"model {manifest.version} is not newer than "
+                f"{'installed' if current else 'shipped'} {floor}: refused "
                 "(a replayed manifest must not downgrade the room)"
             )
         target = self.path_of(manifest.version)

@@ -5,13 +5,11 @@ learned preferences pushed back, and the room carrying on while central is down.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from agent_central import PROPERTY, ROOM, Central
 from agent_fakes import FakeDevice, climate
 from agent_rig import eventually
 
@@ -19,85 +17,10 @@ from agent.app import Agent
 from agent.central import CentralError, read_agent_key
 from agent.config import parse_room_config
 from drivers.base import ClimateMode, ClimateState
-from loyalty.app import create_app
-from loyalty.auth import create_key
-from loyalty.settings import LoyaltySettings
-from smartroom.clock import SystemClock
-from smartroom.services import AppServer, MosquittoBroker, free_port
+from smartroom.services import MosquittoBroker
 from sync.wire import MemberPreferences, SyncEvent
 
 pytestmark = [pytest.mark.timeout(90)]
-PROPERTY, ROOM = "SHA-01", "1201"
-
-
-class Central:
-    """The loyalty app on SQLite; `start()`/`stop()` keep the port (an outage and back)."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.clock = SystemClock()
-        self.app = create_app(
-            LoyaltySettings(database_url=f"sqlite:///{tmp_path / 'loyalty.db'}", key_cache_s=0),
-            clock=self.clock,
-            migrate=True,
-        )
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.keys = {role: self.key(role) for role in ("admin", "staff")}
-        self.keys["agent"] = self.key("agent", property_id=PROPERTY, room_id=ROOM)
-        self._server: AppServer | None = None
-        self._n = 0
-
-    def key(self, role: str, **scope: Any) -> str:
-        with self.app.state.ctx.engine.begin() as conn:
-            _id, plaintext = create_key(conn, role=role, now=self.clock.now(), **scope)  # type: ignore[arg-type]
-        return plaintext
-
-    def start(self) -> None:
-        self._server = AppServer(self.app, port=self.port, start_timeout=10).start()
-
-    def stop(self) -> None:
-        assert self._server is not None
-        self._server.stop()
-
-    def call(self, method: str, path: str, role: str = "staff", **kwargs: Any) -> Any:
-        self._n += 1
-        headers = {
-            "Authorization": f"Bearer {self.keys[role]}",
-            "Idempotency-Key": f"agent-test-{self._n}-{id(self)}",
-        }
-        response = httpx.request(method, self.url + path, headers=headers, timeout=10, **kwargs)
-        assert response.status_code < 300, (response.status_code, response.text)
-        return response.json()
-
-    def checked_in_member(self) -> tuple[str, str]:
-        member = str(self.call("POST", "/v1/members", json={})["id"])
-        now = self.clock.now()
-        stay = str(
-            self.call(
-                "POST",
-                "/v1/stays",
-                json={
-                    "member_id": member,
-                    "property_id": PROPERTY,
-                    "arrival": now.isoformat(),
-                    "departure": (now + timedelta(days=2)).isoformat(),
-                    "nightly_rate": "800.00",
-                },
-            )["id"]
-        )
-        self.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": ROOM})
-        return member, stay
-
-
-@pytest.fixture
-def central(tmp_path: Path) -> Iterator[Central]:
-    service = Central(tmp_path)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
-        service.app.state.ctx.engine.dispose()
 
 
 def test_credential_file_must_be_private(tmp_path: Path) -> None:

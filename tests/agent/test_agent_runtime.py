@@ -294,6 +294,16 @@ def test_config_errors_say_setting_value_and_fix(tmp_path: Path) -> None:
             },
             source="room.toml",
         )
+    for key, why in (("abc", "smartroom-model keygen"), ("A" * 42 + "==", "pattern")):
+        with pytest.raises(ConfigError, match=why) as bad_key:
+            parse_room_config(
+                {
+                    "room": {"property_id": "P", "room_id": "1"},
+                    "comfort": {"model_signing_key": key},
+                },
+                source="room.toml",
+            )
+        assert f"comfort.model_signing_key = '{key}'" in str(bad_key.value)
     (tmp_path / "broken.toml").write_text("[room\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_room_config(tmp_path / "broken.toml")

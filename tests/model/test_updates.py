@@ -152,3 +152,16 @@ def test_operator_rollback(store: ModelStore, key: Ed25519PrivateKey, shipped_bl
     store.install(manifest(shipped_blob, "1.2.0", key), shipped_blob)
     assert store.rollback() == "1.1.0"
     assert store.current_version == "1.1.0"
+
+
+def test_nothing_at_or_below_the_shipped_version_installs(
+    store: ModelStore, key: Ed25519PrivateKey, shipped_blob: bytes
+) -> None:
+    from agent.comfort.advisor import shipped_version
+
+    assert shipped_version() == "1.0.0"
+    for version in ("0.9.9", "1.0.0"):
+        assert not store.is_newer(version)
+        with pytest.raises(UpdateRejected, match=r"not newer than shipped 1\.0\.0"):
+            store.install(manifest(shipped_blob, version, key), shipped_blob)
+    assert store.is_newer("1.0.1") and store.current_version is None
