@@ -4,12 +4,15 @@ smartroom-model train [--data DIR] [--out DIR] [--card FILE]
 smartroom-model evaluate --data FILE.csv.gz [--metadata FILE] [--model FILE]
 smartroom-model info [--model FILE]
 smartroom-model card [--model comfort.json] [--out FILE]
+smartroom-model keygen --out SIGNING.key          # prints the agents' model_signing_key
+smartroom-model sign MODEL.tflite --key SIGNING.key --version X.Y.Z [--out MANIFEST.json]
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -161,6 +164,92 @@ def info(
         table = meta.get("metrics", {}).get("table", {}).get("all rows", {})
         for name, s in table.items():
             typer.echo(f"  {name}: macro-F1 {s['macro_f1']:.3f} κ {s['kappa']:.3f}")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def keygen(
+    out: Annotated[Path, typer.Option(help="where to write the private signing key (0600)")],
+) -> None:
+    """Make the Ed25519 key that signs model versions; prints the public key that goes in
+    each room file as `[comfort] model_signing_key`. Keep the private key off the central
+    service: rooms trust the signature, not the server that relays the file."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    from agent.comfort.updates import public_key_b64
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise _fail(f"{out} exists: refusing to overwrite a signing key") from None
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    typer.echo(public_key_b64(key.public_key()))
+
+
+@app.command()
+def sign(
+    model: Annotated[Path, typer.Argument(help="the .tflite to offer to rooms")],
+    key: Annotated[Path, typer.Option(help="the private key from `keygen`")],
+    version: Annotated[str, typer.Option(help="X.Y.Z, higher than what rooms run")],
+    out: Annotated[Path | None, typer.Option(help="manifest file (default: stdout)")] = None,
+) -> None:
+    """Write the signed manifest for a model file (publish both with `loyalty models
+    publish`). The file must load and pass the self-test first: a broken model is never
+    signed."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from pydantic import ValidationError
+
+    from agent.comfort.updates import sign_manifest
+    from sync.wire import ModelManifest
+
+    try:
+        if key.stat().st_mode & 0o077:
+            raise _fail(f"{key} is readable by others (fix: chmod 600 {key})")
+        private = load_pem_private_key(key.read_bytes(), password=None)
+        blob = model.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {exc.filename}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise _fail(f"{key} is not a PEM private key: {exc}") from None
+    if not isinstance(private, Ed25519PrivateKey):
+        raise _fail(f"{key} is not an Ed25519 key (make one with `smartroom-model keygen`)")
+    try:
+        ComfortModel.from_bytes(blob).self_test()
+    except ModelLoadError as exc:
+        raise _fail(f"{model} is not a usable comfort model: {exc}") from None
+    digest = hashlib.sha256(blob).hexdigest()
+    try:
+        manifest = ModelManifest(
+            version=version,
+            sha256=digest,
+            size_bytes=len(blob),
+            signature_b64=sign_manifest(private, "comfort", version, digest),
+            url="",
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise _fail(f"cannot make a manifest: {problems}") from None
+    text = manifest.model_dump_json(indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        typer.echo(f"wrote {out} (comfort {version}, {len(blob)} bytes, sha256 {digest})")
 
 
 def main() -> None:

@@ -93,3 +93,59 @@ def test_evaluate_knows_unseen_buildings(slice_csv: Path, tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["evaluate", "--data", str(unseen)])
     assert result.exit_code == 0, result.output
     assert "none of these buildings was in the training data" in result.output
+
+
+def test_keygen_and_sign_make_a_manifest_the_agent_accepts(tmp_path: Path) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from agent.comfort.updates import ModelStore
+    from sync.wire import ModelManifest
+
+    key = tmp_path / "signing.key"
+    made = CliRunner().invoke(app, ["keygen", "--out", str(key)])
+    assert made.exit_code == 0, made.output
+    public = made.output.strip()
+    assert len(public) == 44 and (key.stat().st_mode & 0o777) == 0o600
+    assert "PRIVATE KEY" in key.read_text() and public not in key.read_text()
+    again = CliRunner().invoke(app, ["keygen", "--out", str(key)])
+    assert again.exit_code == 2 and "refusing to overwrite" in again.output
+
+    model = REPO_ROOT / "models" / "comfort.tflite"
+    out = tmp_path / "manifest.json"
+    signed = CliRunner().invoke(
+        app, ["sign", str(model), "--key", str(key), "--version", "1.4.0", "--out", str(out)]
+    )
+    assert signed.exit_code == 0, signed.output
+    manifest = ModelManifest.model_validate_json(out.read_text())
+    assert manifest.version == "1.4.0" and manifest.size_bytes == model.stat().st_size
+    store = ModelStore(
+        tmp_path / "models", Ed25519PublicKey.from_public_bytes(base64.b64decode(public))
+    )
+    assert store.install(manifest, model.read_bytes()).status == "installed"
+
+
+def test_sign_refuses_bad_versions_keys_and_models(tmp_path: Path) -> None:
+    key = tmp_path / "signing.key"
+    assert CliRunner().invoke(app, ["keygen", "--out", str(key)]).exit_code == 0
+    model = REPO_ROOT / "models" / "comfort.tflite"
+
+    def sign(*args: str) -> tuple[int, str]:
+        r = CliRunner().invoke(app, ["sign", *args])
+        return r.exit_code, r.output
+
+    code, out = sign(str(model), "--key", str(key), "--version", "1.4")
+    assert code == 2 and "version" in out and "pattern" in out
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model")
+    code, out = sign(str(junk), "--key", str(key), "--version", "1.4.0")
+    assert code == 2 and "not a usable comfort model" in out
+    key.chmod(0o644)
+    code, out = sign(str(model), "--key", str(key), "--version", "1.4.0")
+    assert code == 2 and "chmod 600" in out
+    not_a_key = tmp_path / "other.key"
+    not_a_key.write_text("hello")
+    not_a_key.chmod(0o600)
+    code, out = sign(str(model), "--key", str(not_a_key), "--version", "1.4.0")
+    assert code == 2 and "not a PEM private key" in out
