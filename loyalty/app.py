@@ -36,9 +36,10 @@ from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
 from loyalty.errors import ApiError
 from loyalty.ledger import ensure_system_accounts
-from loyalty.routers import admin, agent, members, points, stays, system
+from loyalty.routers import admin, agent, members, models, points, stays, system
 from loyalty.rules.loader import default_programme, load_programme
 from loyalty.rules.programme import Programme
+from loyalty.schemas import MODEL_B64_MAX
 from loyalty.services.earn_writer import earn_writer
 from loyalty.settings import LoyaltySettings
 from loyalty.signing import RoomSigner
@@ -62,13 +63,26 @@ agent endpoints are idempotent by their own ids). Authenticate with
 """
 
 
+# Routes whose bodies may exceed LOYALTY_MAX_BODY_BYTES: a comfort model (<= 1 MiB) travels
+# as base64 inside its JSON body.
+LARGE_BODIES = {("POST", "/v1/admin/models"): MODEL_B64_MAX + 16_384}
+
+
 class Guard:
     """Pure ASGI middleware: refuses oversized bodies (413) before anything reads them and
-    records request metrics."""
+    records request metrics. `limits` raises the limit for single routes (method, path)."""
 
-    def __init__(self, app: ASGI, *, max_body: int, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        app: ASGI,
+        *,
+        max_body: int,
+        registry: CollectorRegistry,
+        limits: dict[tuple[str, str], int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.limits = limits or {}
         self.requests = Counter(
             "loyalty_requests", "HTTP requests", ["method", "route", "status"], registry=registry
         )
@@ -86,14 +100,15 @@ class Guard:
             return
         start = time.perf_counter()
         status = [500]
+        max_body = max(self.max_body, self.limits.get((scope["method"], scope["path"]), 0))
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     length = int(value)
                 except ValueError:
-                    length = self.max_body + 1
-                if length > self.max_body:
-                    await self._too_large(send)
+                    length = max_body + 1
+                if length > max_body:
+                    await self._too_large(send, max_body)
                     return
         seen = [0]
 
@@ -101,8 +116,8 @@ class Guard:
             message = await receive()
             if message["type"] == "http.request":
                 seen[0] += len(message.get("body", b""))
-                if seen[0] > self.max_body:
-                    raise ApiError(413, "body_too_large", f"body exceeds {self.max_body} bytes")
+                if seen[0] > max_body:
+                    raise ApiError(413, "body_too_large", f"body exceeds {max_body} bytes")
             return message
 
         async def sending(message: Message) -> None:
@@ -118,8 +133,8 @@ class Guard:
             self.requests.labels(scope["method"], path, str(status[0])).inc()
             self.latency.labels(path).observe(time.perf_counter() - start)
 
-    async def _too_large(self, send: Send) -> None:
-        body = ApiError(413, "body_too_large", f"body exceeds {self.max_body} bytes").body()
+    async def _too_large(self, send: Send, max_body: int) -> None:
+        body = ApiError(413, "body_too_large", f"body exceeds {max_body} bytes").body()
         response = JSONResponse(body, status_code=413)
         await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
         await send({"type": "http.response.body", "body": response.body})
@@ -222,7 +237,7 @@ def create_app(
     app.state.keys = KeyStore(engine, ttl_s=settings.key_cache_s)
 
     # points first: the earn route is the hot path, and routes are matched in order.
-    for module in (points, members, stays, admin, agent, system):
+    for module in (points, members, stays, admin, agent, models, system):
         _declare_roles(module.router)
         app.include_router(module.router, prefix="/v1")
     _declare_roles(system.public, public=True)
@@ -254,7 +269,9 @@ def create_app(
             ApiError(500, "internal_error", "internal error (logged)").body(), status_code=500
         )
 
-    app.add_middleware(Guard, max_body=settings.max_body_bytes, registry=registry)
+    app.add_middleware(
+        Guard, max_body=settings.max_body_bytes, registry=registry, limits=LARGE_BODIES
+    )
 
     return app
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from sync.wire import OpaqueId, PropertyId, RoomId, RoomKey
+from sync.wire import ModelManifest, OpaqueId, PropertyId, RoomId, RoomKey
 
 Tier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
@@ -429,3 +429,29 @@ class MemberExport(Response):
     preferences: dict[str, Any] | None
     ledger: list[TransferView]
     redemptions: list[RedemptionView]
+
+
+# --- comfort models ------------------------------------------------------------------------
+
+MODEL_MAX_BYTES = 1_048_576
+MODEL_B64_MAX = 4 * -(-MODEL_MAX_BYTES // 3)  # base64 length of the largest model
+
+
+class ModelPublish(Request):
+    """A comfort model signed offline by the ML team, and its bytes (standard base64)."""
+
+    manifest: ModelManifest = Field(
+        description="as signed by the ML team; `url` is ignored (may be empty)"
+    )
+    model_b64: Annotated[str, StringConstraints(min_length=1, max_length=MODEL_B64_MAX)] = Field(
+        description="the .tflite file in canonical standard base64 (A-Z a-z 0-9 + /, = padded)"
+    )
+
+
+class PublishedModel(Response):
+    """One stored version, withdrawn or not (what admins see)."""
+
+    manifest: ModelManifest
+    published_at: datetime
+    withdrawn_at: datetime | None
+    withdrawn: bool
