@@ -9,6 +9,9 @@
     loyalty ledger verify                            # exit 1 and name the first bad entry
     loyalty jobs expiry --as-of 2026-12-31
     loyalty jobs tiers --as-of 2026-12-31
+    loyalty models publish --manifest comfort-1.2.0.json --file comfort.tflite
+    loyalty models list                              # every version, withdrawn ones too
+    loyalty models withdraw 1.2.0                    # agents no longer see it
 
 Settings come from LOYALTY_* environment variables (LOYALTY_DATABASE_URL, ...) or --database.
 """
@@ -18,7 +21,8 @@ from __future__ import annotations
 import json
 import os
 from datetime import date
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -26,13 +30,20 @@ from loyalty.settings import LoyaltySettings, load_settings
 from smartroom.log import configure_logging
 from smartroom.settings import ConfigError
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from sync.wire import ModelManifest
+
 app = typer.Typer(help="The Smartroom central loyalty service.", no_args_is_help=True)
 keys = typer.Typer(help="API keys.", no_args_is_help=True)
 ledger = typer.Typer(help="The points ledger.", no_args_is_help=True)
 jobs = typer.Typer(help="As-of jobs (idempotent).", no_args_is_help=True)
+models = typer.Typer(help="Comfort-model versions offered to room agents.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 app.add_typer(ledger, name="ledger")
 app.add_typer(jobs, name="jobs")
+app.add_typer(models, name="models")
 
 Database = Annotated[
     str | None, typer.Option("--database", help="SQLAlchemy URL (default LOYALTY_DATABASE_URL)")
@@ -194,6 +205,122 @@ def jobs_tiers(
 ) -> None:
     """Evaluate tiers as of a date (idempotent)."""
     _job("tiers", as_of, database)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _models_engine(database: str | None) -> Engine:
+    """The engine for `models list|withdraw`, once its database has the models table."""
+    from sqlalchemy import inspect
+
+    from loyalty.db.engine import make_engine
+
+    engine = make_engine(_settings(database).database_url)
+    if "models" not in inspect(engine).get_table_names():
+        where = engine.url.render_as_string(hide_password=True)
+        engine.dispose()
+        _fail(f"{where} has no models table (fix: run `loyalty migrate`)")
+    return engine
+
+
+def _read_manifest(path: Path) -> ModelManifest:
+    from pydantic import ValidationError
+
+    from sync.wire import ModelManifest
+
+    try:
+        return ModelManifest.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        _fail(f"--manifest {path}: {exc.strerror or exc}")
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'manifest'}: {e['msg']}"
+            for e in exc.errors()[:5]
+        )
+        _fail(f"--manifest {path} is not a ModelManifest: {problems}")
+
+
+def _read_model(path: Path) -> bytes:
+    from loyalty.schemas import MODEL_MAX_BYTES
+
+    try:
+        size = path.stat().st_size
+        if size > MODEL_MAX_BYTES:
+            _fail(f"--file {path} is {size} bytes; a comfort model is at most {MODEL_MAX_BYTES}")
+        return path.read_bytes()
+    except OSError as exc:
+        _fail(f"--file {path}: {exc.strerror or exc}")
+
+
+@models.command("publish")
+def models_publish(
+    manifest: Annotated[Path, typer.Option(help="the ModelManifest JSON the ML team signed")],
+    file: Annotated[Path, typer.Option(help="the .tflite file it describes")],
+    database: Database = None,
+) -> None:
+    """Store a version signed offline by the ML team (same checks as POST /v1/admin/models:
+    size and sha256 must match; a version cannot change content). Prints the stored manifest."""
+    from loyalty.db.engine import make_engine
+    from loyalty.db.migrate import upgrade
+    from loyalty.errors import ApiError
+    from loyalty.services import models as svc
+    from smartroom.clock import SystemClock
+
+    document = _read_manifest(manifest)
+    blob = _read_model(file)
+    settings = _settings(database)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            out = svc.publish(conn, document, blob, SystemClock().now(), source="--file")
+    except ApiError as exc:
+        _fail(f"{exc.message} (field {exc.field}); nothing stored")
+    finally:
+        engine.dispose()
+    typer.echo(out.manifest.model_dump_json(indent=2))
+    verb = "published" if out.created else "already published (same content)"
+    typer.echo(f"{verb}: comfort {out.manifest.version}", err=True)
+
+
+@models.command("list")
+def models_list(database: Database = None) -> None:
+    """Every stored version, newest first, withdrawn ones flagged (JSON)."""
+    from loyalty.services import models as svc
+
+    engine = _models_engine(database)
+    try:
+        with engine.begin() as conn:
+            versions = svc.all_versions(conn)
+    finally:
+        engine.dispose()
+    typer.echo(json.dumps([v.model_dump(mode="json") for v in versions], indent=2))
+
+
+@models.command("withdraw")
+def models_withdraw(version: str, database: Database = None) -> None:
+    """Stop offering a version to agents (idempotent); exit 1 if there is no such version."""
+    import re
+
+    from loyalty.errors import ApiError
+    from loyalty.services import models as svc
+    from smartroom.clock import SystemClock
+
+    if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", version) or len(version) > svc.VERSION_MAX:
+        _fail(f"VERSION {version!r} must be MAJOR.MINOR.PATCH, e.g. 1.2.0")
+    engine = _models_engine(database)
+    try:
+        with engine.begin() as conn:
+            out = svc.withdraw(conn, version, SystemClock().now())
+    except ApiError as exc:
+        _fail(exc.message, 1)
+    finally:
+        engine.dispose()
+    typer.echo(out.model_dump_json(indent=2))
+    typer.echo(f"withdrawn: comfort {version} (agents no longer see it)", err=True)
 
 
 def main() -> None:
