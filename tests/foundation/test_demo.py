@@ -23,6 +23,7 @@ def test_demo_runs_a_guest_evening_and_exits_cleanly() -> None:
     assert "dnd=True" in out
     assert "alerts=['window_open']" in out
     assert "points posted" in out
+    assert "comfort model 1.0.1 published" in out
     assert "ledger hash chains verified: ok" in out
     assert "demo finished cleanly" in out
     # Logs go to the run's demo.log, not over the story.
