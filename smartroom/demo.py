@@ -253,7 +253,39 @@ async def _check_out(central: Central, run: RoomRun) -> dict[str, Any]:
     return stay
 
 
-def _agent_config(run: RoomRun, broker: Any, rig: Any, central: Central, workdir: Path) -> Any:
+MODEL_RELEASE = "1.0.1"
+
+
+async def _publish_model(central: Central) -> str:
+    """What the ML team does for a release (`smartroom-model sign`, then `loyalty models
+    publish`): the shipped model re-released as MODEL_RELEASE under a fresh signing key.
+    Returns the public key the rooms pin."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from agent.comfort import shipped_model_path
+    from agent.comfort.updates import public_key_b64, sign_manifest
+
+    signing = Ed25519PrivateKey.generate()
+    blob = shipped_model_path().read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    manifest = {
+        "version": MODEL_RELEASE,
+        "sha256": digest,
+        "size_bytes": len(blob),
+        "signature_b64": sign_manifest(signing, "comfort", MODEL_RELEASE, digest),
+        "url": "",
+    }
+    body = {"manifest": manifest, "model_b64": base64.b64encode(blob).decode()}
+    await central.call("POST", "/admin/models", body, key=central.admin_key)
+    return public_key_b64(signing.public_key())
+
+
+def _agent_config(
+    run: RoomRun, broker: Any, rig: Any, central: Central, workdir: Path, model_key: str
+) -> Any:
     from agent.config import parse_room_config
 
     key_file = workdir / f"agent-{run.room_id}.key"
@@ -274,6 +306,7 @@ def _agent_config(run: RoomRun, broker: Any, rig: Any, central: Central, workdir
             "pull_interval_s": 1.0,
             "push_interval_s": 1.0,
         },
+        "comfort": {"model_signing_key": model_key},
         "api": {"host": "127.0.0.1", "port": 0},
         "store": {"path": str(workdir / f"agent-{run.room_id}.db")},
         "runtime": {"tick_s": 0.25, "log_level": "warning"},
@@ -351,6 +384,11 @@ async def _demo(
     central = Central(workdir, "warning")
     await central.start()
     say(f"central loyalty service on {central.url} (SQLite, OpenAPI at {central.url}/docs)")
+    model_key = await _publish_model(central)
+    say(
+        f"[green]central[/] comfort model {MODEL_RELEASE} published, signed offline; rooms "
+        "verify the signature and install it on their next pull"
+    )
 
     runs = [RoomRun(str(1201 + i), GUESTS[i % len(GUESTS)]) for i in range(room_count)]
     failures: list[str] = []
@@ -371,7 +409,8 @@ async def _demo(
                 f"{name} ({cfg.driver})" for name, cfg in run.rig.device_configs.items()
             )
             say(f"[magenta]rig {run.room_id}[/] simulators on real transports: {simulated}")
-            run.agent = Agent(_agent_config(run, broker, run.rig, central, workdir), clock=clock)
+            config = _agent_config(run, broker, run.rig, central, workdir, model_key)
+            run.agent = Agent(config, clock=clock)
             await run.agent.start()
             say(
                 f"[cyan]room {run.room_id}[/] agent ready in {run.agent.ready_after_s:.2f}s, "
@@ -454,11 +493,14 @@ async def _summary(
 ) -> None:
     verify = await central.call("GET", "/admin/ledger/verify", key=central.admin_key)
     table = Table(title="what happened")
-    for column in ("room", "guest", "scenes seen", "room °C", "HVAC kWh", "balance"):
+    columns = ("room", "guest", "scenes seen", "room °C", "HVAC kWh", "balance", "comfort model")
+    for column in columns:
         table.add_column(column)
     for run in runs:
         readings = run.rig.thermostat_readings().get("hvac", {})
         member = await central.call("GET", f"/members/{run.member_id}")
+        updater = run.agent.model_updater if run.agent is not None else None
+        model = updater.version if updater is not None else "?"
         table.add_row(
             run.room_id,
             run.guest.name,
@@ -466,9 +508,12 @@ async def _summary(
             str(readings.get("temperature_c", "?")),
             str(readings.get("energy_kwh", "?")),
             f"{member['balance']['points']:,} pts ({member['tier']})",
+            model,
         )
         if "welcome" not in " ".join(run.seen_scenes):
             failures.append(f"room {run.room_id}: the welcome scene never ran")
+        if model != MODEL_RELEASE:
+            failures.append(f"room {run.room_id}: runs comfort model {model}, not {MODEL_RELEASE}")
     console.print(table)
     ok = verify.get("ok") is True
     console.print(
