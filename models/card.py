@@ -192,6 +192,21 @@ between groups mix people and places.
   (0.53 / 0.30) is out of reach with them**. What varies is between buildings (the same
   temperature is "too warm" in one study and fine in the next), which no room-level input
   explains; the per-member learned offset is the lever that remains.
+- Third attempt (recipes `building_context`, `unlabelled_sensation`, `survey_inputs`,
+  `survey_inputs_and_sensation` in `models.experiments`, same nested scheme; shipped teacher
+  0.513 / 0.269):
+  - the property's own context — the building's usual indoor temperature, its spread and
+    humidity over its survey rows (features only, no labels) and the row's distance from it:
+    0.504 / 0.261 (worse: it lets the trees learn buildings);
+  - the 11,206 rows that have a sensation vote but no preference vote (86 buildings not
+    otherwise used) added to training with soft labels P(preference | sensation) counted on
+    the outer-training rows: 0.515 / 0.272 (+0.002 / +0.003, within run-to-run noise);
+  - **ceiling check with inputs no hotel room has**: adding the survey's measured clothing,
+    metabolic rate, air speed, mean radiant temperature and PMV reaches only **0.521 / 0.285**
+    on unseen buildings — still below the goal. Only the occupant's own sensation vote (all but
+    the answer) lifts it, to 0.731 / 0.589. So even a room that measured everything PMV needs
+    would not reach 0.53 / 0.30 with this recipe; the missing part is the person and the
+    building, not the sensors.
 - These choices were made looking at building-grouped CV on these same buildings, so the
   figures above may be slightly optimistic; the data owner's 130 held-out buildings are the
   honest check (`smartroom-model evaluate --data <their file>`).
