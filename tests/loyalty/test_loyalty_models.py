@@ -204,7 +204,7 @@ def bad_uploads(draw: st.DrawFn) -> tuple[dict[str, Any], int]:
     blob = draw(st.binary(min_size=1, max_size=256))
     version = draw(st.sampled_from(["1.2.0", "3.0.0"]))  # 1.2.0 holds other content
     body = upload(version, blob)
-    manifest, b64 = body["manifest"], body["model_b64"]
+    manifest, b64 = dict(body["manifest"]), body["model_b64"]
     wrong = draw(
         st.sets(st.sampled_from(["b64", "size", "sha256", "signature"]), min_size=0, max_size=4)
     )
