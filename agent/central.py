@@ -38,6 +38,7 @@ from sync.wire import (
     StayAssignment,
     UploadBatch,
     UploadResult,
+    model_path,
 )
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class CentralClient:
     async def model_blob(self, manifest: ModelManifest) -> bytes:
         """The model file, read no further than the manifest's size (the store checks the
         size, hash and signature). Only our central's own download path is followed."""
-        path = f"{MODELS_PATH}/{manifest.name}/{manifest.version}"
+        path = model_path(manifest.version, manifest.name)
         if manifest.url != path:
             raise CentralError(f"model {manifest.version}: url {manifest.url!r} is not {path!r}")
         chunks: list[bytes] = []

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from agent.central import CentralClient
 from smartroom.log import get_logger
-from sync.wire import ModelManifest
+from sync.wire import ModelManifest, version_key
 
 if TYPE_CHECKING:  # the comfort runtime is imported only when updates are configured
     from agent.comfort.runtime import ComfortModel
@@ -36,10 +36,6 @@ def open_model_store(models_dir: Path, signing_key_b64: str) -> ModelStore:
 
     key = Ed25519PublicKey.from_public_bytes(base64.b64decode(signing_key_b64))
     return ModelStore(models_dir, key)
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split("."))
 
 
 @dataclass
@@ -58,7 +54,7 @@ class ModelUpdater:
     def candidate(self, offers: list[ModelManifest]) -> ModelManifest | None:
         """The newest offer that would be an upgrade and was not refused before."""
         fresh = [m for m in offers if m.version not in self.refused]
-        best = max(fresh, key=lambda m: _version_key(m.version), default=None)
+        best = max(fresh, key=lambda m: version_key(m.version), default=None)
         return best if best is not None and self.store.is_newer(best.version) else None
 
     async def check(self, client: CentralClient) -> InstallOutcome | None:

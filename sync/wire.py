@@ -243,6 +243,16 @@ class ModelManifest(Document):
     url: Annotated[str, StringConstraints(max_length=512)]
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    """Model versions compare by their numeric parts: 1.10.0 is newer than 1.9.0."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def model_path(version: str, name: str = "comfort") -> str:
+    """Where central serves a model version's bytes (the manifest's `url`)."""
+    return f"/v1/agent/models/{name}/{version}"
+
+
 class DownloadPage(Document):
     """What the central service has for one room since `cursor`: a page of changes, the
     next cursor, and whether more remain."""

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from agent.comfort.advisor import shipped_model_path, shipped_version
 from agent.comfort.runtime import ComfortModel, ModelLoadError
 from smartroom.log import get_logger
-from sync.wire import ModelManifest
+from sync.wire import ModelManifest, version_key
 
 log = get_logger(__name__)
 MODEL_FILE = "comfort.tflite"
@@ -54,8 +54,27 @@ def public_key_b64(public_key: Ed25519PublicKey) -> str:
     return base64.b64encode(public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split("."))
+def signed_manifest(
+    private_key: Ed25519PrivateKey, blob: bytes, version: str, url: str = ""
+) -> ModelManifest:
+    """The manifest for `blob` as the ML team signs it (`smartroom-model sign`); central
+    fills `url` when it serves it. Raises pydantic's ValidationError for a bad version."""
+    digest = hashlib.sha256(blob).hexdigest()
+    return ModelManifest(
+        version=version,
+        sha256=digest,
+        size_bytes=len(blob),
+        signature_b64=sign_manifest(private_key, "comfort", version, digest),
+        url=url,
+    )
+
+
+def publish_body(manifest: ModelManifest, blob: bytes) -> dict[str, object]:
+    """The JSON body of `POST /v1/admin/models` (what `loyalty models publish` sends)."""
+    return {
+        "manifest": manifest.model_dump(mode="json"),
+        "model_b64": base64.b64encode(blob).decode(),
+    }
 
 
 def verify(manifest: ModelManifest, blob: bytes, public_key: Ed25519PublicKey) -> None:
@@ -120,7 +139,7 @@ class ModelStore:
 
     def is_newer(self, version: str) -> bool:
         """Whether `version` would be an upgrade of what the room runs now."""
-        return _version_key(version) > _version_key(self.current_version or shipped_version())
+        return version_key(version) > version_key(self.current_version or shipped_version())
 
     # --- install / load -----------------------------------------------------------------------
 
@@ -138,7 +157,7 @@ class ModelStore:
             return InstallOutcome("already_installed", manifest.version)
         verify(manifest, blob, self.public_key)
         floor = current or shipped_version()
-        if _version_key(manifest.version) <= _version_key(floor):
+        if version_key(manifest.version) <= version_key(floor):
             raise UpdateRejected(
                 f"model {manifest.version} is not newer than "
                 f"{'installed' if current else 'shipped'} {floor}: refused "

@@ -27,22 +27,13 @@ from sqlalchemy import Connection, select
 from loyalty.db.tables import models
 from loyalty.errors import ApiError
 from loyalty.schemas import PublishedModel
-from sync.wire import ModelManifest
+from sync.wire import ModelManifest, model_path, version_key
 
 VERSION_PATTERN = r"^\d+\.\d+\.\d+$"
 VERSION_MAX = 32  # the column's width
 _ASCII_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
 SIGNATURE_BYTES = 64  # Ed25519
 _LISTED = [c for c in models.c if c.name != "blob"]
-
-
-def model_url(version: str, name: str = "comfort") -> str:
-    return f"/v1/agent/models/{name}/{version}"
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """Versions compare by their numeric parts: 1.10.0 is newer than 1.9.0."""
-    return tuple(int(part) for part in version.split("."))
 
 
 def decode_model_b64(model_b64: str) -> bytes:
@@ -109,7 +100,7 @@ def _manifest(row: Any) -> ModelManifest:
         sha256=row.sha256,
         size_bytes=row.size_bytes,
         signature_b64=row.signature_b64,
-        url=model_url(row.version, row.name),
+        url=model_path(row.version, row.name),
     )
 
 
