@@ -214,8 +214,7 @@ def sign(
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
     from pydantic import ValidationError
 
-    from agent.comfort.updates import sign_manifest
-    from sync.wire import ModelManifest
+    from agent.comfort.updates import signed_manifest
 
     try:
         if key.stat().st_mode & 0o077:
@@ -232,15 +231,8 @@ def sign(
         ComfortModel.from_bytes(blob).self_test()
     except ModelLoadError as exc:
         raise _fail(f"{model} is not a usable comfort model: {exc}") from None
-    digest = hashlib.sha256(blob).hexdigest()
     try:
-        manifest = ModelManifest(
-            version=version,
-            sha256=digest,
-            size_bytes=len(blob),
-            signature_b64=sign_manifest(private, "comfort", version, digest),
-            url="",
-        )
+        manifest = signed_manifest(private, blob, version)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise _fail(f"cannot make a manifest: {problems}") from None
@@ -249,7 +241,7 @@ def sign(
         typer.echo(text, nl=False)
     else:
         out.write_text(text)
-        typer.echo(f"wrote {out} (comfort {version}, {len(blob)} bytes, sha256 {digest})")
+        typer.echo(f"wrote {out} (comfort {version}, {len(blob)} bytes, sha256 {manifest.sha256})")
 
 
 def main() -> None:

@@ -260,25 +260,14 @@ async def _publish_model(central: Central) -> str:
     """What the ML team does for a release (`smartroom-model sign`, then `loyalty models
     publish`): the shipped model re-released as MODEL_RELEASE under a fresh signing key.
     Returns the public key the rooms pin."""
-    import base64
-    import hashlib
-
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from agent.comfort import shipped_model_path
-    from agent.comfort.updates import public_key_b64, sign_manifest
+    from agent.comfort.updates import public_key_b64, publish_body, signed_manifest
 
     signing = Ed25519PrivateKey.generate()
     blob = shipped_model_path().read_bytes()
-    digest = hashlib.sha256(blob).hexdigest()
-    manifest = {
-        "version": MODEL_RELEASE,
-        "sha256": digest,
-        "size_bytes": len(blob),
-        "signature_b64": sign_manifest(signing, "comfort", MODEL_RELEASE, digest),
-        "url": "",
-    }
-    body = {"manifest": manifest, "model_b64": base64.b64encode(blob).decode()}
+    body = publish_body(signed_manifest(signing, blob, MODEL_RELEASE), blob)
     await central.call("POST", "/admin/models", body, key=central.admin_key)
     return public_key_b64(signing.public_key())
 

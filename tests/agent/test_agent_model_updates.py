@@ -6,8 +6,6 @@ and the room keeps the model it has."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +22,7 @@ from polling import eventually
 from agent.app import Agent
 from agent.comfort import shipped_model_path
 from agent.comfort.features import N_FEATURES, FeatureSpec, Imputation
-from agent.comfort.updates import public_key_b64, sign_manifest
+from agent.comfort.updates import public_key_b64, publish_body, signed_manifest
 from agent.config import RoomConfig, parse_room_config
 from agent.preferences import ComfortInputs
 from models.export import mlp_to_tflite
@@ -50,15 +48,7 @@ def backwards_model() -> bytes:
 
 
 def publish(central: Central, blob: bytes, version: str, key: Ed25519PrivateKey) -> None:
-    digest = hashlib.sha256(blob).hexdigest()
-    manifest = {
-        "version": version,
-        "sha256": digest,
-        "size_bytes": len(blob),
-        "signature_b64": sign_manifest(key, "comfort", version, digest),
-        "url": "",
-    }
-    body = {"manifest": manifest, "model_b64": base64.b64encode(blob).decode()}
+    body = publish_body(signed_manifest(key, blob, version), blob)
     central.call("POST", "/v1/admin/models", "admin", json=body)
 
 

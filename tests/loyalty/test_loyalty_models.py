@@ -7,7 +7,6 @@ other content for a version is a 409, bad uploads are precise 4xx that change no
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,7 +19,7 @@ from service_harness import Service
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from agent.comfort.updates import sign_manifest, verify
+from agent.comfort.updates import signed_manifest, verify
 from loyalty.cli import app as cli
 from loyalty.db.tables import models
 from sync.wire import ModelManifest
@@ -31,14 +30,7 @@ MiB = 1_048_576
 
 
 def manifest_for(version: str, blob: bytes, key: Ed25519PrivateKey = ML_KEY) -> dict[str, Any]:
-    digest = hashlib.sha256(blob).hexdigest()
-    return {
-        "version": version,
-        "sha256": digest,
-        "size_bytes": len(blob),
-        "signature_b64": sign_manifest(key, "comfort", version, digest),
-        "url": "",
-    }
+    return signed_manifest(key, blob, version).model_dump(mode="json")
 
 
 def upload(version: str, blob: bytes, /, **changes: Any) -> dict[str, Any]:
@@ -178,7 +170,11 @@ def test_a_full_size_model_passes_the_body_limit(sqlite_service: Service) -> Non
         "/v1/agent/models/comfort/2.0.0", headers=service.headers("agent")
     )
     assert response.status_code == 200 and response.content == blob
-    one_more = upload("2.0.1", blob + b"\0", size_bytes=MiB)
+    # A manifest for 1 MiB (the most a manifest may say) and one byte more sent.
+    one_more = {
+        "manifest": manifest_for("2.0.1", blob),
+        "model_b64": base64.b64encode(blob + b"\0").decode(),
+    }
     assert publish(service, one_more, expect=422)["error"]["code"] == "size_mismatch"
     huge = service.client.post(
         "/v1/admin/models",
