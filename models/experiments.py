@@ -83,6 +83,9 @@ RECIPES: dict[str, Recipe] = {
     # Ceiling checks with inputs a hotel room does NOT have: how far would they get?
     "survey_inputs": Recipe(extra=("survey_inputs",)),
     "survey_inputs_and_sensation": Recipe(extra=("survey_inputs", "sensation")),
+    # Not the goal's setting (the person has told us once before): what one earlier answer
+    # from the same person adds, i.e. what the agent's learn-from-changes loop can draw on.
+    "previous_vote": Recipe(extra=("previous_vote",)),
     "ordinal_mono_big": Recipe(
         kind="ordinal",
         class_weight=None,
@@ -128,7 +131,33 @@ def extra_columns(frame: pd.DataFrame, names: tuple[str, ...]) -> FloatArray:
         cols += [num(c) for c in ("clo", "met", "vel", "tr", "pmv")]
     if "sensation" in names:
         cols.append(num("thermal_sensation"))
+    if "previous_vote" in names:
+        cols += list(previous_vote(frame).T)
     return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+
+
+def previous_vote(frame: pd.DataFrame) -> FloatArray:
+    """One-hot (cooler, no change, warmer) of the same person's previous vote in record
+    order; all zero for a first vote or an unknown person. Only earlier rows are read, so a
+    row never sees its own label."""
+    out = np.zeros((len(frame), 3))
+    if "subject_id" not in frame or "thermal_preference" not in frame:
+        return out
+    rows = pd.DataFrame(
+        {
+            "person": frame.get("building_id", pd.Series([""] * len(frame))).astype(str)
+            + ":"
+            + frame["subject_id"].astype(str),
+            "order": pd.to_numeric(frame.get("index", pd.Series(range(len(frame)))), "coerce"),
+            "vote": frame["thermal_preference"].map({c: i for i, c in enumerate(CLASSES)}),
+            "row": np.arange(len(frame)),
+        }
+    )[frame["subject_id"].notna().to_numpy()]
+    rows = rows.sort_values(["person", "order"], kind="stable")
+    before = rows.groupby("person")["vote"].shift(1)
+    seen = before.notna().to_numpy()
+    out[rows["row"].to_numpy()[seen], before[seen].astype(int).to_numpy()] = 1.0
+    return out
 
 
 def _hgb(r: Recipe, n_features: int, class_weight: str | None) -> HistGradientBoostingClassifier:

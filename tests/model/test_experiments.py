@@ -12,6 +12,7 @@ from models.experiments import (
     extra_columns,
     fit_predict,
     main,
+    previous_vote,
     soft_labels,
     wide_weights,
 )
@@ -131,3 +132,19 @@ def test_ceiling_columns_are_survey_measurements() -> None:
     assert extra_columns(frame, ("survey_inputs", "sensation")).tolist() == [
         [0.5, 1.1, 0.1, 24.0, 0.3, 1.0]
     ]
+
+
+def test_previous_vote_reads_only_earlier_rows_of_the_same_person() -> None:
+    frame = pd.DataFrame(
+        {
+            "index": [3, 1, 2, 4, 5],
+            "building_id": [7, 7, 7, 8, 7],
+            "subject_id": ["a", "a", "b", "a", None],
+            "thermal_preference": ["warmer", "cooler", "no change", "cooler", "warmer"],
+        }
+    )
+    prev = previous_vote(frame)
+    # row 0 (a, order 3) follows row 1 (a, order 1, cooler); b and building 8's "a" are
+    # first votes; an unknown person has no history.
+    assert prev.tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]]
+    assert previous_vote(frame.drop(columns=["subject_id"])).sum() == 0
