@@ -77,7 +77,7 @@ class ModelUpdater:
         if outcome.status == "rolled_back":
             self.refused[manifest.version] = outcome.reason
             return outcome
-        self.on_model(self.store.load_current())
+        self.on_model(outcome.model or self.store.load_current())
         log.info("comfort_model_in_use", version=outcome.version)
         return outcome
 

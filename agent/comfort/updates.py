@@ -101,6 +101,8 @@ class InstallOutcome:
     status: Literal["installed", "already_installed", "rolled_back"]
     version: str
     reason: str = ""
+    # The loaded, self-tested model when status == "installed" (ready to swap in).
+    model: ComfortModel | None = None
 
 
 class ModelStore:
@@ -173,13 +175,14 @@ class ModelStore:
         os.replace(tmp, target)
         self._write_state(manifest.version, current)
         try:
-            ComfortModel.from_bytes(target.read_bytes()).self_test()
+            model = ComfortModel.from_bytes(target.read_bytes())
+            model.self_test()
         except ModelLoadError as exc:
             self._write_state(current, state["previous"])
             log.warning("comfort_model_rolled_back", version=manifest.version, reason=str(exc))
             return InstallOutcome("rolled_back", manifest.version, str(exc))
         log.info("comfort_model_installed", version=manifest.version, sha256=manifest.sha256)
-        return InstallOutcome("installed", manifest.version)
+        return InstallOutcome("installed", manifest.version, model=model)
 
     def load_current(self) -> ComfortModel:
         """The current model; if it no longer loads or self-tests, the previous one (and the
