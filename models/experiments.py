@@ -79,6 +79,9 @@ RECIPES: dict[str, Recipe] = {
     # Columns 0 and 5 are indoor_c and above_adaptive_neutral_c.
     "ordinal_mono": Recipe(kind="ordinal", class_weight=None, grid="wide", decreasing=(0, 5)),
     "building_context": Recipe(extra=("building_context",)),
+    # The property's country (one-hot, countries with at least 5 buildings in the metadata).
+    "country": Recipe(extra=("country",)),
+    "country_fine_grid": Recipe(extra=("country",), grid="fine"),
     "unlabelled_sensation": Recipe(unlabelled_weight=1.0),
     # Ceiling checks with inputs a hotel room does NOT have: how far would they get?
     "survey_inputs": Recipe(extra=("survey_inputs",)),
@@ -127,6 +130,8 @@ def extra_columns(frame: pd.DataFrame, names: tuple[str, ...]) -> FloatArray:
             indoor.groupby(by).transform("std").fillna(0.0).to_numpy(),
             pd.Series(num("rh")).groupby(by).transform("mean").to_numpy(),
         ]
+    if "country" in names:
+        cols.append(country_columns(frame))
     if "survey_inputs" in names:
         cols += [num(c) for c in ("clo", "met", "vel", "tr", "pmv")]
     if "sensation" in names:
@@ -134,6 +139,15 @@ def extra_columns(frame: pd.DataFrame, names: tuple[str, ...]) -> FloatArray:
     if "previous_vote" in names:
         cols += list(previous_vote(frame).T)
     return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+
+
+def country_columns(frame: pd.DataFrame, data_dir: Path = DEFAULT_DATA_DIR) -> FloatArray:
+    """One-hot of the building's country (metadata), for countries with ≥ 5 buildings."""
+    meta = pd.read_csv(data_dir / METADATA, usecols=["building_id", "country"])
+    per_country = meta.groupby("country").size()
+    countries = sorted(per_country[per_country >= 5].index)
+    row = frame[["building_id"]].merge(meta, on="building_id", how="left")["country"]
+    return np.column_stack([(row == c).to_numpy(np.float64) for c in countries])
 
 
 def previous_vote(frame: pd.DataFrame) -> FloatArray:

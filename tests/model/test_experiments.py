@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from models.data import METADATA
 from models.experiments import (
     RECIPES,
     Recipe,
     SoftRows,
+    country_columns,
     extra_columns,
     fit_predict,
     main,
@@ -96,6 +100,19 @@ def test_building_context_is_per_building_and_uses_no_labels() -> None:
     assert cols[:, 3].tolist() == [50.0, 50.0, 60.0, 60.0]
     flipped = frame.assign(thermal_preference=["warmer", "cooler", "warmer", "warmer"])
     assert np.array_equal(extra_columns(flipped, ("building_context",)), cols)
+
+
+def test_country_columns_one_hot_countries_with_five_buildings(tmp_path: Path) -> None:
+    meta = pd.DataFrame(
+        {
+            "building_id": range(1, 13),
+            "country": ["usa"] * 6 + ["india"] * 5 + ["malta"],
+        }
+    )
+    meta.to_csv(tmp_path / METADATA, index=False)
+    frame = pd.DataFrame({"building_id": [1, 7, 12, 99]})
+    # Columns: india, usa (malta has one building); unknown buildings get all zeros.
+    assert country_columns(frame, tmp_path).tolist() == [[0, 1], [1, 0], [0, 0], [0, 0]]
 
 
 def test_soft_labels_count_training_votes_per_sensation() -> None:
