@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -30,7 +31,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import inspect
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from loyalty.auth import Allow, KeyStore
+from loyalty.auth import Allow, KeyStore, Role
 from loyalty.context import Context
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
@@ -63,14 +64,24 @@ agent endpoints are idempotent by their own ids). Authenticate with
 """
 
 
-# Routes whose bodies may exceed LOYALTY_MAX_BODY_BYTES: a comfort model (<= 1 MiB) travels
-# as base64 inside its JSON body.
-LARGE_BODIES = {("POST", "/v1/admin/models"): MODEL_B64_MAX + 16_384}
+@dataclass(frozen=True)
+class LargeBody:
+    """A route whose body may exceed LOYALTY_MAX_BODY_BYTES, for callers with one of `roles`
+    only: everyone else keeps the normal limit, so nobody can make central read a large body
+    without a valid key for the route."""
+
+    limit: int
+    roles: tuple[Role, ...]
+
+
+# A comfort model (<= 1 MiB) travels as base64 inside its JSON body.
+LARGE_BODIES = {("POST", "/v1/admin/models"): LargeBody(MODEL_B64_MAX + 16_384, ("admin",))}
 
 
 class Guard:
     """Pure ASGI middleware: refuses oversized bodies (413) before anything reads them and
-    records request metrics. `limits` raises the limit for single routes (method, path)."""
+    records request metrics. `limits` raises the limit for single routes (method, path) and
+    the roles allowed there, checked against the app's `state.keys`."""
 
     def __init__(
         self,
@@ -78,7 +89,7 @@ class Guard:
         *,
         max_body: int,
         registry: CollectorRegistry,
-        limits: dict[tuple[str, str], int] | None = None,
+        limits: dict[tuple[str, str], LargeBody] | None = None,
     ) -> None:
         self.app = app
         self.max_body = max_body
@@ -100,7 +111,7 @@ class Guard:
             return
         start = time.perf_counter()
         status = [500]
-        max_body = max(self.max_body, self.limits.get((scope["method"], scope["path"]), 0))
+        max_body = self._limit(scope)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -132,6 +143,20 @@ class Guard:
             path = getattr(route, "path", "unmatched")
             self.requests.labels(scope["method"], path, str(status[0])).inc()
             self.latency.labels(path).observe(time.perf_counter() - start)
+
+    def _limit(self, scope: Scope) -> int:
+        large = self.limits.get((scope["method"], scope["path"]))
+        if large is None:
+            return self.max_body
+        token = dict(scope.get("headers", [])).get(b"authorization", b"")
+        scheme, _, credentials = token.decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer":
+            return self.max_body
+        try:
+            principal = scope["app"].state.keys.authenticate(credentials.strip())
+        except ApiError:
+            return self.max_body  # the route's own dependency gives the precise 401
+        return max(self.max_body, large.limit) if principal.role in large.roles else self.max_body
 
     async def _too_large(self, send: Send, max_body: int) -> None:
         body = ApiError(413, "body_too_large", f"body exceeds {max_body} bytes").body()

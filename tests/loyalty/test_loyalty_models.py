@@ -187,6 +187,35 @@ def test_a_full_size_model_passes_the_body_limit(sqlite_service: Service) -> Non
     ]
 
 
+def test_only_an_admin_key_raises_the_body_limit(sqlite_service: Service) -> None:
+    """Central reads a model-sized body only for a caller that may publish one: anyone else
+    is refused at the normal limit before the body is read, and a small body still gets the
+    route's precise 401/403."""
+    service = sqlite_service
+    big = json.dumps(upload("2.1.0", os.urandom(MiB // 2))).encode()  # over the 256 KiB default
+    json_type = {"Content-Type": "application/json"}
+    callers = {
+        "nobody": {},
+        "a bad key": {"Authorization": "Bearer lk.nope.nope"},
+        "not bearer": {"Authorization": "Basic " + service.keys["admin"]},
+        "staff": service.headers("staff"),
+        "agent": service.headers("agent"),
+    }
+    for who, headers in callers.items():
+        refused = service.client.post(
+            "/v1/admin/models", content=big, headers={**headers, **json_type}
+        )
+        assert refused.status_code == 413, who
+        assert refused.json()["error"]["code"] == "body_too_large", who
+    small = service.client.post("/v1/admin/models", json=upload("2.1.0", SHIPPED))
+    assert small.status_code == 401 and small.json()["error"]["code"] == "unauthenticated"
+    assert service.call("GET", "/v1/admin/models", "admin") == []
+    publish(service, json.loads(big))
+    assert [m["manifest"]["version"] for m in service.call("GET", "/v1/admin/models", "admin")] == [
+        "2.1.0"
+    ]
+
+
 def _signature_shaped(text: str) -> bool:
     try:
         return len(base64.b64decode(text, validate=True)) == 64
