@@ -161,10 +161,12 @@ between groups mix people and places.
   scored with building-grouped CV): other tree sizes and learning rates; down-weighting or
   dropping the 2.7 % of votes that contradict the same person's sensation vote; adding the
   building's mean indoor temperature (what occupants are used to); adding latitude; adding
-  the country (not a listed feature anyway; re-checked as recipes `country`, 0.516 / 0.276,
-  and `country_fine_grid`, 0.519 / 0.279, against the shipped teacher's 0.513 / 0.269). The ceiling with hotel-available inputs on this
-  data looks like ≈ 0.52 macro-F1 / ≈ 0.28 κ — consistent with the data README's "good small
-  model ≈ 0.50–0.52 / 0.29" — so the goal (0.53 / 0.30) is not reached by any recipe we found.
+  the country (not a listed feature anyway). Re-checked later as recipes: `country` 0.516 /
+  0.276 against the shipped teacher's 0.513 / 0.269, `country_fine_grid` 0.519 / 0.279 — the
+  largest gain of any property-side input, and still short. The ceiling with
+  hotel-available inputs on this data looks like ≈ 0.52 macro-F1 / ≈ 0.28 κ — consistent with
+  the data README's "good small model ≈ 0.50–0.52 / 0.29" — so the goal (0.53 / 0.30) is not
+  reached by any recipe we found.
 - Second attempt (time-boxed, about an hour; `./dev python -m models.experiments <recipe>`
   re-runs each one under the same nested scheme: 5 outer × 3 inner building-grouped folds,
   decision weights chosen on inner folds only). Teacher figures, macro-F1 / κ on unseen
