@@ -72,6 +72,13 @@ def read_agent_key(path: Path) -> str:
     return token
 
 
+def _json(method: str, path: str, response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise CentralError(f"{method} {path}: not JSON") from None
+
+
 class CentralClient:
     def __init__(
         self,
@@ -88,13 +95,16 @@ class CentralClient:
             transport=transport,
             follow_redirects=False,
         )
+        self._offers: tuple[str, list[ModelManifest]] | None = None  # (ETag, the list)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+    async def _send(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         try:
-            response = await self._http.request(method, path, json=body)
+            response = await self._http.request(method, path, json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise CentralError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
         if len(response.content) > MAX_RESPONSE_BYTES:
@@ -103,10 +113,10 @@ class CentralClient:
             raise CentralError(
                 f"{method} {path}: HTTP {response.status_code} {response.text[:200]}"
             )
-        try:
-            return response.json()
-        except ValueError:
-            raise CentralError(f"{method} {path}: not JSON") from None
+        return response
+
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        return _json(method, path, await self._send(method, path, body))
 
     async def stays(self) -> list[StayAssignment]:
         data = await self._call("GET", "/v1/agent/stays")
@@ -132,11 +142,22 @@ class CentralClient:
             raise CentralError(f"PUT preferences: bad document: {exc}") from None
 
     async def models(self) -> list[ModelManifest]:
-        data = await self._call("GET", MODELS_PATH)
+        """The offered versions. Asked with the last answer's ETag, so an unchanged list
+        (nearly every pull) costs central an empty 304."""
+        last = self._offers
+        headers = {"If-None-Match": last[0]} if last else None
+        response = await self._send("GET", MODELS_PATH, headers=headers)
+        if response.status_code == 304:
+            if last is None:
+                raise CentralError(f"GET {MODELS_PATH}: 304 to a request without If-None-Match")
+            return last[1]
         try:
-            return _MODELS.validate_python(data)
+            offers = _MODELS.validate_python(_json("GET", MODELS_PATH, response))
         except ValidationError as exc:
             raise CentralError(f"GET {MODELS_PATH}: bad document: {exc}") from None
+        etag = response.headers.get("etag")
+        self._offers = (etag, offers) if etag else None
+        return offers
 
     async def model_blob(self, manifest: ModelManifest) -> bytes:
         """The model file, read no further than the manifest's size (the store checks the

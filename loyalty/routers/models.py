@@ -5,10 +5,12 @@ content, so they take no Idempotency-Key (a retry is the same request)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter
 
 from loyalty.auth import Allow, Principal
 from loyalty.routers.common import ERRORS, ctx_of, read, retrying
@@ -25,13 +27,15 @@ Version = Annotated[
 ]
 
 
+NOT_MODIFIED = {"description": "`If-None-Match` carried the current ETag: not modified"}
 BINARY: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "the model file; `ETag` and `X-Content-SHA256` carry its sha256",
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     },
-    304: {"description": "`If-None-Match` carried the current ETag: not modified"},
+    304: NOT_MODIFIED,
 }
+_OFFERS = TypeAdapter(list[ModelManifest])
 
 
 @router.post(
@@ -69,11 +73,22 @@ def withdraw(request: Request, version: Version, who: Principal = Depends(ADMIN)
     return retrying(request, lambda c: svc.withdraw(c, version, ctx.clock.now()))
 
 
-@router.get("/agent/models", tags=["agent"], response_model=list[ModelManifest])
-def offered(request: Request, who: Principal = Depends(AGENT)) -> list[ModelManifest]:
+@router.get(
+    "/agent/models",
+    tags=["agent"],
+    response_model=list[ModelManifest],
+    responses={304: NOT_MODIFIED},
+)
+def offered(request: Request, who: Principal = Depends(AGENT)) -> Response:
     """The comfort-model versions on offer (not withdrawn), newest first; the same for every
-    room. Fetch `url`, then verify size, sha256 and the ML team's signature before use."""
-    return read(request, svc.offered)
+    room. Fetch `url`, then verify size, sha256 and the ML team's signature before use.
+    Agents poll this on every pull: the `ETag` is the sha256 of the list, and a request whose
+    `If-None-Match` carries it gets an empty 304."""
+    body = _OFFERS.dump_json(read(request, svc.offered))
+    etag = f'"{hashlib.sha256(body).hexdigest()}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
 
 
 @router.get(

@@ -61,6 +61,10 @@ def test_publish_list_download_and_withdraw(service: Service) -> None:
 
     offered = service.call("GET", "/v1/agent/models", "agent")
     assert offered == [created]
+    listed = service.client.get("/v1/agent/models", headers=service.headers("agent"))
+    tag = {**service.headers("agent"), "If-None-Match": listed.headers["etag"]}
+    unchanged = service.client.get("/v1/agent/models", headers=tag)
+    assert unchanged.status_code == 304 and unchanged.content == b""
     response = service.client.get(url, headers=service.headers("agent"))
     assert response.status_code == 200, response.text
     assert response.content == SHIPPED
