@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.data import METADATA
+from models.data import METADATA, dataset_from_frame
 from models.experiments import (
     RECIPES,
     Recipe,
@@ -17,6 +17,7 @@ from models.experiments import (
     fit_predict,
     main,
     previous_vote,
+    report,
     soft_labels,
     wide_weights,
 )
@@ -165,3 +166,23 @@ def test_previous_vote_reads_only_earlier_rows_of_the_same_person() -> None:
     # first votes; an unknown person has no history.
     assert prev.tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]]
     assert previous_vote(frame.drop(columns=["subject_id"])).sum() == 0
+
+
+def test_report_adds_the_previous_vote_subset() -> None:
+    frame = pd.DataFrame(
+        {
+            "index": [1, 2, 3, 4],
+            "building_id": [7, 7, 7, 7],
+            "subject_id": ["a", "a", "b", "b"],
+            "ta": [22.0, 23.0, 24.0, 25.0],
+            "thermal_preference": ["cooler", "cooler", "warmer", "no change"],
+        }
+    )
+    ds = dataset_from_frame(frame)
+    pred = np.array([0, 0, 1, 1], dtype=np.int64)  # right, right, wrong, right
+    plain = report("x", ds, Recipe(), pred, [(1.0, 1.0, 1.0)])
+    assert plain.startswith("x: macro-F1 ") and "previous vote" not in plain
+    with_prev = report("x", ds, Recipe(extra=("previous_vote",)), pred, [(1.0, 1.0, 1.0)])
+    # rows 2 and 4 follow an earlier vote of the same person; both predicted right.
+    assert "rows with a previous vote (2): macro-F1 " in with_prev
+    assert "accuracy 1.000" in with_prev.split("previous vote (2)")[1]
