@@ -36,21 +36,14 @@ from bench.record import record
 from drivers.base import ClimateCommand, ClimateMode, LightCommand, MediaCommand
 from drivers.registry import build_room
 from firmware_mocks.rig import Rig
+from firmware_mocks.standard_room import standard_devices
 from smartroom.clock import JumpClock
 from smartroom.log import configure_logging
 from smartroom.services import MosquittoBroker
 from sync.wire import StayAssignment, new_id
 
-DEVICES: dict[str, dict[str, Any]] = {
-    "hvac": {"driver": "modbus_hvac", "port": "/dev/ttyUSB0", "poll_interval_s": 1.0},
-    "ceiling": {"driver": "coap_light", "host": "127.0.0.1"},
-    "bedside": {"driver": "z2m", "capability": "light", "friendly_name": "b_bedside"},
-    "speaker": {"driver": "mqtt_audio", "speaker_id": "b_speaker"},
-    "motion": {"driver": "z2m", "capability": "sensor", "friendly_name": "b_motion"},
-    "entrance": {"driver": "z2m", "capability": "sensor", "friendly_name": "b_door"},
-    "lock": {"driver": "z2m", "capability": "sensor", "friendly_name": "b_lock"},
-}
 WELCOME_DEVICES = ("hvac", "ceiling", "bedside", "speaker")
+SENSORS = ("motion", "entrance", "lock")  # what an arrival trips
 
 
 def scene_is(room: Any, name: str) -> bool:
@@ -107,7 +100,7 @@ async def run(arrivals: int, *, do_record: bool) -> dict[str, float]:
         data = {
             "room": {"property_id": "BENCH", "room_id": "101"},
             "mqtt": {"host": broker.host, "port": broker.port},
-            "devices": DEVICES,
+            "devices": standard_devices("101", only=(*WELCOME_DEVICES, *SENSORS), hvac_poll_s=1.0),
             "store": {"path": str(Path(tmp) / "agent.db")},
             "api": {"port": 0},
             "runtime": {"tick_s": 0.5},

@@ -34,23 +34,12 @@ from typing import Any
 
 from bench.record import record
 from firmware_mocks.rig import Rig
+from firmware_mocks.standard_room import standard_devices
 from smartroom.log import configure_logging
 from smartroom.services import MosquittoBroker, free_port
 
 BIN = Path(sys.executable).parent / "smartroom-agent"
 UNIT_ENV = {"MALLOC_ARENA_MAX": "2"}
-DEVICES: dict[str, dict[str, Any]] = {
-    "hvac": {"driver": "modbus_hvac", "port": "/dev/ttyUSB0"},
-    "ceiling": {"driver": "coap_light", "host": "127.0.0.1"},
-    "bedside": {"driver": "z2m", "capability": "light", "friendly_name": "f_bedside"},
-    "curtain": {"driver": "z2m", "capability": "cover", "friendly_name": "f_curtain"},
-    "motion": {"driver": "z2m", "capability": "sensor", "friendly_name": "f_motion"},
-    "entrance": {"driver": "z2m", "capability": "sensor", "friendly_name": "f_door"},
-    "window": {"driver": "z2m", "capability": "sensor", "friendly_name": "f_window"},
-    "lock": {"driver": "z2m", "capability": "sensor", "friendly_name": "f_lock"},
-    "button": {"driver": "z2m", "capability": "sensor", "friendly_name": "f_button"},
-    "speaker": {"driver": "mqtt_audio", "speaker_id": "f_speaker"},
-}
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -140,7 +129,7 @@ async def run(activity_s: float, idle_s: float, *, do_record: bool) -> dict[str,
         data = {
             "room": {"property_id": "BENCH", "room_id": "102"},
             "mqtt": {"host": broker.host, "port": broker.port},
-            "devices": DEVICES,
+            "devices": standard_devices("102"),
             "store": {"path": str(Path(tmp) / "agent.db")},
             "api": {"port": free_port()},
             "occupancy": {"confirm_after_close_s": 5},

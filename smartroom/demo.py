@@ -84,28 +84,6 @@ class RoomRun:
     last: dict[str, Any] = field(default_factory=dict)
 
 
-def room_devices(room_id: str) -> dict[str, dict[str, Any]]:
-    """The devices of one demo room, as `[devices.<name>]` tables."""
-    tag = f"r{room_id}"
-    return {
-        "hvac": {
-            "driver": "modbus_hvac",
-            "port": "/dev/ttyUSB0",
-            "unit": 1,
-            "poll_interval_s": 0.5,
-        },
-        "ceiling": {"driver": "coap_light", "host": "127.0.0.1", "port": free_port()},
-        "bedside": {"driver": "z2m", "capability": "light", "friendly_name": f"{tag}_bedside"},
-        "curtain": {"driver": "z2m", "capability": "cover", "friendly_name": f"{tag}_curtain"},
-        "motion": {"driver": "z2m", "capability": "sensor", "friendly_name": f"{tag}_motion"},
-        "door": {"driver": "z2m", "capability": "sensor", "friendly_name": f"{tag}_door"},
-        "window": {"driver": "z2m", "capability": "sensor", "friendly_name": f"{tag}_window"},
-        "lock": {"driver": "z2m", "capability": "sensor", "friendly_name": f"{tag}_lock"},
-        "button": {"driver": "z2m", "capability": "sensor", "friendly_name": f"{tag}_button"},
-        "speaker": {"driver": "mqtt_audio", "speaker_id": tag},
-    }
-
-
 def guest_timeline(duration: float, speed: float) -> list[dict[str, Any]]:
     """The guest's evening as rig scenario events, placed as fractions of the run."""
 
@@ -288,7 +266,7 @@ def _agent_config(
         "room": {"property_id": PROPERTY, "room_id": run.room_id, "timezone": "Asia/Shanghai"},
         "mqtt": {"host": broker.host, "port": broker.port},
         "devices": devices,
-        "roles": {"door": ["door"], "window": ["window"], "motion": ["motion"]},
+        "roles": {"door": ["entrance"], "window": ["window"], "motion": ["motion"]},
         "central": {
             "url": central.url,
             "credential_file": str(key_file),
@@ -351,6 +329,7 @@ async def _demo(
     from agent.app import Agent
     from firmware_mocks.rig import Rig
     from firmware_mocks.scenario import parse_scenario
+    from firmware_mocks.standard_room import standard_devices
 
     started = time.monotonic()
 
@@ -390,9 +369,9 @@ async def _demo(
             room = {
                 "room": {"property_id": PROPERTY, "room_id": run.room_id},
                 "mqtt": {"host": broker.host, "port": broker.port},
-                "devices": room_devices(run.room_id),
+                "devices": standard_devices(run.room_id, hvac_poll_s=0.5),
             }
-            run.rig = Rig(room, speed=speed, clock=clock)
+            run.rig = Rig(room, speed=speed, clock=clock, free_ports=True)
             await run.rig.start()
             simulated = ", ".join(
                 f"{name} ({cfg.driver})" for name, cfg in run.rig.device_configs.items()

@@ -17,21 +17,9 @@ from polling import eventually
 from agent.app import Agent
 from agent.config import RoomConfig, parse_room_config
 from firmware_mocks.rig import Rig
+from firmware_mocks.standard_room import standard_devices
 from smartroom.clock import JumpClock
 from smartroom.services import MosquittoBroker
-
-ROOM_DEVICES: dict[str, dict[str, Any]] = {
-    "hvac": {"driver": "modbus_hvac", "port": "/dev/ttyUSB0", "poll_interval_s": 0.5},
-    "ceiling": {"driver": "coap_light", "host": "127.0.0.1"},
-    "bedside": {"driver": "z2m", "capability": "light", "friendly_name": "r1201_bedside"},
-    "curtain": {"driver": "z2m", "capability": "cover", "friendly_name": "r1201_curtain"},
-    "motion": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_motion"},
-    "entrance": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_door"},
-    "window": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_window"},
-    "lock": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_lock"},
-    "button": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_button"},
-    "speaker": {"driver": "mqtt_audio", "speaker_id": "r1201"},
-}
 
 
 def room_data(
@@ -43,7 +31,7 @@ def room_data(
     data: dict[str, Any] = {
         "room": {"property_id": "SHA-01", "room_id": "1201", "timezone": "Asia/Shanghai"},
         "mqtt": {"host": broker.host, "port": broker.port},
-        "devices": devices if devices is not None else ROOM_DEVICES,
+        "devices": devices if devices is not None else standard_devices(hvac_poll_s=0.5),
         "store": {"path": str(tmp_path / "agent.db")},
         "api": {"port": 0},
         "runtime": {"tick_s": 0.05, "status_heartbeat_s": 5},

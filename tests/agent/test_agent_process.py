@@ -20,15 +20,13 @@ from agent_rig import Rig, StatusWatcher, eventually, room_data
 
 from agent.config import parse_room_config
 from agent.status_mqtt import status_topic
+from firmware_mocks.standard_room import standard_devices
 from smartroom.services import MosquittoBroker, free_port
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(90)]
 BIN = Path(sys.executable).parent / "smartroom-agent"
 
-DEVICES = {
-    "bedside": {"driver": "z2m", "capability": "light", "friendly_name": "r1201_bedside"},
-    "motion": {"driver": "z2m", "capability": "sensor", "friendly_name": "r1201_motion"},
-}
+DEVICES = standard_devices(only=("bedside", "motion"))
 
 
 class NotifySocket:
