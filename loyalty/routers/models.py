@@ -85,10 +85,7 @@ def offered(request: Request, who: Principal = Depends(AGENT)) -> Response:
     Agents poll this on every pull: the `ETag` is the sha256 of the list, and a request whose
     `If-None-Match` carries it gets an empty 304."""
     body = _OFFERS.dump_json(read(request, svc.offered))
-    etag = f'"{hashlib.sha256(body).hexdigest()}"'
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
-    return Response(body, media_type="application/json", headers={"ETag": etag})
+    return _by_sha256(request, body, hashlib.sha256(body).hexdigest(), "application/json")
 
 
 @router.get(
@@ -101,8 +98,24 @@ def download(request: Request, version: Version, who: Principal = Depends(AGENT)
     """The model file's bytes; 404 for an unknown or withdrawn version. Answers 304 to an
     `If-None-Match` carrying its ETag."""
     found = read(request, lambda c: svc.download(c, version))
-    etag = f'"{found.sha256}"'
-    headers = {"ETag": etag, "X-Content-SHA256": found.sha256}
-    if request.headers.get("if-none-match") == etag:
+    return _by_sha256(
+        request,
+        found.blob,
+        found.sha256,
+        "application/octet-stream",
+        {"X-Content-SHA256": found.sha256},
+    )
+
+
+def _by_sha256(
+    request: Request,
+    body: bytes,
+    sha256: str,
+    media_type: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """`body` with `ETag: "<sha256>"`, or an empty 304 when `If-None-Match` carries it."""
+    headers = {"ETag": f'"{sha256}"', **(headers or {})}
+    if request.headers.get("if-none-match") == headers["ETag"]:
         return Response(status_code=304, headers=headers)
-    return Response(found.blob, media_type="application/octet-stream", headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
