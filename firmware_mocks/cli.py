@@ -3,7 +3,7 @@
     smartroom rig --room examples/rooms/room-1201.toml \\
                   --scenario examples/rooms/evening-arrival.toml --write-room /tmp/rig-room.toml
 
-`register(app)` adds the command to the `smartroom` Typer app (smartroom/cli.py mounts it).
+`register(app)` adds the command to the `smartroom` Typer app (smartroom_cli/cli.py mounts it).
 """
 
 from __future__ import annotations

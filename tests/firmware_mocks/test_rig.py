@@ -254,7 +254,7 @@ def restore_logging() -> Iterator[None]:
 
 @pytest.mark.usefixtures("restore_logging")
 def test_cli_starts_the_rig_and_plays(tmp_path: Path) -> None:
-    from smartroom.cli import app  # the lead's CLI mounts `rig` from firmware_mocks/cli.py
+    from smartroom_cli.cli import app  # the lead's CLI mounts `rig` from firmware_mocks/cli.py
 
     room = tmp_path / "room.toml"
     room.write_text(dump_toml(HVAC_ROOM))

@@ -6,7 +6,7 @@ from __future__ import annotations
 def test_bench_lists_only_runnable_benchmarks() -> None:
     from typer.testing import CliRunner
 
-    from smartroom.cli import app
+    from smartroom_cli.cli import app
 
     result = CliRunner().invoke(app, ["bench"])
     assert result.exit_code == 0

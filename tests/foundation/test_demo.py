@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-DEMO = [sys.executable, "-m", "smartroom.cli", "demo", "--rooms", "1"]
+DEMO = [sys.executable, "-m", "smartroom_cli.cli", "demo", "--rooms", "1"]
 ENV = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from smartroom import schemas
+from smartroom_cli import schemas
 from sync import wire
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

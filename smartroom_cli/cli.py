@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from firmware_mocks import cli as rig_cli
-from smartroom import schemas as wire_schemas
+from smartroom_cli import schemas as wire_schemas
 
 app = typer.Typer(
     help="Smartroom: demo, rig, wire schemas and benchmarks.",
@@ -31,7 +31,7 @@ def demo(
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "warning",
 ) -> None:
     """Run central + rooms + simulated devices and guests on embedded defaults."""
-    from smartroom.demo import run_demo
+    from smartroom_cli.demo import run_demo
 
     raise typer.Exit(run_demo(duration=duration, rooms=rooms, speed=speed, log_level=log_level))
 
