@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from loyalty.rules.benefits import catalogue_problems
 from loyalty.rules.numbers import valid_month_day
 from loyalty.rules.programme import Criteria, Programme
 from loyalty.rules.toml_lines import Path as KeyPath
@@ -281,6 +282,8 @@ def semantic_problems(programme: Programme) -> Iterator[Issue]:
                 f"season factor for {key!r}, which no [[seasons]] entry has as name or kind "
                 "(fix: add that season or correct the name)",
             )
+
+    yield from catalogue_problems(programme.benefits, names)
 
 
 def parse_programme(text: str, *, source: str = "<programme>") -> Programme:

@@ -26,6 +26,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from loyalty.rules.benefits import Benefit
 from loyalty.rules.errors import RulesError
 from loyalty.rules.numbers import reject_float, valid_month_day
 
@@ -126,9 +127,6 @@ class Tier(Rules):
     earn_multiplier: Factor = Decimal(1)
     qualify: Criteria = Criteria()
     retention_bonus: Points = 0
-    benefits: list[Annotated[str, StringConstraints(max_length=120)]] = Field(
-        default_factory=list, max_length=32
-    )
 
 
 class Qualification(Rules):
@@ -306,6 +304,9 @@ class Programme(Rules):
     transfers: Transfers = Transfers()
     partners: dict[Name, Partner] = Field(default_factory=dict, max_length=64)
     abuse: Abuse = Abuse()
+    benefits: list[Benefit] = Field(default_factory=list, max_length=256)
+    """The benefit catalogue (`loyalty.rules.benefits`); empty means the programme grants
+    no benefits beyond points."""
 
     @property
     def tier_names(self) -> list[str]:
