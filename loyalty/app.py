@@ -32,6 +32,7 @@ from sqlalchemy import inspect
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loyalty.auth import Allow, KeyStore, Role
+from loyalty.board import routes_agent as board_agent
 from loyalty.context import Context
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
@@ -262,7 +263,7 @@ def create_app(
     app.state.keys = KeyStore(engine, ttl_s=settings.key_cache_s)
 
     # points first: the earn route is the hot path, and routes are matched in order.
-    for module in (points, members, stays, admin, agent, models, system):
+    for module in (points, members, stays, admin, agent, board_agent, models, system):
         _declare_roles(module.router)
         app.include_router(module.router, prefix="/v1")
     _declare_roles(system.public, public=True)

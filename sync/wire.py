@@ -253,6 +253,20 @@ def model_path(version: str, name: str = "comfort") -> str:
     return f"/v1/agent/models/{name}/{version}"
 
 
+class StaffCommand(Document):
+    """A housekeeping staff action for one room's agent, from the board: `service_start`
+    (an attendant started cleaning: run the housekeeping scene) and `service_end` (done:
+    back to the room's own scene, make-up request served). `seq` orders a room's commands
+    (the agent keeps the last one it applied); `command_id` is unique."""
+
+    command_id: OpaqueId
+    seq: Annotated[int, Field(ge=1)]
+    property_id: PropertyId
+    room_id: RoomId
+    kind: Literal["service_start", "service_end"]
+    at: AwareDatetime
+
+
 class DownloadPage(Document):
     """What the central service has for one room since `cursor`: a page of changes, the
     next cursor, and whether more remain."""
@@ -274,5 +288,6 @@ WIRE_DOCUMENTS: tuple[type[Document], ...] = (
     UploadBatch,
     UploadResult,
     ModelManifest,
+    StaffCommand,
     DownloadPage,
 )

@@ -246,3 +246,6 @@ models = Table(
     Column("published_at", UTCDateTime(), nullable=False),
     Column("withdrawn_at", UTCDateTime(), nullable=True),
 )
+
+# The housekeeping board's tables live in their own module on the same metadata.
+from loyalty.db import board_tables as _board_tables  # noqa: E402,F401

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 
 from loyalty.auth import Principal
+from loyalty.board import projection as board
 from loyalty.context import Context
 from loyalty.db.tables import agent_cursors, agent_events, members, stays
 from loyalty.errors import ApiError
@@ -115,6 +116,9 @@ def upload(
         )
         accepted.append(event.event_id)
         high = max(high, event.seq)
+        board.apply_event(conn, event, now)
+    if principal.property_id and principal.room_id:
+        board.touch(conn, principal.property_id, principal.room_id, now)
     values = {"high_water_seq": high, "updated_at": now}
     if cursor is None:
         conn.execute(
