@@ -53,7 +53,11 @@ class Board:
                 ("Chen Jie", "front_desk"),
             ):
                 key_id, key = add_staff(
-                    conn, property_id=PROPERTY, name=name, role=role, now=now  # type: ignore[arg-type]
+                    conn,
+                    property_id=PROPERTY,
+                    name=name,
+                    role=role,
+                    now=now,  # type: ignore[arg-type]
                 )
                 label = role if role not in self.staff else "attendant2"
                 self.staff[label], self.staff_ids[label] = key, key_id

@@ -16,7 +16,7 @@ from loyalty.board.model import RoomView, StayFacts, priority_list, stay_state
 from loyalty.board.projection import apply_event, apply_room_status
 from loyalty.board.views import changes_since, latest_change, load_board
 from smartroom.clock import FakeClock
-from sync.wire import Alert, EventKind, RoomStatus, SyncEvent, new_id
+from sync.wire import Alert, EventKind, SyncEvent, new_id
 
 TZ = ZoneInfo("Asia/Shanghai")
 
