@@ -3,7 +3,8 @@
 A key looks like `lk.<id>.<secret>`; only sha256(secret) is stored (the secret has 256 bits
 of entropy, so a slow hash adds nothing) and compared in constant time. Keys are never
 logged. Roles: `admin`, `staff`, `agent` (scoped to one property+room), `member` (scoped
-to one member id). Every route declares who may call it with `Allow(...)`:
+to one member id), `loyalty` (the loyalty team: programme KPIs, experiments, webhooks).
+Every route declares who may call it with `Allow(...)`:
 
     @router.get("/members/{member_id}")
     def read(member_id: str, who: Principal = Depends(Allow("admin", "staff", "member"))): ...
@@ -30,8 +31,8 @@ from sqlalchemy import Connection, Engine, select, update
 from loyalty.db.tables import api_keys
 from loyalty.errors import ApiError
 
-Role = Literal["admin", "staff", "agent", "member"]
-ROLES: tuple[Role, ...] = ("admin", "staff", "agent", "member")
+Role = Literal["admin", "staff", "agent", "member", "loyalty"]
+ROLES: tuple[Role, ...] = ("admin", "staff", "agent", "member", "loyalty")
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def app_from_env() -> object:
 
 @keys.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="admin, staff, agent or member")],
+    role: Annotated[str, typer.Option(help="admin, staff, agent, member or loyalty")],
     property_id: Annotated[str | None, typer.Option("--property", help="agent's property")] = None,
     room: Annotated[str | None, typer.Option(help="agent's room")] = None,
     member: Annotated[str | None, typer.Option(help="member's id")] = None,

@@ -249,3 +249,6 @@ models = Table(
 
 # The housekeeping board's tables live in their own module on the same metadata.
 from loyalty.db import board_tables as _board_tables  # noqa: E402,F401
+
+# Programme economics (experiments, webhook outbox): the same, for issue 20.
+from loyalty.db import economics_tables as _economics_tables  # noqa: E402,F401

@@ -12,6 +12,16 @@ from loyalty.db import downgrade, make_engine, upgrade
 from loyalty.db.tables import metadata
 
 EXPECTED = {t.name for t in metadata.sorted_tables}
+# 0004_economics: experiments and the webhook outbox (issue 20)
+ECONOMICS = {
+    "experiments",
+    "experiment_exposures",
+    "webhook_endpoints",
+    "webhook_secrets",
+    "webhook_events",
+    "webhook_deliveries",
+    "webhook_attempts",
+}
 MODEL_COLUMNS = {
     "name",
     "version",
@@ -43,8 +53,11 @@ def _check(url: str) -> None:
             "version",
         ]
         board = {t for t in EXPECTED if t.startswith("board_")}  # 0003_board, after 0002
+        downgrade(engine, "0003_board")  # 0004_economics drops only its own tables
+        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - ECONOMICS
         downgrade(engine, "0001")  # 0002 drops only the models table
-        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - {"models"} - board
+        gone = {"models"} | board | ECONOMICS
+        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - gone
         upgrade(engine)
         assert "models" in inspect(engine).get_table_names()
         downgrade(engine, "base")

@@ -1,0 +1,134 @@
+"""Programme KPIs for the loyalty team (role `loyalty`) and admins: JSON, CSV, and the
+dashboard's server-rendered fragment (figures with their definitions, SVG trend charts)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from loyalty.analytics.export import report_csv, report_json
+from loyalty.analytics.figures import Report
+from loyalty.analytics.service import QueryError, kpi_report, make_query
+from loyalty.auth import Allow, Principal
+from loyalty.errors import ApiError
+from loyalty.routers.common import ERRORS, ctx_of
+
+router = APIRouter(tags=["analytics"], responses=ERRORS)
+TEAM = Allow("loyalty", "admin")
+
+Start = Annotated[date, Query(description="first day of the period (inclusive)")]
+End = Annotated[date, Query(description="day after the period (exclusive)")]
+PropertyQ = Annotated[str | None, Query(alias="property", pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+TierQ = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+SegmentQ = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[a-z_]{1,16}=[A-Za-z0-9_.+<>-]{1,32}$",
+        description="KEY=VALUE with KEY age_band, gender or marketing (yes/no)",
+    ),
+]
+MoneyQ = Annotated[Decimal | None, Query(ge=0, le=1_000_000_000, max_digits=16, decimal_places=4)]
+Lang = Annotated[Literal["en", "zh"], Query()]
+
+
+def _report(
+    request: Request,
+    start: date,
+    end: date,
+    property_id: str | None,
+    tier: str | None,
+    segment: str | None,
+    high_value_line: Decimal | None,
+    cost_per_point: Decimal | None,
+    inactive_days: int,
+) -> Report:
+    ctx = ctx_of(request)
+    if (end - start).days > 3660:
+        raise ApiError(422, "period_too_long", "a period may span at most ten years", field="end")
+    try:
+        query = make_query(
+            ctx.programme,
+            start=start,
+            end=end,
+            property_id=property_id,
+            tier=tier,
+            segment=segment,
+            high_value_line=high_value_line,
+            cost_per_point=cost_per_point,
+            inactive_days=inactive_days,
+        )
+    except QueryError as exc:
+        raise ApiError(422, "invalid_query", str(exc), field=exc.field) from None
+    if cost_per_point is not None and cost_per_point == 0:
+        raise ApiError(
+            422, "invalid_query", "cost_per_point must be more than 0", field="cost_per_point"
+        )
+    return kpi_report(ctx.engine, ctx.programme, query)
+
+
+@router.get("/analytics/kpis")
+def kpis(
+    request: Request,
+    start: Start,
+    end: End,
+    property_id: PropertyQ = None,
+    tier: TierQ = None,
+    segment: SegmentQ = None,
+    high_value_line: MoneyQ = None,
+    cost_per_point: MoneyQ = None,
+    inactive_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+    who: Principal = Depends(TEAM),
+) -> dict[str, Any]:
+    """Every programme figure for [start, end), each with its definition; tier
+    distribution and year-over-year migration, retention by tier, issue cohorts (breakage),
+    monthly and quarterly trends, and the members drifting away (win-back list)."""
+    r = _report(
+        request,
+        start,
+        end,
+        property_id,
+        tier,
+        segment,
+        high_value_line,
+        cost_per_point,
+        inactive_days,
+    )
+    return report_json(r)
+
+
+@router.get("/analytics/kpis.csv", response_class=Response)
+def kpis_csv(
+    request: Request,
+    start: Start,
+    end: End,
+    property_id: PropertyQ = None,
+    tier: TierQ = None,
+    segment: SegmentQ = None,
+    high_value_line: MoneyQ = None,
+    cost_per_point: MoneyQ = None,
+    inactive_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+    lang: Lang = "en",
+    who: Principal = Depends(TEAM),
+) -> Response:
+    """The same report as CSV (figures with definitions, monthly trend, tiers, win-back)."""
+    r = _report(
+        request,
+        start,
+        end,
+        property_id,
+        tier,
+        segment,
+        high_value_line,
+        cost_per_point,
+        inactive_days,
+    )
+    name = f"kpis-{start.isoformat()}-{end.isoformat()}.csv"
+    return Response(
+        report_csv(r, lang),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,163 @@
+"""Each KPI against a hand-computed example, on SQLite and PostgreSQL, through the real
+service: members stay, dine and redeem over HTTP; the figures come back from
+GET /v1/analytics/kpis and must equal what is worked out by hand below.
+
+April 2026, default programme, all silver (1 point per CNY, no multiplier: OTA bookings of
+standard rooms outside the seasons):
+  A: stay sh01 2 nights 2,000 CNY → 2,000 points; stay sh02 1 night 1,000 → 1,000 points
+  B: stay sh01 3 nights 6,000 → 6,000 points; dines 500 (no stay) → 500 points;
+     redeems one award night at sh01 (cash rate 50 CNY → 5,000 points)
+  C: joins, does nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from service_harness import ROOM, Service
+
+PERIOD = {"start": "2026-04-01", "end": "2026-05-01"}
+
+
+def _stay(service: Service, member: str, prop: str, nights: int, rate: str) -> None:
+    arrival = service.clock.now()
+    body = {
+        "member_id": member,
+        "property_id": prop,
+        "arrival": arrival.isoformat(),
+        "departure": (arrival + timedelta(days=nights)).isoformat(),
+        "nightly_rate": rate,
+        "channel": "ota",
+    }
+    stay = service.call("POST", "/v1/stays", json=body, expect=201)["id"]
+    service.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": ROOM})
+    service.clock.advance(days=nights)
+    total = str(Decimal(rate) * nights)
+    folio = {"folio": [{"category": "room", "amount": total}]}
+    service.call("POST", f"/v1/stays/{stay}/check-out", json=folio)
+
+
+def april(service: Service) -> dict[str, str]:
+    a = service.member(name="A", consents={"personalisation": True}, age_band="30-50")
+    b = service.member(name="B")
+    c = service.member(name="C")
+    _stay(service, a, "sh01", 2, "1000.00")  # 04-01 .. 04-03
+    service.clock.advance(days=2)
+    _stay(service, b, "sh01", 3, "2000.00")  # 04-05 .. 04-08
+    service.clock.advance(days=2)
+    _stay(service, a, "sh02", 1, "1000.00")  # 04-10 .. 04-11
+    service.clock.advance(days=9)  # 04-20
+    service.call("POST", "/v1/earn", json={"member_id": b, "activity": "fnb", "amount": "500"})
+    service.clock.advance(days=5)  # 04-25
+    held = service.call(
+        "POST",
+        "/v1/redemptions",
+        expect=201,
+        json={
+            "member_id": b,
+            "property_id": "sh01",
+            "check_in": "2026-06-10",
+            "cash_rate": "50.00",
+        },
+    )
+    assert held["points"] == 5000
+    service.call("POST", f"/v1/redemptions/{held['id']}/confirm")
+    return {"a": a, "b": b, "c": c}
+
+
+def kpis(service: Service, **params: str) -> dict[str, object]:
+    out = service.call("GET", "/v1/analytics/kpis", "loyalty", params={**PERIOD, **params})
+    return {f["key"]: f["value"] for f in out["figures"]} | {"_": out}
+
+
+def test_each_figure_matches_the_hand_computation(service: Service) -> None:
+    ids = april(service)
+    k = kpis(service)
+    assert k["points_issued"] == 2000 + 6000 + 1000 + 500
+    assert k["points_redeemed"] == 5000
+    assert k["points_expired"] == 0
+    assert k["points_outstanding"] == 9500 - 5000
+    assert k["redemption_rate"] == "0.5263"  # 5000 / 9500
+    # One cohort (2026-04), one month observed, every factor 1: ERR = 5000 / 9500.
+    assert k["expected_redemption_rate"] == "0.5263"
+    assert k["breakage_rate"] == "0.4737"
+    assert k["liability"] == "23.68"  # 4500 × 0.01 × 0.5263 = 23.6835
+    assert k["liability_gross"] == "45.00"
+    assert k["revenue"] == "9500.00"  # 2000 + 6000 + 1000 + 500
+    assert k["points_cost"] == "95.00"
+    assert k["points_cost_share"] == "0.0100"
+    figure = next(f for f in k["_"]["figures"] if f["key"] == "points_cost_share")  # type: ignore[index]
+    assert figure["flag"] == "below_band" and "2.0% to 5.0%" in figure["definition"]
+    assert k["points_cost_expected_share"] == "0.0053"  # 95 × 0.5263 / 9500
+    assert k["quarterly_active_rate"] == "0.6667"  # A and B of 3 members
+    assert k["repeat_stay_rate"] == "0.5000"  # A stayed twice, B once
+    assert k["high_value_share"] == "0.0000"  # nobody spent 30,000 (gold's line)
+    assert kpis(service, high_value_line="5000")["high_value_share"] == "0.3333"  # B: 6,500
+    assert k["retention"] is None  # nobody was active in March
+    # IFRS 15: deferred = price × SSP ÷ (price + SSP), SSP = points × 0.01 × 0.5263, each
+    # sale to the cent: 10.47 + 31.41 + 5.24 + 2.62; all of it recognised, since the
+    # redemptions (5000) reach the expected 9500 × 0.5263.
+    assert k["revenue_deferred"] == "49.74"
+    assert k["revenue_recognised_from_points"] == "49.74"
+    assert k["contract_liability"] == "0.00"
+    report = k["_"]
+    assert report["tier_distribution"] == {"silver": 3, "gold": 0, "platinum": 0, "diamond": 0}  # type: ignore[index]
+    assert report["cohorts"] == [  # type: ignore[index]
+        {
+            "month": "2026-04",
+            "issued": 9500,
+            "redeemed": 5000,
+            "expired": 0,
+            "moved": 0,
+            "open": 4500,
+            "projected_redeemed": 5000,
+        }
+    ]
+    assert report["drifting"] == []  # type: ignore[index]
+    # By property: sh01 has A's first stay, B's stay and B's award; the dinner has none.
+    p = kpis(service, property="sh01")
+    assert (p["points_issued"], p["points_redeemed"], p["revenue"]) == (8000, 5000, "8000.00")
+    # By segment: only A gave an age band.
+    s = kpis(service, segment="age_band=30-50")
+    assert (s["points_issued"], s["revenue"], s["repeat_stay_rate"]) == (3000, "3000.00", "1.0000")
+    assert kpis(service, tier="gold")["points_issued"] == 0
+    # Drifting: by the end of August, A (last stay 04-11) and B (award 04-25) are 90+ days
+    # quiet; B first (more spend). C never did anything: not drifting, never active.
+    later = service.call(
+        "GET", "/v1/analytics/kpis", "loyalty", params={"start": "2026-04-01", "end": "2026-09-01"}
+    )
+    assert [(d["member_id"], d["last_activity"], d["points"]) for d in later["drifting"]] == [
+        (ids["b"], "2026-04-25", 1500),
+        (ids["a"], "2026-04-11", 3000),
+    ]
+
+
+def test_csv_roles_and_bad_queries(service: Service) -> None:
+    april(service)
+    r = service.client.get(
+        "/v1/analytics/kpis.csv",
+        params={**PERIOD, "lang": "zh"},
+        headers={"Authorization": f"Bearer {service.keys['loyalty']}"},
+    )
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert "figure,points_issued,发放积分,9500,points" in r.text
+    assert service.call("GET", "/v1/analytics/kpis", "admin", params=PERIOD)["currency"] == "CNY"
+    denied = service.call("GET", "/v1/analytics/kpis", "staff", params=PERIOD, expect=403)
+    assert denied["error"]["code"] == "forbidden"
+    bad = service.call(
+        "GET", "/v1/analytics/kpis", "loyalty", expect=422, params={**PERIOD, "tier": "bronze"}
+    )
+    assert bad["error"]["field"] == "tier" and "silver, gold" in bad["error"]["message"]
+    bad = service.call(
+        "GET", "/v1/analytics/kpis", "loyalty", expect=422, params={**PERIOD, "segment": "shoe=42"}
+    )
+    assert bad["error"]["field"] == "segment"
+    bad = service.call(
+        "GET",
+        "/v1/analytics/kpis",
+        "loyalty",
+        expect=422,
+        params={"start": "2026-05-01", "end": "2026-04-01"},
+    )
+    assert "must end after it starts" in bad["error"]["message"]
