@@ -24,6 +24,10 @@ class ModbusHvacConfig(_Dev):
     port: str  # serial device path, e.g. /dev/ttyUSB0 (or a pty in tests)
     unit: Annotated[int, Field(ge=1, le=247)] = 1
     baudrate: Literal[2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    # Line settings: unset, the map's `[serial]` (else the spec's 8E1; 8N2 without parity).
+    # "N" alone means two stop bits (the spec); say stopbits = 1 for an 8N1 device.
+    parity: Literal["E", "O", "N"] | None = None
+    stopbits: Literal[1, 2] | None = None
     register_map: str = "smt131"  # a file in drivers/maps/, without .toml
     poll_interval_s: Annotated[float, Field(gt=0, le=300)] = 2.0
 

@@ -8,9 +8,10 @@ inter-frame gap, reopens the port after it goes quiet or vanishes, and translate
 failure once into the `drivers.base` errors with a reason a person can act on.
 
     pool = BusPool()
-    bus = pool.acquire("/dev/ttyUSB0", 9600)                 # shared by units on that port
+    bus = pool.acquire("/dev/ttyUSB0", Framing(9600))       # 8E1; shared by units on that port
     words = await bus.read("hvac", unit=1, address=0, count=14, timeout=1.0)
     await bus.write("hvac", unit=1, address=8, value=235, timeout=1.0, priority=COMMAND)
+    await bus.broadcast("hvac", address=6, value=0)           # unit 0: every unit, no reply
     await pool.release(bus)
 
 Drivers get their bus from a `BusPool`. The module keeps one default pool because a serial
@@ -32,35 +33,39 @@ from dataclasses import dataclass
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
+from pymodbus.pdu.bit_message import ReadCoilsResponse, ReadDiscreteInputsResponse
 from pymodbus.pdu.register_message import (
     ReadHoldingRegistersResponse,
+    ReadInputRegistersResponse,
     WriteSingleRegisterResponse,
 )
 
 from drivers.base import CommandNotConfirmed, DeviceUnavailable, ProtocolError
 from drivers.modbus_frames import (
     BUSY_CODES,
-    READ_HOLDING,
     WRITE_SINGLE,
     FrameError,
     exception_name,
     parse_reply,
 )
+from drivers.modbus_map import READ_FUNCTION, Table
+from drivers.modbus_serial import Framing, inter_frame_gap_s, os_parity
 from smartroom.log import get_logger
 
 log = get_logger("drivers.modbus_bus")
 
 COMMAND = 0  # priorities: lower goes first
 POLL = 1
-CHAR_BITS_SPEC = 11  # the Modbus spec's character (start + 8 data + parity/stop + stop)
 REOPEN_AFTER_SILENT = 3  # consecutive unanswered requests before the port is reopened
-
-
-def inter_frame_gap_s(baudrate: int) -> float:
-    """t3.5: 3.5 character times; fixed 1.75 ms above 19,200 baud (Modbus serial line 2.5.1.1)."""
-    if baudrate > 19200:
-        return 0.00175
-    return 3.5 * CHAR_BITS_SPEC / baudrate
+# After a broadcast the slaves need time to execute it before the next request (serial line
+# spec 2.4.1 "turnaround delay", typically 100-200 ms); they never reply to say they are done.
+BROADCAST_TURNAROUND_S = 0.1
+_READ_REPLIES: dict[Table, type[ModbusPDU]] = {
+    "holding": ReadHoldingRegistersResponse,
+    "input": ReadInputRegistersResponse,
+    "coil": ReadCoilsResponse,
+    "discrete": ReadDiscreteInputsResponse,
+}
 
 
 class PortUnavailable(DeviceUnavailable):
@@ -152,10 +157,11 @@ class BusStats:
 
 
 class ModbusBus:
-    def __init__(self, port: str, baudrate: int = 9600) -> None:
+    def __init__(self, port: str, framing: Framing | int = 9600) -> None:
         self.port = port
-        self.baudrate = baudrate
-        self.gap_s = inter_frame_gap_s(baudrate)
+        self.framing = framing if isinstance(framing, Framing) else Framing(framing)
+        self.baudrate = self.framing.baudrate
+        self.gap_s = self.framing.gap_s
         self.stats = BusStats()
         self._lock = PriorityLock()
         self._client: AsyncModbusSerialClient | None = None
@@ -185,6 +191,9 @@ class ModbusBus:
         client = AsyncModbusSerialClient(
             self.port,
             baudrate=self.baudrate,
+            bytesize=8,
+            parity=os_parity(self.port, self.framing.parity),
+            stopbits=self.framing.stops,
             timeout=1.0,
             retries=0,  # we retry ourselves, knowing why the first attempt failed
             reconnect_delay=0,  # and reconnect ourselves, with the driver's backoff
@@ -228,23 +237,56 @@ class ModbusBus:
         timeout_s: float,
         priority: int = POLL,
         deadline: float | None = None,
+        table: Table = "holding",
     ) -> list[int]:
-        """FC03 read of `count` holding registers from `address`."""
+        """Read `count` words (FC03 holding, FC04 input) or bits as 0/1 (FC01 coils, FC02
+        discrete inputs) from `address`."""
 
         def call(client: AsyncModbusSerialClient) -> Awaitable[ModbusPDU]:
-            return client.read_holding_registers(address, count=count, device_id=unit)
+            read = {
+                "holding": client.read_holding_registers,
+                "input": client.read_input_registers,
+                "coil": client.read_coils,
+                "discrete": client.read_discrete_inputs,
+            }[table]
+            return read(address, count=count, device_id=unit)
 
+        function = READ_FUNCTION[table]
         reply = await self._transact(
-            device, unit, READ_HOLDING, count, call, timeout_s, priority, deadline
+            device, unit, function, count, call, timeout_s, priority, deadline
         )
-        if not isinstance(reply, ReadHoldingRegistersResponse):
-            raise ProtocolError(device, f"unit {unit}: expected a register reply, got {reply}")
-        if len(reply.registers) != count:
+        if not isinstance(reply, _READ_REPLIES[table]):
+            raise ProtocolError(device, f"unit {unit}: expected a {table} reply, got {reply}")
+        values = (
+            [int(bit) for bit in reply.bits[:count]]
+            if table in ("coil", "discrete")
+            else list(reply.registers)
+        )
+        if len(values) != count:
             raise ProtocolError(
-                device,
-                f"unit {unit}: asked for {count} registers, reply has {len(reply.registers)}",
+                device, f"unit {unit}: asked for {count} {table} values, reply has {len(values)}"
             )
-        return list(reply.registers)
+        return values
+
+    async def broadcast(
+        self, device: str, *, address: int, value: int, priority: int = COMMAND
+    ) -> None:
+        """FC06 to unit 0: every unit on the line executes it and none replies, so there is
+        no confirmation; the line is then left quiet for the slaves' turnaround delay."""
+        loop = asyncio.get_running_loop()
+        async with self._lock.hold(priority):
+            client = await self._ensure_open(device)
+            wait = max(self._quiet_until - loop.time(), 0.0)
+            if wait:
+                await asyncio.sleep(wait)
+            self.stats.requests += 1
+            try:
+                await client.write_register(address, value, device_id=0, no_response_expected=True)
+            except ConnectionException as exc:
+                self._close_client()
+                raise DeviceUnavailable(device, f"serial port {self.port} closed: {exc}") from None
+            finally:
+                self._quiet_until = loop.time() + max(self.gap_s, BROADCAST_TURNAROUND_S)
 
     async def write(
         self,
@@ -322,7 +364,7 @@ class ModbusBus:
                 self.stats.busy += 1
                 raise DeviceBusy(device, f"unit {unit} is busy (exception {exception_name(code)})")
             self.stats.exceptions += 1
-            what = "a read" if function == READ_HOLDING else "a write"
+            what = "a write" if function == WRITE_SINGLE else "a read"
             raise ExceptionReply(device, unit, code, what)
         return reply
 
@@ -363,7 +405,8 @@ class BusPool:
     def __init__(self) -> None:
         self._buses: dict[str, tuple[ModbusBus, int]] = {}
 
-    def acquire(self, port: str, baudrate: int) -> ModbusBus:
+    def acquire(self, port: str, framing: Framing | int) -> ModbusBus:
+        framing = framing if isinstance(framing, Framing) else Framing(framing)
         entry = self._buses.get(port)
         if entry is not None and entry[0].loop is not _running_loop():
             # Left behind by drivers of an event loop that has ended (never stopped):
@@ -371,14 +414,15 @@ class BusPool:
             del self._buses[port]
         if port in self._buses:
             bus, users = self._buses[port]
-            if bus.baudrate != baudrate:
+            if bus.framing != framing:
                 raise ValueError(
-                    f"{port} is already open at {bus.baudrate} baud; every device on one bus "
-                    f"must use the same baudrate (this one asks for {baudrate})"
+                    f"{port} is already open at {bus.framing.describe()}; every device on one "
+                    f"bus must use the same line settings (this one asks for "
+                    f"{framing.describe()})"
                 )
             self._buses[port] = (bus, users + 1)
             return bus
-        bus = ModbusBus(port, baudrate)
+        bus = ModbusBus(port, framing)
         self._buses[port] = (bus, 1)
         return bus
 
@@ -397,3 +441,5 @@ class BusPool:
 
 
 DEFAULT_POOL = BusPool()
+
+__all__ = ["COMMAND", "POLL", "BusPool", "DeviceBusy", "ModbusBus", "inter_frame_gap_s"]

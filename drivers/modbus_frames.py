@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 
 from pymodbus.framer.rtu import FramerRTU
 
+READ_COILS = 0x01
+READ_DISCRETE = 0x02
 READ_HOLDING = 0x03
+READ_INPUT = 0x04
+WORD_READS = frozenset({READ_HOLDING, READ_INPUT})
+BIT_READS = frozenset({READ_COILS, READ_DISCRETE})
 WRITE_SINGLE = 0x06
 WRITE_MULTIPLE = 0x10
 MAX_FRAME = 256  # RTU ADU limit (Modbus over serial line, 2.5.1.1)
@@ -80,16 +85,18 @@ def _check_unit(unit: int) -> None:
 
 
 def reply_length(function: int, count: int = 1) -> int:
-    """Bytes in a normal reply: FC03 = 5 + 2·count, FC06/FC16 = 8."""
-    if function == READ_HOLDING:
+    """Bytes in a normal reply: FC03/04 = 5 + 2·count, FC01/02 = 5 + ⌈count/8⌉, FC06/16 = 8."""
+    if function in WORD_READS:
         return 5 + 2 * count
+    if function in BIT_READS:
+        return 5 + (count + 7) // 8
     if function in (WRITE_SINGLE, WRITE_MULTIPLE):
         return 8
     raise FrameError(f"function 0x{function:02x} is not one this driver uses")
 
 
 def request_length(function: int, count: int = 1) -> int:
-    if function in (READ_HOLDING, WRITE_SINGLE):
+    if function in WORD_READS or function in BIT_READS or function == WRITE_SINGLE:
         return 8
     if function == WRITE_MULTIPLE:
         return 9 + 2 * count
@@ -136,7 +143,15 @@ def parse_reply(frame: bytes, *, unit: int, function: int, count: int | None = N
         return Reply(unit, function, exception=frame[2])
     if got_function != function:
         raise FrameError(f"reply to function 0x{got_function:02x}, expected 0x{function:02x}")
-    if function == READ_HOLDING:
+    if function in BIT_READS:
+        byte_count = frame[2]
+        if n != 5 + byte_count:
+            raise FrameError(f"byte count says {byte_count} data bytes, frame has {n - 5}")
+        if count is not None and byte_count != (count + 7) // 8:
+            raise FrameError(f"asked for {count} bits, reply carries {byte_count} bytes")
+        bits = [(frame[3 + i // 8] >> (i % 8)) & 1 for i in range(8 * byte_count)]
+        return Reply(unit, function, registers=bits[:count] if count is not None else bits)
+    if function in WORD_READS:
         byte_count = frame[2]
         if byte_count % 2:
             raise FrameError(f"byte count {byte_count} is odd; registers are 2 bytes")

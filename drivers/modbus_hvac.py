@@ -111,6 +111,8 @@ class ModbusHvac:
         # detected within 2 × this (≤ 2 s) and a command fits in `timeout_s`.
         self.response_timeout_s = min(1.0, config.timeout_s / 2)
         self._plan = self.regmap.read_plan()
+        cfg = config
+        self.framing = self.regmap.framing(cfg.baudrate, cfg.parity, cfg.stopbits)
         self._listeners: Listeners[DeviceUpdate] = Listeners("listener_failed", device=name)
         retry_cap = min(30.0, max(1.0, config.poll_interval_s * 5))
         self._tracker = AvailabilityTracker(
@@ -153,7 +155,7 @@ class ModbusHvac:
     async def start(self) -> None:
         if self._task is not None:
             return
-        self._bus = self._pool.acquire(self.config.port, self.config.baudrate)
+        self._bus = self._pool.acquire(self.config.port, self.framing)
         self._task = asyncio.create_task(self._run(), name=f"modbus_hvac {self.name}")
 
     async def stop(self) -> None:
@@ -212,7 +214,7 @@ class ModbusHvac:
         self, priority: int, timeout_s: float, deadline: float | None = None
     ) -> dict[str, Value]:
         values: dict[str, Value] = {}
-        for start, count in self._plan:
+        for table, start, count in self._plan:
             read = functools.partial(
                 self._bus_or_fail().read,
                 self.name,
@@ -222,10 +224,11 @@ class ModbusHvac:
                 timeout_s=timeout_s,
                 priority=priority,
                 deadline=deadline,
+                table=table,
             )
             words = await self._retry(read)
             try:
-                values.update(self.regmap.decode_block(start, words))
+                values.update(self.regmap.decode_block(start, words, table))
             except RegisterValueError as exc:
                 raise ProtocolError(self.name, str(exc)) from None
         sentinel = self.regmap.model.sentinel
@@ -429,6 +432,23 @@ class ModbusHvac:
             self._tracker.failed(str(exc).removeprefix(f"{self.name}: "))
             self._was_down = True
             raise
+
+    async def broadcast(self, command: ClimateCommand) -> None:
+        """Send `command` to every unit on this thermostat's line at once (unit 0, e.g.
+        "every room on this bus to off"). Units execute a broadcast without replying, so
+        nothing is confirmed here: each unit's next poll shows what it did (and a unit
+        whose map differs from this one's must not share the bus for broadcasts).
+        Raises InvalidCommand before anything is sent, DeviceUnavailable if the port is."""
+        writes = self._plan_writes(command)
+        bus = self._bus_or_fail()
+        for _field, address, word, _value in writes:
+            await bus.broadcast(self.name, address=address, value=word)
+        log.info(
+            "modbus_broadcast_sent",
+            device=self.name,
+            port=self.config.port,
+            fields=[field for field, *_ in writes],
+        )
 
     @contextlib.asynccontextmanager
     async def _counting(self) -> AsyncIterator[None]:

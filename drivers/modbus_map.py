@@ -6,7 +6,8 @@ docs/devices/modbus.md); adding a model is adding a file, not code:
     regmap = load_map("smt131")
     regmap.registers["setpoint"].encode(23.5)        # -> [235]
     regmap.decode_block(0, words)                    # -> {"setpoint": 23.5, "mode": "heat", ...}
-    regmap.read_plan()                               # -> [(0, 14)]: one FC03 read per poll
+    regmap.read_plan()                               # -> [ReadSpan("holding", 0, 14)]
+    regmap.framing(9600)                             # -> Framing(9600, "E", 1) from [serial]
 
 Register names are roles the driver understands (`setpoint`, `mode`, `fan`, ...); a map may
 leave optional ones out. Every decode/encode problem raises `RegisterValueError` naming the
@@ -20,15 +21,37 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drivers.base import ClimateAction, ClimateMode, DoorStation, FanMode
+from drivers.modbus_serial import Framing, Parity
 
 MAPS_DIR = Path(__file__).resolve().parent / "maps"
 HOLDING_BASE = 40001  # manual reference number of wire address 0
 MAX_READ = 125  # registers per FC03 request (Modbus application protocol, 6.3)
+
+# The four Modbus tables, by the first digit of a manual's reference number (0xxxx coils,
+# 1xxxx discrete inputs, 3xxxx input registers, 4xxxx holding registers) and the function
+# code that reads each.
+Table = Literal["coil", "discrete", "input", "holding"]
+TABLE_BASE: dict[Table, int] = {"coil": 1, "discrete": 10001, "input": 30001, "holding": 40001}
+READ_FUNCTION: dict[Table, int] = {"coil": 0x01, "discrete": 0x02, "input": 0x04, "holding": 0x03}
+
+
+def table_of_reference(ref: int) -> Table:
+    for table, base in TABLE_BASE.items():
+        if base <= ref <= base + 9998:
+            return table
+    raise ValueError(f"reference {ref} is in no Modbus table (0xxxx, 1xxxx, 3xxxx or 4xxxx)")
+
+
+class ReadSpan(NamedTuple):
+    table: Table
+    start: int
+    quantity: int
+
 
 Value = float | int | bool | str | None
 
@@ -79,9 +102,11 @@ class RegisterSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str = ""
-    # The manual's 4xxxx reference number (`register = 40009` in the file).
-    manual_ref: Annotated[int | None, Field(ge=40001, le=49999, alias="register")] = None
+    # The manual's reference number (`register = 40009` in the file): its first digit names
+    # the table (4xxxx holding, 3xxxx input registers, 1xxxx discrete inputs, 0xxxx coils).
+    manual_ref: Annotated[int | None, Field(ge=1, le=49999, alias="register")] = None
     address: Annotated[int, Field(ge=0, le=0xFFFF)] | None = None  # 0-based wire address
+    table_name: Table | None = Field(default=None, alias="table")  # with `address`
     type: Literal["uint16", "int16", "uint32", "int32", "bool"] = "uint16"
     access: Literal["r", "rw"] = "r"
     scale: Annotated[int, Field(ge=1, le=10_000)] = 1
@@ -97,6 +122,18 @@ class RegisterSpec(BaseModel):
     def _check(self) -> RegisterSpec:
         if (self.manual_ref is None) == (self.address is None):
             raise ValueError("give exactly one of `register` (4xxxx) or `address` (0-based)")
+        if self.manual_ref is not None:
+            ref_table = table_of_reference(self.manual_ref)
+            if self.table_name is not None and self.table_name != ref_table:
+                raise ValueError(
+                    f"register {self.manual_ref} is a {ref_table} reference, not {self.table_name}"
+                )
+        if self.table in ("coil", "discrete") and self.type != "bool":
+            raise ValueError(f"a {self.table} holds one bit: type must be bool")
+        if self.writable and self.table != "holding":
+            raise ValueError(
+                f"only holding registers are written by the driver; a {self.table} is read-only"
+            )
         low, high = _RANGES[self.type]
         for label, raw in (self.values or {}).items():
             if not low <= raw <= high:
@@ -115,13 +152,21 @@ class RegisterSpec(BaseModel):
         return self
 
     @property
+    def table(self) -> Table:
+        if self.manual_ref is not None:
+            return table_of_reference(self.manual_ref)
+        return self.table_name or "holding"
+
+    @property
     def wire_address(self) -> int:
-        return self.address if self.address is not None else (self.manual_ref or 0) - HOLDING_BASE
+        if self.address is not None:
+            return self.address
+        return (self.manual_ref or 0) - TABLE_BASE[self.table]
 
     @property
     def reference(self) -> str:
         """How people name this register: 'setpoint (40009)'."""
-        return f"{self.name} ({HOLDING_BASE + self.wire_address})"
+        return f"{self.name} ({TABLE_BASE[self.table] + self.wire_address})"
 
     @property
     def width(self) -> int:
@@ -225,10 +270,36 @@ class ModelInfo(BaseModel):
     sentinel: Annotated[int, Field(ge=0, le=0xFFFF)] | None = None
 
 
+class SerialDefaults(BaseModel):
+    """The model's factory line settings (`[serial]` in a map); the room file may override
+    them per device. Absent: the Modbus serial line spec's default, 8E1."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    parity: Parity = "E"
+    stopbits: Literal[1, 2] | None = None  # None: 1 with parity, 2 without (the spec)
+
+
 class RegisterMap(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     model: ModelInfo
+    serial: SerialDefaults = SerialDefaults()
     registers: dict[str, RegisterSpec]
+
+    def framing(
+        self, baudrate: int, parity: Parity | None = None, stopbits: Literal[1, 2] | None = None
+    ) -> Framing:
+        """The line settings for this model at `baudrate`: the room file's parity/stop bits
+        where given, else the map's, else the spec's (8E1; 8N2 without parity)."""
+        chosen_parity = parity or self.serial.parity
+        chosen_stops = stopbits
+        if chosen_stops is None and parity is None:
+            chosen_stops = self.serial.stopbits
+        return Framing(baudrate, chosen_parity, chosen_stops)
+
+    @property
+    def tables(self) -> frozenset[Table]:
+        """The tables this model has: a request for any other is ILLEGAL FUNCTION."""
+        return frozenset(spec.table for spec in self.registers.values())
 
     @model_validator(mode="before")
     @classmethod
@@ -261,13 +332,13 @@ class RegisterMap(BaseModel):
                 raise ValueError(
                     f"register {role}: {sorted(foreign)} not in {', '.join(sorted(vocabulary))}"
                 )
-        taken: dict[int, str] = {}
+        taken: dict[tuple[Table, int], str] = {}
         for spec in self.registers.values():
             for offset in range(spec.width):
-                address = spec.wire_address + offset
-                if address in taken:
-                    raise ValueError(f"{spec.name} overlaps {taken[address]} at address {address}")
-                taken[address] = spec.name
+                key = (spec.table, spec.wire_address + offset)
+                if key in taken:
+                    raise ValueError(f"{spec.name} overlaps {taken[key]} at address {key[1]}")
+                taken[key] = spec.name
         if self.model.sentinel is not None and "device_id" not in self.registers:
             raise ValueError("a sentinel needs a device_id register")
         for role in REQUIRED_ROLES:
@@ -275,30 +346,46 @@ class RegisterMap(BaseModel):
                 raise ValueError(f"register {role} must be access = 'rw'")
         return self
 
-    def read_plan(self) -> list[tuple[int, int]]:
-        """Contiguous (start, count) spans covering every register: one FC03 read each.
+    def read_plan(self) -> list[ReadSpan]:
+        """Contiguous spans per table covering every register: one read request each.
         Gaps are never read across (many devices answer ILLEGAL ADDRESS for them)."""
-        spans: list[tuple[int, int]] = []
-        for spec in sorted(self.registers.values(), key=lambda s: s.wire_address):
+        spans: list[ReadSpan] = []
+        ordered = sorted(self.registers.values(), key=lambda s: (s.table, s.wire_address))
+        for spec in ordered:
             start, width = spec.wire_address, spec.width
-            if spans and spans[-1][0] + spans[-1][1] == start and spans[-1][1] + width <= MAX_READ:
-                spans[-1] = (spans[-1][0], spans[-1][1] + width)
+            last = spans[-1] if spans else None
+            if (
+                last is not None
+                and last.table == spec.table
+                and last.start + last.quantity == start
+                and last.quantity + width <= MAX_READ
+            ):
+                spans[-1] = last._replace(quantity=last.quantity + width)
             else:
-                spans.append((start, width))
+                spans.append(ReadSpan(spec.table, start, width))
         return spans
 
-    def decode_block(self, start: int, words: Sequence[int]) -> dict[str, Value]:
-        """Decode every register wholly inside `words` (read from wire address `start`)."""
+    def decode_block(
+        self, start: int, words: Sequence[int], table: Table = "holding"
+    ) -> dict[str, Value]:
+        """Decode every register of `table` wholly inside `words` (read from `start`)."""
         out: dict[str, Value] = {}
         for name, spec in self.registers.items():
+            if spec.table != table:
+                continue
             offset = spec.wire_address - start
             if offset >= 0 and offset + spec.width <= len(words):
                 out[name] = spec.decode(words[offset : offset + spec.width])
         return out
 
-    def span(self) -> int:
-        """Number of registers from address 0 to the last one (what a simulator must hold)."""
-        return max(s.wire_address + s.width for s in self.registers.values())
+    def in_table(self, table: Table) -> dict[int, tuple[RegisterSpec, int]]:
+        """Every wire address of `table` this model serves -> (register, word index)."""
+        return {
+            spec.wire_address + i: (spec, i)
+            for spec in self.registers.values()
+            if spec.table == table
+            for i in range(spec.width)
+        }
 
 
 def parse_map(data: Mapping[str, object], *, source: str = "<map>") -> RegisterMap:

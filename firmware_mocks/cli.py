@@ -49,13 +49,37 @@ def rig(
     emulate_baud: Annotated[
         bool, typer.Option(help="Delay Modbus replies by their time on a real line.")
     ] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Simulate only this device (repeatable); the others keep the room file's "
+            "addresses (another rig, or hardware). Restart it alone by restarting this rig."
+        ),
+    ] = None,
+    serial_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Give each thermostat port a stable symlink here (DIR/ttyUSB0 for "
+            "/dev/ttyUSB0) that survives rig restarts, as udev's names do."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "warning",
 ) -> None:
     """Start simulators for every device ROOM names, print where each listens, play SCENARIO."""
     configure_logging(log_level)
     try:
         code = asyncio.run(
-            _run(room, scenario, duration, speed, real or [], write_room, emulate_baud)
+            _run(
+                room,
+                scenario,
+                duration,
+                speed,
+                real or [],
+                write_room,
+                emulate_baud,
+                only or [],
+                serial_dir,
+            )
         )
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
@@ -71,6 +95,8 @@ async def _run(
     real: list[str],
     write_room: Path | None,
     emulate_baud: bool,
+    only: list[str],
+    serial_dir: Path | None,
 ) -> int:
     from firmware_mocks.rig import Rig
     from firmware_mocks.scenario import load_scenario
@@ -81,7 +107,14 @@ async def _run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with Rig(room_path, speed=speed, real=real, emulate_line_timing=emulate_baud) as rig:
+    async with Rig(
+        room_path,
+        speed=speed,
+        real=real,
+        emulate_line_timing=emulate_baud,
+        only=only,
+        serial_dir=serial_dir,
+    ) as rig:
         if plan is not None:
             rig.check(plan)
         typer.echo(f"rig for room {rig.room.room.property_id}/{rig.room.room.room_id}:")

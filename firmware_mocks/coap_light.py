@@ -17,7 +17,7 @@ import asyncio
 import json
 import math
 import socket
-from typing import Any
+from typing import Any, Literal
 
 import aiocoap
 import aiocoap.resource
@@ -27,6 +27,8 @@ from firmware_mocks.base import Fault
 from smartroom.clock import Clock, SystemClock
 
 JSON = 50
+# What a bulb does when its supply returns (Zigbee2MQTT's `power_on_behavior` names).
+PowerOnBehavior = Literal["on", "off", "previous"]
 CORRUPT_BODIES = (b'{"5850": "banana"', b"\xff\xfe\x00", b'{"5850": true, "5851": 999}', b"[]")
 
 
@@ -66,9 +68,11 @@ class CoapLightSim:
         dimmer_max: int = 100,
         rated_w: float = 9.0,
         clock: Clock | None = None,
+        power_on_behavior: PowerOnBehavior = "on",
     ) -> None:
         if dimmer_max not in (100, 254):
             raise ValueError("dimmer_max is 100 (IPSO) or 254 (Tradfri)")
+        self.power_on_behavior = power_on_behavior
         self.name = name
         self.host = host
         self.port = port or free_udp_port(host)
@@ -115,9 +119,26 @@ class CoapLightSim:
         if context is not None:
             await context.shutdown()
 
-    async def restart(self) -> None:
-        """A power cycle: the server forgets every observer; the lamp keeps its state."""
+    async def restart(self, down_s: float = 0.2) -> None:
+        """A power cycle: the server forgets every observer and the lamp comes back in its
+        power-on state (`power_on_behavior`)."""
+        await self.power_off()
+        await asyncio.sleep(down_s)
+        await self.power_on()
+
+    async def power_off(self) -> None:
         await self.stop()
+
+    async def power_on(self) -> None:
+        """Back as the bulb boots: `power_on_behavior` "on" (full, as most bulbs ship),
+        "off", or "previous" (the state it had); on-time and the energy meter start at 0."""
+        if self.power_on_behavior == "on":
+            self.on, self.dimmer = True, self.dimmer_max
+        elif self.power_on_behavior == "off":
+            self.on = False
+        self._on_since = self._clock.monotonic() if self.on else None
+        self._energy_wh = 0.0
+        self._metered_at = self._clock.monotonic()
         await self.start()
 
     def inject(self, fault: Fault, *, delay_s: float = 1.0) -> None:

@@ -83,9 +83,26 @@ class MqttDeviceSim:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def restart(self) -> None:
+    async def restart(self, down_s: float = 0.2) -> None:
+        """A power cycle (see `power_off` / `power_on`)."""
+        await self.power_off()
+        await asyncio.sleep(down_s)
+        await self.power_on()
+
+    async def power_off(self) -> None:
+        """The device loses power: its session ends and `offline` is published (as its last
+        will would be, without waiting out the keepalive)."""
         await self.stop()
+
+    async def power_on(self) -> None:
+        """Back with `power_on_defaults()` applied, then a fresh session (a new `online`,
+        the state published as on any connect)."""
+        self.fault = Fault.NONE
+        self.power_on_defaults()
         await self.start()
+
+    def power_on_defaults(self) -> None:
+        """Reset what the real device forgets on power loss (subclasses)."""
 
     def inject(self, fault: Fault, *, delay_s: float = 1.0) -> None:
         self.fault, self.delay_s = fault, delay_s

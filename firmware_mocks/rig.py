@@ -25,8 +25,10 @@ used as given. Devices listed in `real` are left pointing at hardware and not si
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +43,8 @@ from drivers.config import (
     ModbusHvacConfig,
     MqttConfig,
 )
-from firmware_mocks.base import Simulator
+from drivers.modbus_map import MapError, load_map
+from firmware_mocks.base import PowerCycled, Simulator
 from firmware_mocks.ptypair import PtyPair
 from firmware_mocks.scenario import Event, Scenario
 from firmware_mocks.thermostat import ModbusLine, ThermostatSimulator
@@ -115,6 +118,8 @@ class Rig:
         real: Iterable[str] = (),
         free_ports: bool = False,
         emulate_line_timing: bool = False,
+        only: Iterable[str] = (),
+        serial_dir: Path | None = None,
     ) -> None:
         if isinstance(room, Path):
             self.room, self._raw = load_room(room)
@@ -122,10 +127,26 @@ class Rig:
             self.room, self._raw = room, room.model_dump(mode="json", exclude_none=True)
         else:
             self.room, self._raw = parse_room(room), dict(room)
-        self.real = frozenset(real)
-        unknown = self.real - set(self.room.devices)
+        self.only = frozenset(only)
+        unknown_only = self.only - set(self.room.devices)
+        if unknown_only:
+            raise ConfigError(
+                "rig",
+                [
+                    f"--only names unknown device(s): {sorted(unknown_only)} "
+                    f"(have: {', '.join(sorted(self.room.devices))})"
+                ],
+            )
+        # --only D: simulate D and nothing else; the others are someone else's (another
+        # rig's, or real hardware) and keep the addresses the room file gives them.
+        others = set(self.room.devices) - self.only if self.only else set()
+        self.real = frozenset(real) | others
+        unknown = frozenset(real) - set(self.room.devices)
         if unknown:
             raise ConfigError("rig", [f"--real names unknown device(s): {sorted(unknown)}"])
+        # Where the thermostats' serial links go: a stable name per room-file port that
+        # survives restarts of the rig (as a udev rule's /dev/serial/by-id name does).
+        self.serial_dir = serial_dir
         self.clock = clock or SystemClock()
         self.speed = speed
         self.free_ports = free_ports
@@ -136,6 +157,7 @@ class Rig:
         self.lines: dict[str, ModbusLine] = {}  # by the room file's port name
         self._driver_ports: dict[str, str] = {}  # room file's port -> the driver's pty end
         self._ptys: list[PtyPair] = []
+        self._links: list[Path] = []
         self._broker: Any = None
         self._started: list[Simulator] = []
 
@@ -173,6 +195,11 @@ class Rig:
         for pty in self._ptys:
             pty.close()
         self._ptys.clear()
+        for link in self._links:
+            with contextlib.suppress(FileNotFoundError):
+                if link.is_symlink():
+                    link.unlink()
+        self._links.clear()
         if self._broker is not None:
             broker, self._broker = self._broker, None
             await asyncio.to_thread(broker.close)
@@ -208,27 +235,79 @@ class Rig:
         self.mqtt = base.model_copy(update={"host": self._broker.host, "port": self._broker.port})
 
     def _add_thermostat(self, name: str, cfg: ModbusHvacConfig) -> None:
+        try:
+            framing = load_map(cfg.register_map).framing(cfg.baudrate, cfg.parity, cfg.stopbits)
+        except MapError as exc:
+            raise ConfigError(f"devices.{name}", [str(exc)]) from None
         line = self.lines.get(cfg.port)
         if line is None:
             pty = PtyPair()
             self._ptys.append(pty)
             line = ModbusLine(
                 pty.a,
-                baudrate=cfg.baudrate,
+                baudrate=framing.baudrate,
+                parity=framing.parity,
+                stopbits=framing.stopbits,
                 speed=self.speed,
                 clock=self.clock,
                 emulate_line_timing=self.emulate_line_timing,
             )
             self.lines[cfg.port] = line
-            self._driver_ports[cfg.port] = pty.b
-        elif line.baudrate != cfg.baudrate:
+            self._driver_ports[cfg.port] = self._serial_link(cfg.port, pty.b)
+        elif line.framing != framing:
             raise ConfigError(
                 f"devices.{name}",
-                [f"port {cfg.port} is shared with another thermostat at {line.baudrate} baud"],
+                [
+                    f"port {cfg.port} is shared with another thermostat at "
+                    f"{line.framing.describe()}; this one is {framing.describe()}"
+                ],
             )
         sim = ThermostatSimulator(name, line, unit=cfg.unit, register_map=cfg.register_map)
         self.simulators[name] = sim
         self.device_configs[name] = cfg.model_copy(update={"port": self._driver_ports[cfg.port]})
+
+    def _serial_link(self, room_port: str, pty_end: str) -> str:
+        """The path the driver opens: `serial_dir/<port name>` pointing at the pty (replaced
+        atomically, so a driver that reopens after a rig restart finds the new one)."""
+        if self.serial_dir is None:
+            return pty_end
+        self.serial_dir.mkdir(parents=True, exist_ok=True)
+        link = self.serial_dir / Path(room_port).name
+        staging = link.with_name(f".{link.name}.{os.getpid()}")
+        with contextlib.suppress(FileNotFoundError):
+            staging.unlink()
+        staging.symlink_to(pty_end)
+        os.replace(staging, link)
+        self._links.append(link)
+        return str(link)
+
+    # --- power -----------------------------------------------------------------------------
+
+    def simulator(self, device: str) -> Simulator:
+        sim = self.simulators.get(device)
+        if sim is None:
+            why = "not simulated by this rig" if device in self.room.devices else "not in the room"
+            raise KeyError(f"device {device!r} is {why} (simulated: {sorted(self.simulators)})")
+        return sim
+
+    async def power_off(self, device: str) -> None:
+        """Cut `device`'s supply: it vanishes from its bus (see firmware_mocks.base)."""
+        await cast(PowerCycled, self.simulator(device)).power_off()
+        log.info("simulator_powered_off", device=device)
+
+    async def power_on(self, device: str) -> None:
+        """Restore `device`'s supply: it comes back with its power-on defaults."""
+        await cast(PowerCycled, self.simulator(device)).power_on()
+        log.info("simulator_powered_on", device=device)
+
+    async def power_cycle(self, device: str, *, down_s: float = 0.5) -> None:
+        """Off for `down_s` real seconds, then on with the device's power-on defaults (the
+        thermostat's power-on setpoint/mode, a lamp's power-on behaviour, meters at zero).
+        The device's driver sees an outage, then a device that has forgotten what it was
+        told: what an agent must re-apply."""
+        await self.power_off(device)
+        await asyncio.sleep(down_s)
+        await self.power_on(device)
 
     # --- people ------------------------------------------------------------------------
 
@@ -338,7 +417,7 @@ async def deliver(sim: Simulator, event: Event) -> bool:
         sim.inject(event.fault, delay_s=event.delay_s)
         return True
     if event.action == "restart":
-        await sim.restart()
+        await sim.restart()  # a power cycle with the simulator's default off time
         return True
     apply_event = getattr(sim, "apply_event", None)
     if apply_event is not None:

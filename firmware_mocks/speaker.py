@@ -29,6 +29,10 @@ class SpeakerSim(MqttDeviceSim):
         )
         self.state = MediaState(power=False, volume_pct=20, source=None, playing=False)
 
+    def power_on_defaults(self) -> None:
+        """The amplifier boots in standby at its default volume, playing nothing."""
+        self.state = MediaState(power=False, volume_pct=20, source=None, playing=False)
+
     def describe(self) -> str:
         return f"speaker on mqtt://{self.mqtt.host}:{self.mqtt.port}, {self.state_topic}"
 

@@ -22,20 +22,22 @@ with a broken CRC), `set_busy(True)` (answers exception 06 SLAVE DEVICE BUSY), `
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Any
-
-from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusSerialServer
-from pymodbus.simulator import DataType, SimData, SimDevice
+from datetime import datetime
 
 from drivers.base import ClimateMode, DoorStation, FanMode
-from drivers.modbus_frames import corrupt, reply_length, request_length
-from drivers.modbus_map import RegisterMap, RegisterSpec, RegisterValueError, Value, load_map
+from drivers.modbus_map import (
+    RegisterMap,
+    RegisterSpec,
+    RegisterValueError,
+    Table,
+    Value,
+    load_map,
+)
 from firmware_mocks.base import Fault
+from firmware_mocks.modbus_line import ModbusLine
+from firmware_mocks.modbus_slave import ILLEGAL_VALUE, answer
 from firmware_mocks.thermal import (
     Conditions,
     Controls,
@@ -45,142 +47,9 @@ from firmware_mocks.thermal import (
     RoomState,
     step,
 )
-from smartroom.clock import Clock, SystemClock
 from smartroom.log import get_logger
 
 log = get_logger("firmware_mocks.thermostat")
-
-BITS_PER_CHAR = 10  # 8N1 on the wire
-
-
-class ModbusLine:
-    """One serial line and its RTU server; thermostats attach to it by unit address."""
-
-    def __init__(
-        self,
-        port: str,
-        *,
-        baudrate: int = 9600,
-        speed: float = 60.0,
-        tick_s: float = 0.1,
-        emulate_line_timing: bool = False,
-        clock: Clock | None = None,
-    ) -> None:
-        if speed < 0:
-            raise ValueError(f"speed must be >= 0 (0 = only advance() moves time), not {speed}")
-        self.port = port
-        self.baudrate = baudrate
-        self.speed = speed
-        self.tick_s = tick_s
-        # A pty delivers bytes instantly; with this on, each reply waits for the time the
-        # request and reply would take on a real line at `baudrate`.
-        self.emulate_line_timing = emulate_line_timing
-        self.sim_time: datetime = (clock or SystemClock()).now()
-        self.units: dict[int, ThermostatSimulator] = {}
-        self._server: ModbusSerialServer | None = None
-        self._ticker: asyncio.Task[None] | None = None
-        self._users = 0
-        self.requests_seen = 0
-
-    # --- lifecycle --------------------------------------------------------------------
-
-    def attach(self, sim: ThermostatSimulator) -> None:
-        if sim.unit in self.units:
-            raise ValueError(f"unit {sim.unit} is already on {self.port}")
-        if self._server is not None:
-            raise RuntimeError("attach every unit before the line starts")
-        self.units[sim.unit] = sim
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    async def acquire(self) -> None:
-        self._users += 1
-        if self._server is None:
-            await self._start_server()
-        if self._ticker is None:
-            self._ticker = asyncio.create_task(self._tick(), name=f"thermal {self.port}")
-
-    async def release(self) -> None:
-        self._users = max(0, self._users - 1)
-        if self._users == 0:
-            await self._stop_server()
-            if self._ticker is not None:
-                self._ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._ticker
-                self._ticker = None
-
-    async def _start_server(self) -> None:
-        devices = [unit.sim_device() for unit in self.units.values()]
-        # Unit 0 catches requests for addresses nobody here has; its replies are dropped
-        # in _on_packet, so a foreign address is silence, as on a real bus.
-        devices.append(
-            SimDevice(
-                0,
-                simdata=[SimData(0, values=0, datatype=DataType.REGISTERS)],
-                action=self._refuse,
-            )
-        )
-        self._server = ModbusSerialServer(
-            devices,
-            port=self.port,
-            baudrate=self.baudrate,
-            trace_packet=self._on_packet,
-        )
-        await self._server.serve_forever(background=True)
-
-    async def _stop_server(self) -> None:
-        if self._server is not None:
-            await self._server.shutdown()  # type: ignore[no-untyped-call]
-            self._server = None
-
-    async def reopen(self) -> None:
-        """Close and reopen the port, as a device's serial interface does on power-up."""
-        await self._stop_server()
-        await self._start_server()
-
-    # --- time ----------------------------------------------------------------------------
-
-    def advance(self, seconds: float) -> None:
-        """Move simulated time forwards for every unit (deterministic; for tests)."""
-        for unit in self.units.values():
-            unit.simulate(self.sim_time, seconds)
-        self.sim_time += timedelta(seconds=seconds)
-
-    async def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        while True:
-            await asyncio.sleep(self.tick_s)
-            now = loop.time()
-            if self.speed > 0:
-                self.advance((now - last) * self.speed)
-            last = now
-
-    # --- wire ----------------------------------------------------------------------------
-
-    def _on_packet(self, sending: bool, data: bytes) -> bytes:
-        if not sending:
-            return data
-        sim = self.units.get(data[0]) if data else None
-        if sim is None or not sim.answering:
-            return b""  # silence: a powered-off, silent or absent unit
-        if sim.fault is Fault.CORRUPT:
-            return corrupt(data)
-        return data
-
-    async def _refuse(self, *_args: Any) -> ExcCodes | None:
-        return ExcCodes.GATEWAY_NO_RESPONSE
-
-    def wire_time_s(self, function: int, count: int) -> float:
-        octets = request_length(function, count) + reply_length(function, count)
-        return octets * BITS_PER_CHAR / self.baudrate
-
-    def describe(self) -> str:
-        units = ", ".join(str(u) for u in sorted(self.units))
-        return f"modbus rtu on {self.port} at {self.baudrate} baud, unit(s) {units}"
 
 
 class ThermostatSimulator:
@@ -207,8 +76,9 @@ class ThermostatSimulator:
         self.regmap = load_map(register_map) if isinstance(register_map, str) else register_map
         self.params = room or RoomParams()
         self.outdoor: OutdoorProfile = outdoor or DailySine()
-        self.power_on = power_on or Controls(ClimateMode.HEAT, 22.0, FanMode.AUTO)
-        self.controls = self.power_on
+        self.power_on_controls = power_on or Controls(ClimateMode.HEAT, 22.0, FanMode.AUTO)
+        self.controls = self.power_on_controls
+        self.meter_zero_kwh = 0.0  # the room's energy when the meter last started from 0
         self.room = RoomState(temperature_c=initial_c)
         self.conditions = Conditions(outdoor_c=self.outdoor.at(line.sim_time))
         self.occupancy = False
@@ -220,6 +90,7 @@ class ThermostatSimulator:
         self.busy = False
         self.powered = False
         self.writes: list[tuple[str, Value]] = []  # what the master wrote, for tests
+        self.requests = 0  # request PDUs this unit has processed (broadcasts included)
         line.attach(self)
 
     # --- Simulator protocol -------------------------------------------------------------
@@ -237,23 +108,37 @@ class ThermostatSimulator:
         await self.line.release()
 
     async def restart(self, down_s: float = 0.5) -> None:
-        """Power-cycle: silent for `down_s`, then back with power-on controls (the room's
-        physics and the energy meter carry on). A unit alone on its line also closes and
-        reopens the serial port."""
+        """Power-cycle: silent for `down_s`, then back in its power-on state."""
+        await self.power_off()
+        await asyncio.sleep(down_s)
+        await self.power_on()
+
+    async def power_off(self) -> None:
+        """The supply is cut: the unit stops answering. A unit alone on its line also
+        closes its serial port (its UART is unpowered)."""
+        if not self.powered:
+            return
         self.powered = False
         if len(self.line.units) == 1 and self.line.running:
-            await self.line._stop_server()
-            await asyncio.sleep(down_s)
-            await self.line._start_server()
-        else:
-            await asyncio.sleep(down_s)
-        self.controls = self.power_on
+            await self.line.close_port()
+        log.info("thermostat_powered_off", device=self.name, unit=self.unit)
+
+    async def power_on(self) -> None:
+        """Back with what the unit boots with: the power-on controls, door station normal,
+        no alert, no fault, and its energy meter at zero (the SMT-131-like unit keeps it in
+        RAM; the room's physics carry on regardless)."""
+        if self.powered:
+            return
+        self.controls = self.power_on_controls
         self.door_station = DoorStation.NORMAL
         self.contact_reception = False
         self.fault = Fault.NONE
         self.busy = False
+        self.meter_zero_kwh = self.room.energy_kwh
+        if self.line.running or self.line.wanted:
+            await self.line.open_port()
         self.powered = True
-        log.info("thermostat_restarted", device=self.name, unit=self.unit)
+        log.info("thermostat_powered_on", device=self.name, unit=self.unit)
 
     def inject(self, fault: Fault, *, delay_s: float = 1.0) -> None:
         self.fault = fault
@@ -360,80 +245,63 @@ class ThermostatSimulator:
             "fan": self.controls.fan.value,
             "setpoint": self.controls.setpoint_c,
             "contact_reception": self.contact_reception,
-            "energy": round(self.room.energy_kwh * 1000),
+            "energy": round((self.room.energy_kwh - self.meter_zero_kwh) * 1000),
             "window_contact": self.conditions.window_open,
             "door_contact": self.conditions.door_open,
         }
 
-    def register_words(self) -> dict[int, int]:
+    def register_words(self, table: Table = "holding") -> dict[int, int]:
+        """Every served word of `table` (bits as 0/1) from the live state."""
         words: dict[int, int] = {}
         values = self.values()
         for role, spec in self.regmap.registers.items():
-            value = values.get(role)
-            if value is None:
+            if spec.table != table:
                 continue
-            raw = _raw_for(spec, value)
+            raw = _raw_for(spec, values.get(role))
             for i, word in enumerate(spec.words_from_raw(raw)):
                 words[spec.wire_address + i] = word
         return words
 
-    def sim_device(self) -> SimDevice:
-        simdata: list[SimData] = []
-        for spec in self.regmap.registers.values():
-            simdata.extend(
-                SimData(
-                    spec.wire_address + i,
-                    values=0,
-                    datatype=DataType.REGISTERS,
-                    readonly=not spec.writable,
-                )
-                for i in range(spec.width)
-            )
-        return SimDevice(self.unit, simdata=simdata, action=self._on_access)
+    # --- the Modbus slave (firmware_mocks.modbus_slave.Unit) ------------------------------
 
-    async def _on_access(
-        self,
-        function: int,
-        start: int,
-        address: int,
-        count: int,
-        registers: list[int],
-        set_values: list[int] | list[bool] | None,
-    ) -> ExcCodes | None:
-        if not self.answering:
-            return ExcCodes.DEVICE_FAILURE  # never seen: _on_packet drops the reply
-        first_pass = set_values is not None or function == 0x03
-        if first_pass:
-            self.line.requests_seen += 1
-            if self.fault is Fault.SLOW:
-                await asyncio.sleep(self.delay_s)
-            if self.line.emulate_line_timing:
-                await asyncio.sleep(self.line.wire_time_s(function, count))
-        if self.busy:
-            return ExcCodes.DEVICE_BUSY
-        if set_values is not None:
-            return self._write(address, [int(v) for v in set_values])
-        words = self.register_words()
-        for addr in range(address, address + count):
-            registers[addr - start] = words.get(addr, 0)
-        return None
+    @property
+    def tables(self) -> frozenset[Table]:
+        return self.regmap.tables
 
-    def _write(self, address: int, words: Sequence[int]) -> ExcCodes | None:
-        by_address = {s.wire_address: s for s in self.regmap.registers.values()}
+    def addresses(self, table: Table) -> frozenset[int]:
+        return frozenset(self.regmap.in_table(table))
+
+    def writable(self, table: Table) -> frozenset[int]:
+        return frozenset(
+            address
+            for address, (spec, _) in self.regmap.in_table(table).items()
+            if spec.writable and spec.width == 1
+        )
+
+    def read(self, table: Table, address: int, count: int) -> list[int]:
+        words = self.register_words(table)
+        return [words[a] for a in range(address, address + count)]
+
+    def write(self, table: Table, address: int, values: Sequence[int]) -> int | None:
+        served = self.regmap.in_table(table)
         decoded: list[tuple[RegisterSpec, Value]] = []
-        for offset, word in enumerate(words):
-            spec = by_address.get(address + offset)
-            if spec is None or spec.width != 1:
-                return ExcCodes.ILLEGAL_ADDRESS
+        for offset, word in enumerate(values):
+            spec, _ = served[address + offset]
             try:
                 value = spec.decode([word])
                 spec.encode(value)  # limits (min/max) apply to writes
             except RegisterValueError:
-                return ExcCodes.ILLEGAL_VALUE
+                return ILLEGAL_VALUE
+            if value is None:
+                return ILLEGAL_VALUE
             decoded.append((spec, value))
         for spec, value in decoded:  # all or nothing
             self._apply(spec.name, value)
         return None
+
+    def serve(self, pdu: bytes) -> bytes:
+        self.requests += 1
+        return answer(pdu, self)
 
     def _apply(self, role: str, value: Value) -> None:
         self.writes.append((role, value))
@@ -451,6 +319,8 @@ class ThermostatSimulator:
 
 def _raw_for(spec: RegisterSpec, value: Value) -> int:
     """The raw integer a register holds for `value` (no write limits: this is a reading)."""
+    if value is None:
+        return spec.invalid[0] if spec.invalid else 0
     if spec.values is not None:
         return spec.values.get(str(value), 0)
     if isinstance(value, bool):
@@ -473,3 +343,6 @@ def _is_open(value: object) -> bool:
     if isinstance(value, str):
         return value.lower() in ("open", "opened", "true", "on", "1")
     return bool(value)
+
+
+__all__ = ["ModbusLine", "ThermostatSimulator"]

@@ -128,8 +128,10 @@ class Z2mLightSim(Z2mDeviceSim):
         base_topic: str = "zigbee2mqtt",
         mireds_range: tuple[int, int] = (153, 454),
         publish_bridge: bool = True,
+        power_on_behavior: Literal["on", "off", "previous"] = "on",
     ) -> None:
         super().__init__(friendly_name, mqtt, base_topic=base_topic, publish_bridge=publish_bridge)
+        self.power_on_behavior = power_on_behavior
         self.on = False
         self.brightness = 254
         self.color_temp = 370
@@ -158,6 +160,13 @@ class Z2mLightSim(Z2mDeviceSim):
             lo, hi = self.mireds_range
             self.color_temp = min(hi, max(lo, round(color_temp)))
         await self.report()
+
+    def power_on_defaults(self) -> None:
+        """Zigbee2MQTT's `power_on_behavior`: most bulbs ship with "on" (full brightness)."""
+        if self.power_on_behavior == "on":
+            self.on, self.brightness = True, 254
+        elif self.power_on_behavior == "off":
+            self.on = False
 
     async def switch(self, on: bool, brightness: int | None = None) -> None:
         """The guest at the wall switch (a change our driver did not ask for)."""

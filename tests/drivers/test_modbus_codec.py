@@ -257,12 +257,13 @@ def test_words_must_be_16_bit() -> None:
 
 
 def test_smt131_reads_in_one_request() -> None:
-    assert SMT.read_plan() == [(0, 14)]
+    assert SMT.read_plan() == [("holding", 0, 14)]
     assert SMT.registers["setpoint"].reference == "setpoint (40009)"
 
 
 def test_gapped_map_is_read_in_contiguous_blocks() -> None:
-    assert load_map("fcu100").read_plan() == [(100, 2), (200, 3)]
+    # measurements are input registers (FC04), settings holding registers (FC03)
+    assert load_map("fcu100").read_plan() == [("holding", 200, 3), ("input", 100, 2)]
 
 
 def _minimal(**registers: object) -> dict[str, object]:

@@ -29,6 +29,7 @@ from drivers.base import (
 from drivers.config import ModbusHvacConfig
 from drivers.modbus_bus import POLL, BusPool, DeviceBusy, PriorityLock, inter_frame_gap_s
 from drivers.modbus_hvac import ModbusHvac, create
+from drivers.modbus_map import Table
 from firmware_mocks.base import Fault
 from firmware_mocks.ptypair import PtyPair
 from firmware_mocks.thermostat import ModbusLine, ThermostatSimulator
@@ -261,31 +262,35 @@ async def test_device_refusing_a_value_is_not_confirmed(room: Room) -> None:
 
 async def test_read_back_mismatch_is_not_confirmed(room: Room) -> None:
     # The unit takes the write, then a guest turns the knob before our read-back arrives.
-    original = room.sim.register_words
+    original = room.sim.read
     reads_after_write = 0
 
-    def knob_before_read_back() -> dict[int, int]:
+    def knob_before_read_back(table: Table, address: int, count: int) -> list[int]:
         nonlocal reads_after_write
         if room.sim.writes:
             reads_after_write += 1
-            if reads_after_write == 2:  # the 1st is the write's echo, the 2nd our read-back
+            if reads_after_write == 1:  # our read-back
                 room.sim.turn_knob(19.0)
-        return original()
+        return original(table, address, count)
 
-    room.sim.register_words = knob_before_read_back  # type: ignore[method-assign]
+    room.sim.read = knob_before_read_back  # type: ignore[method-assign]
     with pytest.raises(CommandNotConfirmed, match=r"setpoint_c reads back 19\.0, commanded 24\.0"):
         await room.hvac.apply(ClimateCommand(setpoint_c=24.0))
     assert room.hvac.availability.available  # it answered: a refusal is not an outage
 
 
 async def test_write_echo_mismatch_is_not_confirmed(room: Room) -> None:
-    original = room.sim._apply
+    # Some units echo what they stored rather than the request: here, a clamped 19.0.
+    original = room.sim.serve
 
-    def apply_then_clamp(role: str, value: object) -> None:
-        original(role, value)  # type: ignore[arg-type]
-        room.sim.turn_knob(19.0)
+    def serve_then_clamp(pdu: bytes) -> bytes:
+        reply = original(pdu)
+        if pdu[0] == 0x06:
+            room.sim.turn_knob(19.0)
+            return reply[:3] + bytes([0, 190])
+        return reply
 
-    room.sim._apply = apply_then_clamp  # type: ignore[method-assign]
+    room.sim.serve = serve_then_clamp  # type: ignore[method-assign]
     with pytest.raises(CommandNotConfirmed, match="write echo is address 8 value 190"):
         await room.hvac.apply(ClimateCommand(setpoint_c=24.0))
 
@@ -350,7 +355,7 @@ async def test_port_that_appears_later_is_opened_by_name(
 
 
 async def test_another_model_is_another_map_file(pty_pair: PtyPair, clock: FakeClock) -> None:
-    line = ModbusLine(pty_pair.a, speed=0, clock=clock)
+    line = ModbusLine(pty_pair.a, parity="N", stopbits=1, speed=0, clock=clock)  # its 8N1
     sim = ThermostatSimulator("fcu", line, unit=9, register_map="fcu100")
     await sim.start()
     hvac = create("fcu", config(pty_pair.b, unit=9, register_map="fcu100"), clock, pool=BusPool())
@@ -369,7 +374,7 @@ async def test_another_model_is_another_map_file(pty_pair: PtyPair, clock: FakeC
 async def test_units_on_one_port_must_agree_on_the_baudrate() -> None:
     pool = BusPool()
     pool.acquire("/dev/ttyX", 9600)
-    with pytest.raises(ValueError, match="already open at 9600 baud"):
+    with pytest.raises(ValueError, match="already open at 9600 8E1"):
         pool.acquire("/dev/ttyX", 19200)
 
 
