@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from polling import eventually
+
 from drivers.base import ClimateCommand, ClimateMode, ClimateState, DeviceUpdate
 from drivers.config import CoapLightConfig, ModbusHvacConfig
 from drivers.modbus_bus import BusPool
@@ -13,7 +15,6 @@ from drivers.modbus_hvac import create
 from firmware_mocks.coap_light import CoapLightSim
 from firmware_mocks.rig import Rig
 from firmware_mocks.thermostat import ThermostatSimulator
-from polling import eventually
 
 ROOM: dict[str, Any] = {
     "room": {"property_id": "SHA-01", "room_id": "0102"},
