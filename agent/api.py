@@ -5,6 +5,8 @@
     GET    /status/detail             the plan, who decided each device, the last scene result
     GET    /metrics                   Prometheus text
     PUT    /housekeeping              {"dnd": true} / {"mur": true} / {"dnd": false, "mur": false}
+    POST   /presence/challenge        a nonce for the app's room key (agent/presence/http.py)
+    POST   /presence/key              the app's signed room key + proof
     POST   /devices/{name}/override   a guest change from the app, held like a knob change
     DELETE /devices/{name}/override   hand the device back to automation
 
@@ -204,6 +206,7 @@ def create_api(
     *,
     token: str | None = None,
     health: Callable[[], dict[str, Any]] | None = None,
+    extra_routes: dict[str, dict[str, Handler]] | None = None,
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """The ASGI application of one room."""
     limits = (room.config.limits.setpoint_min_c, room.config.limits.setpoint_max_c)
@@ -269,6 +272,7 @@ def create_api(
         "/status/detail": {"GET": get_detail},
         "/metrics": {"GET": get_metrics},
         "/housekeeping": {"PUT": put_housekeeping},
+        **(extra_routes or {}),  # the presence endpoints (agent/presence/http.py)
     }
     device_routes: dict[str, Handler] = {"POST": post_override, "DELETE": delete_override}
 

@@ -32,6 +32,9 @@ from agent.metrics import AgentMetrics
 from agent.model_updates import ModelUpdater, open_model_store
 from agent.preferences import PreferenceResolver
 from agent.presence import PresenceHub
+from agent.presence.http import presence_routes
+from agent.presence.sealing import Sealer, SealError
+from agent.presence.service import PresenceConfigError, RoomPresence
 from agent.room import RoomController
 from agent.sdnotify import Notifier
 from agent.status_mqtt import StatusPublisher
@@ -71,6 +74,8 @@ class Agent:
         self.room_devices: RoomDevices | None = None
         self.store: AgentStore | None = None
         self.room: RoomController | None = None
+        self.recognition: RoomPresence | None = None
+        self.ble_scanner: Any = None
         self.status_publisher: StatusPublisher | None = None
         self.central: CentralClient | None = None
         self.sync: SyncWorker | None = None
@@ -92,11 +97,17 @@ class Agent:
     async def start(self) -> None:
         config = self.config
         started = time.monotonic()
+        device_key = config.presence.device_key_file or config.store.path.parent / "device.key"
+        try:
+            sealer = Sealer.from_file(device_key)
+        except (OSError, SealError) as exc:
+            raise ConfigError("presence", [f"presence.device_key_file -- {exc}"]) from None
         self.store = store = AgentStore(
             config.store.path,
             clock=self.clock,
             property_id=config.room.property_id,
             room_id=config.room.room_id,
+            sealer=sealer,
         )
         scenes = load_scenes(config.scenes.directory, config.scenes.overrides)
         model_store = None
@@ -122,9 +133,21 @@ class Agent:
             clock=self.clock,
             metrics=self.metrics,
         )
+        try:
+            self.recognition = recognition = RoomPresence(
+                config.presence,
+                store,
+                self.presence,
+                self.clock,
+                registry=self.metrics.registry,
+                on_stays_changed=room.stays_changed,
+            )
+        except PresenceConfigError as exc:
+            raise ConfigError("presence", [str(exc)]) from None
+        self.presence.subscribe(room.on_presence)
         for device in devices.values():
             device.subscribe(room.on_device_update)
-        self.presence.subscribe(room.on_presence)
+            device.subscribe(recognition.on_device_update)
         if self.room_devices is not None:
             await self.room_devices.start()
             if self.room_devices.mqtt is not None:
@@ -139,6 +162,12 @@ class Agent:
 
         sup = self.supervisor
         sup.add("controller", room.run)
+        sup.add("presence", recognition.run)
+        if config.presence.ble_scanner:
+            from drivers.ble_scanner import BleScanner  # bleak only where a radio is used
+
+            self.ble_scanner = BleScanner(recognition.ble.on_service_data, config.presence)
+            sup.add("ble-scanner", self.ble_scanner.run)
         self.status_publisher = StatusPublisher(config, room)
         sup.add("status", self.status_publisher.run)
         self.central = make_client(config)
@@ -152,7 +181,13 @@ class Agent:
             log.info("comfort_model_updates_off", reason="[comfort] model_signing_key is not set")
         if self.central is not None:
             self.sync = SyncWorker(
-                self.central, store, room, config, self.metrics, models=self.model_updater
+                self.central,
+                store,
+                room,
+                config,
+                self.metrics,
+                models=self.model_updater,
+                on_credentials=recognition.refresh,
             )
             sup.add("sync", self.sync.run)
         sup.add("watchdog", self._watchdog)
@@ -175,7 +210,13 @@ class Agent:
         token = None
         if self.config.api.token_file is not None:
             token = self.config.api.token_file.read_text(encoding="utf-8").strip()
-        app = create_api(self.room, token=token, health=self._health)
+        assert self.recognition is not None
+        app = create_api(
+            self.room,
+            token=token,
+            health=self._health,
+            extra_routes=presence_routes(self.recognition, self.clock),
+        )
         api = self.config.api
         server = LocalServer(app, api.host, api.port)
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from smartroom.log import get_logger
 from sync.wire import (
     MemberPreferences,
     ModelManifest,
+    RoomCredentials,
     StayAssignment,
     UploadBatch,
     UploadResult,
@@ -49,6 +50,7 @@ log = get_logger("agent.central")
 _STAYS = TypeAdapter(list[StayAssignment])
 _MODELS = TypeAdapter(list[ModelManifest])
 MODELS_PATH = "/v1/agent/models"
+CREDENTIALS_PATH = "/v1/agent/credentials"
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 
@@ -124,6 +126,13 @@ class CentralClient:
             return _STAYS.validate_python(data)
         except ValidationError as exc:
             raise CentralError(f"GET /v1/agent/stays: bad document: {exc}") from None
+
+    async def room_credentials(self) -> RoomCredentials:
+        data = await self._call("GET", CREDENTIALS_PATH)
+        try:
+            return RoomCredentials.model_validate(data)
+        except ValidationError as exc:
+            raise CentralError(f"GET {CREDENTIALS_PATH}: bad document: {exc}") from None
 
     async def preferences(self, member_id: str) -> MemberPreferences:
         data = await self._call("GET", f"/v1/agent/preferences/{member_id}")
@@ -202,8 +211,10 @@ class SyncWorker:
         config: RoomConfig,
         metrics: AgentMetrics,
         models: ModelUpdater | None = None,
+        on_credentials: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
+        self.on_credentials = on_credentials
         self.models = models
         self.models_error: str | None = None
         self.store = store
@@ -250,8 +261,10 @@ class SyncWorker:
     async def pull(self) -> None:
         try:
             stays = await self.client.stays()
+            credentials = await self.client.room_credentials()
             try:
                 self.store.replace_stays(stays)
+                self.store.put_room_credentials(credentials)
             except StoreError as exc:
                 raise CentralError(f"refusing the stay list: {exc}") from None
             members = {s.member_id for s in stays if s.status in ("booked", "checked_in")}
@@ -268,6 +281,8 @@ class SyncWorker:
             self.metrics.sync_failures.labels(op="pull").inc()
             raise
         self.pulls += 1
+        if self.on_credentials is not None:
+            self.on_credentials()
         self.room.stays_changed()
         self.room.preferences_changed()
         await self._check_models()

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from agent.presence.config import PresenceSection
 from drivers.base import CapabilityName
 from drivers.config import DeviceConfig, MqttConfig
 from scenes.energy import EnergyPolicy, OccupancyPolicy
@@ -289,6 +290,7 @@ class RoomConfig(BaseModel):
     api: ApiSection = ApiSection()
     store: StoreSection = StoreSection()
     runtime: RuntimeSection = RuntimeSection()
+    presence: PresenceSection = PresenceSection()
 
     @model_validator(mode="after")
     def _roles_name_sensors(self) -> RoomConfig:

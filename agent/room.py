@@ -228,6 +228,7 @@ class RoomController:
         self.window_open_since: dict[str, datetime] = {}
         self._motion_now: dict[str, bool] = {}  # motion sensor -> its current `occupancy`
         self.last_unlock: tuple[str | None, datetime] | None = None
+        self._stranger_entry = False
         self.indoor_c: float | None = None
         self.humidity_pct: float | None = None
         self.season: energy.Season | None = None
@@ -612,13 +613,23 @@ class RoomController:
         )
 
     def _ingest_presence(self, signal: PresenceSignal) -> None:
+        if signal.who == "staff":
+            if signal.present:  # a staff badge at the door: the next entry is staff's
+                self.last_unlock = ("staff", signal.at)
+            return
         stay = self.active_stay(signal.at)
         if stay is None or stay.stay_id != signal.stay_id:
             log.warning("presence_for_other_stay", via=signal.via)  # never log the id itself
             return
-        self.occ = energy.on_presence(self.occ, present=signal.present, at=signal.at)
+        was = self.occ.occupied
+        self.occ = energy.on_presence(
+            self.occ, present=signal.present, at=signal.at, sticky=signal.via == "ble"
+        )
         if signal.present:
             self.last_unlock = ("app", signal.at)
+            if was and self.entry == "staff" and self._stranger_entry:
+                # The unrecognised person inside turns out to be the member: welcome them.
+                self._occupancy_changed(signal.at)
 
     def _door_station(self, station: DoorStation) -> None:
         if station is DoorStation.DND:
@@ -734,6 +745,16 @@ class RoomController:
                 and self.last_unlock[0] == "staff"
                 and now - self.last_unlock[1] <= window
             )
+            # In a rented room, an entry with no credential at the door (no unlock, no
+            # recognised phone or room key) is not the member's: no personal welcome.
+            self._stranger_entry = (
+                stay is not None
+                and not staff
+                and not self.occ.member_present
+                and (self.last_unlock is None or now - self.last_unlock[1] > window)
+            )
+            if self._stranger_entry:
+                log.warning("entry_unrecognised", hint="no unlock or recognised member")
             entry: Entry
             state: dict[str, Any] = {
                 "occupied": True,
@@ -741,7 +762,7 @@ class RoomController:
                 "last_motion_at": self.last_motion_at.isoformat() if self.last_motion_at else None,
             }
             events: list[NewEvent] = []
-            if staff or stay is None:
+            if staff or stay is None or self._stranger_entry:
                 entry = "staff"
             else:
                 key = f"first_entry:{stay.stay_id}"

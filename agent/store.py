@@ -16,7 +16,9 @@ application crashes (the Pi has no UPS).
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,8 +27,16 @@ from typing import Any
 
 import sqlite_utils
 
+from agent.presence.sealing import Sealer
 from smartroom.clock import Clock
-from sync.wire import EventKind, MemberPreferences, StayAssignment, SyncEvent, new_id
+from sync.wire import (
+    EventKind,
+    MemberPreferences,
+    RoomCredentials,
+    StayAssignment,
+    SyncEvent,
+    new_id,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +72,23 @@ def _m1(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m2(db: sqlite_utils.Database) -> None:
+    # Issue 15: secrets leave the stay documents for sealed rows; revocations; stays taken
+    # in from a room key while central was unreachable (`provisional`, until sync answers).
+    db.executescript(
+        """
+        CREATE TABLE credentials (name TEXT PRIMARY KEY, sealed BLOB NOT NULL,
+            updated_at TEXT NOT NULL);
+        CREATE TABLE revoked_keys (stay_id TEXT PRIMARY KEY, not_after TEXT NOT NULL,
+            reason TEXT NOT NULL);
+        ALTER TABLE stays ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0;
+        UPDATE stays SET doc = json_remove(doc, '$.ble_secret_b64');
+        """
+    )
+
+
 # Append only: a released migration is never edited; a new one is added at the end.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1,)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1, _m2)
 
 
 class StoreError(RuntimeError):
@@ -71,11 +96,23 @@ class StoreError(RuntimeError):
 
 
 class AgentStore:
-    def __init__(self, path: Path, *, clock: Clock, property_id: str, room_id: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Clock,
+        property_id: str,
+        room_id: str,
+        sealer: Sealer | None = None,
+    ) -> None:
         self.path = path
         self._clock = clock
+        self._sealer = sealer
         self.property_id, self.room_id = property_id, room_id
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Private at rest: SQLite gives its -wal and -shm files the database file's mode.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
         self.db = sqlite_utils.Database(str(path))
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -228,35 +265,141 @@ class AgentStore:
 
     # --- stays and preferences ------------------------------------------------------------
 
+    def _check_room(self, stay: StayAssignment) -> None:
+        if stay.room_id != self.room_id or stay.property_id != self.property_id:
+            raise StoreError(
+                f"stay {stay.stay_id} is for {stay.property_id}/{stay.room_id}, "
+                f"not this room ({self.property_id}/{self.room_id})"
+            )
+
+    def _put_stay(self, stay: StayAssignment, now: str, *, provisional: bool) -> None:
+        # The secret never goes into the document: it is sealed in `credentials`.
+        doc = stay.model_copy(update={"ble_secret_b64": None}).model_dump_json(exclude_none=True)
+        self.db.execute(
+            "INSERT INTO stays (stay_id, member_id, status, arrival, departure, doc, "
+            "fetched_at, provisional) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(stay_id) DO NOTHING",
+            [
+                stay.stay_id,
+                stay.member_id,
+                stay.status,
+                stay.arrival.isoformat(),
+                stay.departure.isoformat(),
+                doc,
+                now,
+                int(provisional),
+            ],
+        )
+        if stay.ble_secret_b64 and self._sealer is not None:
+            self._put_secret(f"stay:{stay.stay_id}", base64.b64decode(stay.ble_secret_b64), now)
+
+    def _put_secret(self, name: str, value: bytes, now: str) -> None:
+        assert self._sealer is not None
+        self.db.execute(
+            "INSERT INTO credentials (name, sealed, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET sealed = excluded.sealed, "
+            "updated_at = excluded.updated_at",
+            [name, self._sealer.seal(value, name=name), now],
+        )
+
     def replace_stays(self, stays: Sequence[StayAssignment]) -> None:
-        """Central's current list for this room replaces the cache (foreign rooms refused)."""
+        """Central's current list for this room replaces the cache (foreign rooms refused),
+        including stays taken in provisionally from a room key: central's answer wins."""
         for stay in stays:
-            if stay.room_id != self.room_id or stay.property_id != self.property_id:
-                raise StoreError(
-                    f"stay {stay.stay_id} is for {stay.property_id}/{stay.room_id}, "
-                    f"not this room ({self.property_id}/{self.room_id})"
-                )
+            self._check_room(stay)
         now = self._now()
         with self.db.atomic():
             self.db.execute("DELETE FROM stays")
+            self.db.execute("DELETE FROM credentials WHERE name LIKE 'stay:%'")
             for stay in stays:
-                self.db.execute(
-                    "INSERT INTO stays (stay_id, member_id, status, arrival, departure, doc, "
-                    "fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        stay.stay_id,
-                        stay.member_id,
-                        stay.status,
-                        stay.arrival.isoformat(),
-                        stay.departure.isoformat(),
-                        stay.model_dump_json(),
-                        now,
-                    ],
-                )
+                self._put_stay(stay, now, provisional=False)
+
+    def put_provisional_stay(self, stay: StayAssignment) -> bool:
+        """A stay vouched for by a valid room key while central is unreachable; False if
+        the room already knows it (central's copy is kept)."""
+        self._check_room(stay)
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "SELECT status FROM stays WHERE stay_id = ?", [stay.stay_id]
+            ).fetchone()
+            if cursor is not None and cursor[0] == "checked_in":
+                return False
+            # A cached booking the room has not seen checked in yet: the key says it is.
+            self.db.execute("DELETE FROM stays WHERE stay_id = ?", [stay.stay_id])
+            self._put_stay(stay, self._now(), provisional=True)
+        return True
+
+    def provisional_stays(self) -> list[str]:
+        rows = self.db.execute("SELECT stay_id FROM stays WHERE provisional = 1").fetchall()
+        return [r[0] for r in rows]
 
     def stays(self) -> list[StayAssignment]:
         rows = self.db.execute("SELECT doc FROM stays ORDER BY arrival").fetchall()
         return [StayAssignment.model_validate_json(r[0]) for r in rows]
+
+    # --- member credentials (issue 15), sealed with the device key -----------------------
+
+    def _secret(self, name: str) -> bytes | None:
+        row = self.db.execute("SELECT sealed FROM credentials WHERE name = ?", [name]).fetchone()
+        if row is None or self._sealer is None:
+            return None
+        return self._sealer.open(bytes(row[0]), name=name)
+
+    def stay_secret(self, stay_id: str) -> bytes | None:
+        """The secret central sent with the stay, if any (else the caller derives it from
+        the room secret)."""
+        return self._secret(f"stay:{stay_id}")
+
+    def room_secret(self) -> bytes | None:
+        return self._secret("room")
+
+    def pinned_signing_key(self) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'room_signing_key'").fetchone()
+        return None if row is None else str(row[0])
+
+    def put_room_credentials(self, creds: RoomCredentials) -> None:
+        """Pin the service's room-signing key on first sight (a different key later is
+        refused: re-pinning is an operator's decision), keep the room secret sealed, and
+        replace the revocation list."""
+        if self._sealer is None:
+            raise StoreError("no device key: the agent cannot keep member credentials")
+        pinned = self.pinned_signing_key()
+        if pinned is not None and pinned != creds.signing_public_key_b64:
+            raise StoreError(
+                "central offers a room-signing key other than the one this room pinned "
+                "(fix: if the service key was rotated on purpose, run "
+                "`smartroom-agent presence unpin` on this room)"
+            )
+        now = self._now()
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('room_signing_key', ?)",
+                [creds.signing_public_key_b64],
+            )
+            self._put_secret("room", base64.b64decode(creds.room_secret_b64), now)
+            self.db.execute("DELETE FROM revoked_keys")
+            for revoked in creds.revoked:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO revoked_keys (stay_id, not_after, reason) "
+                    "VALUES (?, ?, ?)",
+                    [revoked.stay_id, revoked.not_after.isoformat(), revoked.reason],
+                )
+            gone = [r.stay_id for r in creds.revoked]
+            for stay_id in gone:  # a provisional stay central says is over leaves at once
+                self.db.execute(
+                    "DELETE FROM stays WHERE stay_id = ? AND provisional = 1", [stay_id]
+                )
+
+    def unpin_signing_key(self) -> bool:
+        with self.db.atomic():
+            cursor = self.db.execute("DELETE FROM meta WHERE key = 'room_signing_key'")
+        return bool(cursor.rowcount)
+
+    def revocation(self, stay_id: str) -> str | None:
+        row = self.db.execute(
+            "SELECT reason FROM revoked_keys WHERE stay_id = ?", [stay_id]
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def put_preferences(self, prefs: MemberPreferences, *, dirty: bool = False) -> None:
         with self.db.atomic():

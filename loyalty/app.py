@@ -38,7 +38,17 @@ from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
 from loyalty.errors import ApiError
 from loyalty.ledger import ensure_system_accounts
-from loyalty.routers import admin, agent, analytics, members, models, points, stays, system
+from loyalty.routers import (
+    admin,
+    agent,
+    analytics,
+    members,
+    models,
+    points,
+    presence,
+    stays,
+    system,
+)
 from loyalty.rules.loader import default_programme, load_programme
 from loyalty.rules.programme import Programme
 from loyalty.schemas import MODEL_B64_MAX
@@ -264,7 +274,18 @@ def create_app(
     app.state.keys = KeyStore(engine, ttl_s=settings.key_cache_s)
 
     # points first: the earn route is the hot path, and routes are matched in order.
-    for module in (points, members, stays, admin, agent, board_agent, models, analytics, system):
+    for module in (
+        points,
+        members,
+        stays,
+        admin,
+        agent,
+        board_agent,
+        models,
+        analytics,
+        presence,
+        system,
+    ):
         _declare_roles(module.router)
         app.include_router(module.router, prefix="/v1")
     _declare_roles(system.public, public=True)

@@ -12,7 +12,6 @@ every worker signs with the same key; agents fetch the public key from
 from __future__ import annotations
 
 import base64
-import json
 from datetime import datetime
 from typing import Any
 
@@ -27,18 +26,11 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.db.tables import service_keys
-from sync.wire import RoomKey, new_id
+from sync.wire import RoomKey, new_id, room_key_payload
+
+__all__ = ["PURPOSE", "RoomSigner", "room_key_payload"]
 
 PURPOSE = "room-signing"
-
-
-def room_key_payload(fields: RoomKey | dict[str, Any]) -> bytes:
-    data = (
-        fields.model_dump(mode="json", exclude={"signature_b64"})
-        if isinstance(fields, RoomKey)
-        else {k: v for k, v in fields.items() if k != "signature_b64"}
-    )
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class RoomSigner:
@@ -87,8 +79,10 @@ class RoomSigner:
         room_id: str,
         not_before: datetime,
         not_after: datetime,
+        member_id: str | None = None,
+        tier: str | None = None,
     ) -> RoomKey:
-        unsigned = {
+        unsigned: dict[str, Any] = {
             "schema_version": 1,
             "key_id": new_id("key_"),
             "stay_id": stay_id,
@@ -96,6 +90,8 @@ class RoomSigner:
             "room_id": room_id,
             "not_before": not_before,
             "not_after": not_after,
+            "member_id": member_id,
+            "tier": tier,
         }
         # Round-trip through the model so the signed JSON is exactly what a reader re-dumps.
         draft = RoomKey.model_validate({**unsigned, "signature_b64": "A" * 88})

@@ -135,6 +135,9 @@ class Occupancy:
     motion_since_close: bool = False
     last_motion_at: datetime | None = None
     member_present: bool = False
+    # Continuous evidence (the member's phone in BLE range) holds the room occupied until it
+    # times out; one-off evidence (room key, mobile-key unlock) only starts the occupancy.
+    member_sticky: bool = False
     changed_at: datetime | None = None
     motion_active: bool = False  # a motion sensor reports occupancy right now
 
@@ -175,17 +178,24 @@ def on_door(occ: Occupancy, *, open_: bool, at: datetime) -> Occupancy:
     return replace(occ, door_open=False, door_closed_at=at, motion_since_close=False)
 
 
-def on_presence(occ: Occupancy, *, present: bool, at: datetime) -> Occupancy:
+def on_presence(occ: Occupancy, *, present: bool, at: datetime, sticky: bool = True) -> Occupancy:
     if present:
-        return occ._set(True, at, member_present=True)
-    return replace(occ, member_present=False)
+        return occ._set(True, at, member_present=True, member_sticky=occ.member_sticky or sticky)
+    return replace(occ, member_present=False, member_sticky=False)
 
 
 def evaluate(occ: Occupancy, now: datetime, policy: OccupancyPolicy | None = None) -> Occupancy:
     """Time-driven transitions: call on every tick."""
     policy = policy or OccupancyPolicy()
-    if not occ.occupied or occ.member_present:
+    if not occ.occupied or (occ.member_present and occ.member_sticky):
         return occ
+    left = evaluate_sensors(occ, now, policy)
+    if left.occupied or not occ.member_present:
+        return left
+    return replace(left, member_present=False)  # the door and motion say they left
+
+
+def evaluate_sensors(occ: Occupancy, now: datetime, policy: OccupancyPolicy) -> Occupancy:
     if occ.motion_active:
         if (
             not occ.door_open

@@ -11,6 +11,7 @@ Conventions: times are aware UTC datetimes; points are ints; money is a Decimal 
 
 from __future__ import annotations
 
+import json
 import secrets
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -133,6 +134,65 @@ class RoomKey(Document):
     not_before: AwareDatetime
     not_after: AwareDatetime
     signature_b64: Annotated[str, StringConstraints(min_length=80, max_length=100)]
+    # Signed since issue 15 so a room can take in a stay it has not heard of (central
+    # unreachable); absent (not null) in older keys, whose signatures stay valid.
+    member_id: OpaqueId | None = None
+    tier: Literal["silver", "gold", "platinum", "diamond"] | None = None
+
+
+def room_key_payload(fields: RoomKey | dict[str, Any]) -> bytes:
+    """The bytes a room key's signature covers: the canonical JSON (sorted keys, no spaces,
+    UTF-8) of every field except `signature_b64`; optional fields that are absent (None) are
+    left out, so keys signed before they existed still verify."""
+    data = (
+        fields.model_dump(mode="json", exclude={"signature_b64"}, exclude_none=True)
+        if isinstance(fields, RoomKey)
+        else {k: v for k, v in fields.items() if k != "signature_b64" and v is not None}
+    )
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+B64Secret = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{22,88}={0,2}$")]
+B64Value = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=_-]{4,128}$")]
+
+
+class MemberCredential(Document):
+    """What the member's app gets after check-in (member API, the member's own stays only):
+    the signed room key it presents at the door and the stay secret its BLE identifier and
+    its challenge answers are made with. Shown to that member only; never logged."""
+
+    room_key: RoomKey
+    stay_secret_b64: B64Secret
+    eid_period_s: int
+
+
+class RevokedKey(Document):
+    """A room key the room must refuse although its signature is good (stay cancelled,
+    checked out or moved) until `not_after` (after that it is refused as expired anyway)."""
+
+    stay_id: OpaqueId
+    not_after: AwareDatetime
+    reason: Literal["cancelled", "checked_out", "no_show", "moved"]
+
+
+class RoomCredentials(Document):
+    """What a room's agent needs to recognise members offline: the service's room-signing
+    public key (pinned), this room's secret (stay secrets are derived from it) and the
+    revocations for this room. Sent only to that room's agent."""
+
+    signing_key_id: OpaqueId
+    signing_public_key_b64: B64Secret
+    room_secret_b64: B64Secret
+    revoked: list[RevokedKey] = Field(default_factory=list, max_length=10_000)
+
+
+class KeyPresentation(Document):
+    """The app at the room: its room key and a proof (HMAC-SHA256 with the stay secret)
+    over the nonce the room's challenge endpoint gave it."""
+
+    room_key: RoomKey
+    nonce_b64: B64Value
+    proof_b64: B64Value
 
 
 # --- room status ----------------------------------------------------------------------------
@@ -283,6 +343,9 @@ WIRE_DOCUMENTS: tuple[type[Document], ...] = (
     MemberPreferences,
     StayAssignment,
     RoomKey,
+    MemberCredential,
+    RoomCredentials,
+    KeyPresentation,
     RoomStatus,
     SyncEvent,
     UploadBatch,

@@ -232,6 +232,17 @@ service_keys = Table(
     Column("created_at", UTCDateTime(), nullable=False),
 )
 
+# One random secret per room (issue 15): each stay's BLE/proof secret is derived from it, so
+# the room's agent can check a stay it has not heard of yet. Sent only to that room's agent.
+room_secrets = Table(
+    "room_secrets",
+    metadata,
+    Column("property_id", String(32), primary_key=True),
+    Column("room_id", String(32), primary_key=True),
+    Column("secret_b64", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
 # Comfort-model versions, signed offline by the ML team (central never holds that key): the
 # service only stores and serves them. `withdrawn_at` hides a version from agents.
 models = Table(

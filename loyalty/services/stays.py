@@ -3,8 +3,6 @@ from the folio), cancel, no-show."""
 
 from __future__ import annotations
 
-import base64
-import secrets
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
@@ -17,7 +15,9 @@ from loyalty.errors import ApiError
 from loyalty.ledger import SYSTEM, TransferSpec, create_transfer, get_transfer, member_account
 from loyalty.schemas import CheckOut, FolioLine, RuleLine, StayCreate, StayView
 from loyalty.services import rules_adapter
+from loyalty.services.agent import WIRE_TIERS
 from loyalty.services.members import get_member, touch_activity
+from loyalty.services.presence import derived_stay_secret_b64
 from loyalty.services.tiers import qualification_totals
 from sync.wire import RoomKey, new_id
 
@@ -144,6 +144,8 @@ def check_in(conn: Connection, ctx: Context, stay_id: str, room_id: str) -> list
         room_id=room_id,
         not_before=min(now, row.arrival),
         not_after=max(row.departure, now),
+        member_id=row.member_id,
+        tier=member.tier if member.tier in WIRE_TIERS else None,
     )
     conn.execute(
         update(stays)
@@ -152,7 +154,8 @@ def check_in(conn: Connection, ctx: Context, stay_id: str, room_id: str) -> list
             room_id=room_id,
             status="checked_in",
             checked_in_at=now,
-            ble_secret_b64=base64.b64encode(secrets.token_bytes(32)).decode(),
+            # Derived from the room's secret: the room can check it offline (issue 15).
+            ble_secret_b64=derived_stay_secret_b64(conn, row.property_id, room_id, stay_id, now),
             pending_transfer_id=pending_id,
             room_key_json=key.model_dump_json(),
         )

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from agent.config import load_room_config, parse_room_config
 from agent.preferences import ComfortInputs, PreferenceResolver
 from agent.sdnotify import Notifier
-from agent.store import AgentStore, NewEvent, StoreError
+from agent.store import MIGRATIONS, AgentStore, NewEvent, StoreError
 from agent.supervisor import Supervisor
 from smartroom.clock import FakeClock
 from smartroom.settings import ConfigError
@@ -168,11 +168,11 @@ def test_store_is_wal_full_sync_and_versioned(tmp_path: Path) -> None:
     store = make_store(tmp_path / "a.db", FakeClock(T0))
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert store.schema_version == 1
+    assert store.schema_version == len(MIGRATIONS)
     agent_id = store.agent_id
     store.close()
     again = make_store(tmp_path / "a.db", FakeClock(T0))
-    assert again.agent_id == agent_id and again.schema_version == 1
+    assert again.agent_id == agent_id and again.schema_version == len(MIGRATIONS)
     again.db.execute("INSERT INTO schema_version (version) VALUES (99)")
     again.db.conn.commit()
     again.close()

@@ -53,10 +53,14 @@ def _check(url: str) -> None:
             "version",
         ]
         board = {t for t in EXPECTED if t.startswith("board_")}  # 0003_board, after 0002
+        downgrade(engine, "0004_economics")  # 0005_presence drops only room_secrets
+        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - {"room_secrets"}
         downgrade(engine, "0003_board")  # 0004_economics drops only its own tables
-        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - ECONOMICS
+        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - ECONOMICS - {
+            "room_secrets"
+        }
         downgrade(engine, "0001")  # 0002 drops only the models table
-        gone = {"models"} | board | ECONOMICS
+        gone = {"models", "room_secrets"} | board | ECONOMICS
         assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - gone
         upgrade(engine)
         assert "models" in inspect(engine).get_table_names()

@@ -1,8 +1,9 @@
 """Member presence: the seam that BLE rotating-id resolution and signed app room keys feed.
 
-Recognisers (later: `agent/presence/ble.py`, `agent/presence/room_key.py`) call
-`hub.report(...)` once they have resolved a signal to a stay assigned to this room; the room
-controller subscribes. Only stay ids cross this seam, never a phone address or raw id.
+Recognisers (`agent/presence/ble.py`, `agent/presence/app_key.py`, `agent/presence/lock.py`)
+call `hub.report(...)` once they have resolved a signal to a stay assigned to this room (or
+to a staff badge); the room controller subscribes. Only stay ids (or badge names) cross this
+seam, never a phone address or raw identifier.
 
     hub = PresenceHub()
     unsubscribe = hub.subscribe(controller.on_presence)
@@ -26,8 +27,11 @@ log = get_logger("agent.presence")
 class PresenceSignal:
     stay_id: str
     present: bool
-    via: Literal["ble", "room_key", "api"]
+    via: Literal["ble", "room_key", "lock", "api"]
     at: datetime
+    # "staff": a staff badge; `stay_id` then holds the badge's name and the room treats it
+    # as a staff entry, never as the guest's welcome.
+    who: Literal["member", "staff"] = "member"
 
 
 PresenceListener = Callable[[PresenceSignal], None]
