@@ -48,6 +48,7 @@ from loyalty.routers import (
     presence,
     stays,
     system,
+    webhooks,
 )
 from loyalty.rules.loader import default_programme, load_programme
 from loyalty.rules.programme import Programme
@@ -265,6 +266,7 @@ def create_app(
             {"name": "agent", "description": "called by room agents"},
             {"name": "admin"},
             {"name": "analytics", "description": "programme KPIs for the loyalty team"},
+            {"name": "webhooks", "description": "signed event deliveries (outbox)"},
             {"name": "system"},
         ],
     )
@@ -284,6 +286,7 @@ def create_app(
         models,
         analytics,
         presence,
+        webhooks,
         system,
     ):
         _declare_roles(module.router)

@@ -12,6 +12,8 @@
     loyalty models publish --manifest comfort-1.2.0.json --file comfort.tflite
     loyalty models list                              # every version, withdrawn ones too
     loyalty models withdraw 1.2.0                    # agents no longer see it
+    loyalty analytics kpis --start 2026-01-01 --end 2027-01-01   # programme KPIs (JSON/CSV)
+    loyalty webhooks add|rotate|scan|run|log|replay  # signed webhooks (loyalty.cli_economics)
 
 Settings come from LOYALTY_* environment variables (LOYALTY_DATABASE_URL, ...) or --database.
 """
@@ -44,6 +46,16 @@ app.add_typer(keys, name="keys")
 app.add_typer(ledger, name="ledger")
 app.add_typer(jobs, name="jobs")
 app.add_typer(models, name="models")
+
+
+def _economics() -> None:
+    from loyalty.cli_economics import analytics, webhooks
+
+    app.add_typer(analytics, name="analytics")
+    app.add_typer(webhooks, name="webhooks")
+
+
+_economics()
 
 Database = Annotated[
     str | None, typer.Option("--database", help="SQLAlchemy URL (default LOYALTY_DATABASE_URL)")

@@ -28,6 +28,7 @@ from loyalty.rules.periods import qualification_year_bounds, qualification_year_
 from loyalty.rules.tiers import QualificationYear, evaluate_tier
 from loyalty.services.redemptions import expire_holds
 from loyalty.services.tiers import qualification_totals
+from loyalty.webhooks import emit
 
 
 def _tid(kind: str, pseudonym: str, key: str) -> str:
@@ -122,6 +123,20 @@ def run_tier_evaluation(conn: Connection, ctx: Context, as_of: date) -> dict[str
             tier_since=since if since and since <= as_of else None,
         )
         changes[decision.change] += 1
+        if decision.tier != member.tier:
+            data = {
+                "member_id": member.id,
+                "from_tier": member.tier,
+                "to_tier": decision.tier,
+                "reason": decision.reason[:300],
+            }
+            emit(
+                conn,
+                "tier.changed",
+                data,
+                now=ctx.clock.now(),
+                event_id=_tid("evt_t", member.pseudonym, as_of.isoformat()),
+            )
         conn.execute(
             update(members)
             .where(members.c.id == member.id)
@@ -154,6 +169,13 @@ def run_tier_evaluation(conn: Connection, ctx: Context, as_of: date) -> dict[str
                     ),
                     now=ctx.clock.now(),
                 )
+                data = {
+                    "member_id": member.id,
+                    "points": bonus.points,
+                    "code": "retention_bonus",
+                    "transfer_id": tid,
+                }
+                emit(conn, "points.posted", data, now=ctx.clock.now(), event_id=f"evt_{tid}")
                 bonuses += 1
     return {"as_of": as_of.isoformat(), **changes, "retention_bonuses": bonuses}
 

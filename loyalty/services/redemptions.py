@@ -24,6 +24,7 @@ from loyalty.schemas import (
     RuleLine,
 )
 from loyalty.services.members import get_member, member_balance, touch_activity
+from loyalty.webhooks import emit
 from sync.wire import new_id
 
 
@@ -162,6 +163,16 @@ def confirm(conn: Connection, ctx: Context, redemption_id: str) -> RedemptionVie
         now=now,
     )
     conn.execute(update(redemptions).where(redemptions.c.id == row.id).values(status="confirmed"))
+    data = {
+        "member_id": member.id,
+        "redemption_id": row.id,
+        "property_id": row.property_id,
+        "check_in": row.check_in,
+        "nights": row.nights,
+        "points": row.points,
+        "cash": str(Decimal(row.cash_minor) / 100),
+    }
+    emit(conn, "redemption.booked", data, now=now)
     touch_activity(conn, member.id, now)
     return get_view(conn, row.id)
 

@@ -19,6 +19,7 @@ from loyalty.services.agent import WIRE_TIERS
 from loyalty.services.members import get_member, touch_activity
 from loyalty.services.presence import derived_stay_secret_b64
 from loyalty.services.tiers import qualification_totals
+from loyalty.webhooks import emit
 from sync.wire import RoomKey, new_id
 
 
@@ -248,6 +249,15 @@ def check_out(conn: Connection, ctx: Context, stay_id: str, body: CheckOut) -> l
         .where(stays.c.id == stay_id)
         .values(status="checked_out", checked_out_at=now, ble_secret_b64=None)
     )
+    if points > 0:
+        data = {
+            "member_id": member.id,
+            "points": points,
+            "code": "stay",
+            "stay_id": stay_id,
+            "property_id": row.property_id,
+        }
+        emit(conn, "points.posted", data, now=now)
     touch_activity(conn, member.id, now)
     upgrade_if_qualified(conn, ctx, member)
     return rules_adapter.breakdown_lines(breakdown)
@@ -266,6 +276,13 @@ def upgrade_if_qualified(conn: Connection, ctx: Context, member: Any) -> None:
     names = ctx.programme.tier_names
     if names.index(earned) > names.index(member.tier):
         conn.execute(update(members).where(members.c.id == member.id).values(tier=earned))
+        data = {
+            "member_id": member.id,
+            "from_tier": member.tier,
+            "to_tier": earned,
+            "reason": "qualified during the year",
+        }
+        emit(conn, "tier.changed", data, now=ctx.clock.now())
 
 
 def cancel(conn: Connection, ctx: Context, stay_id: str, *, no_show: bool) -> None:

@@ -46,3 +46,13 @@ def service(db_url: str) -> Iterator[Service]:
         svc.client.base_url = httpx.URL(server.url)
         yield svc
     svc.app.state.ctx.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_service(tmp_path: Path) -> Iterator[Service]:
+    svc = make_service(f"sqlite:///{tmp_path / 'loyalty.db'}", FakeClock(START))
+    svc.keys["loyalty"] = svc.key_for("loyalty")
+    with AppServer(svc.app) as server, svc.client:
+        svc.client.base_url = httpx.URL(server.url)
+        yield svc
+    svc.app.state.ctx.engine.dispose()

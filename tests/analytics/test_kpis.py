@@ -161,3 +161,53 @@ def test_csv_roles_and_bad_queries(service: Service) -> None:
         params={"start": "2026-05-01", "end": "2026-04-01"},
     )
     assert "must end after it starts" in bad["error"]["message"]
+
+
+def test_cli_prints_the_same_figures(sqlite_service: Service) -> None:
+    """`loyalty analytics kpis` (a real process on the same database) agrees with the API."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    april(sqlite_service)
+    url = str(sqlite_service.app.state.ctx.engine.url)
+    loyalty = Path(sys.executable).parent / "loyalty"
+    out = subprocess.run(
+        [
+            str(loyalty),
+            "analytics",
+            "kpis",
+            "--start",
+            "2026-04-01",
+            "--end",
+            "2026-05-01",
+            "--database",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    figures = {f["key"]: f["value"] for f in json.loads(out.stdout)["figures"]}
+    assert figures == {k: v for k, v in kpis(sqlite_service).items() if k != "_"}
+    bad = subprocess.run(
+        [
+            str(loyalty),
+            "analytics",
+            "kpis",
+            "--start",
+            "2026-04-01",
+            "--end",
+            "2026-05-01",
+            "--tier",
+            "bronze",
+            "--database",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "--tier: unknown tier 'bronze'" in bad.stderr
