@@ -48,9 +48,14 @@ def test_signature_is_stripe_style() -> None:
 def test_an_event_is_stored_only_with_its_transaction(service: Service) -> None:
     engine = service.app.state.ctx.engine
     now = service.clock.now()
-    with pytest.raises(RuntimeError), engine.begin() as conn:
-        emit(conn, "member.inactive", {"member_id": "m_x"}, now=now, event_id="evt_rolled_back")
-        raise RuntimeError("the change failed")
+
+    def failing_change() -> None:
+        with engine.begin() as conn:
+            emit(conn, "member.inactive", {"member_id": "m_x"}, now=now, event_id="evt_rolled_back")
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
     with engine.begin() as conn:
         assert emit(conn, "member.inactive", {"member_id": "m_x"}, now=now, event_id="evt_kept")
         assert emit(conn, "member.inactive", {}, now=now, event_id="evt_kept") is None
