@@ -13,12 +13,16 @@ earliest. Keys are the kinds, so the controller tells raised from cleared betwee
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from agent.config import AlertsSection
+from agent.config import AlertsSection, RoomConfig
+from agent.facts import DeviceView
+from agent.room_memory import Memory
+from agent.store import NewEvent
 from drivers.base import AvailabilityState, ClimateMode, ClimateState, State
-from sync.wire import Alert, Availability
+from sync.wire import Alert, Availability, EventKind, StayAssignment
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +123,77 @@ def room_alerts(
                 kind="no_motion_24h", since=last, detail=f"no motion for {hours} h while checked in"
             )
     return want
+
+
+def step_alerts(
+    memory: Memory,
+    devices: DeviceView,
+    stay: StayAssignment | None,
+    now: datetime,
+    config: RoomConfig,
+    events: list[NewEvent],
+    notes: list[tuple[str, dict[str, Any]]],
+) -> Memory:
+    """The alerts the room's new memory calls for, and one event per alert raised, cleared
+    or changed since the previous memory (kept in it, so a restart re-raises nothing)."""
+    held = dict(memory.setpoint_since)
+    for name, state in devices.states.items():
+        if isinstance(state, ClimateState):
+            was = held.get(name)
+            if was is None or was[0] != state.setpoint_c or state.mode is ClimateMode.OFF:
+                held[name] = (state.setpoint_c, now)
+    want = room_alerts(
+        RoomFacts(
+            now=now,
+            door_open_since=memory.door_open_since,
+            window_open_since=memory.window_open_since,
+            availability=devices.availability,
+            states=devices.states,
+            setpoint_since=held,
+            reception_since=memory.reception_since,
+            checked_in_since=stay.arrival if stay else None,
+            last_motion_at=memory.last_motion_at,
+        ),
+        config.alerts,
+        window_grace=timedelta(seconds=config.safety.window_grace_s),
+    )
+    events.extend(alert_events(memory.alerts, want, stay))
+    for key in sorted(want.keys() - memory.alerts.keys()):
+        notes.append(("alert", {"kind": want[key].kind, "detail": want[key].detail}))
+    return replace(memory, alerts=want, setpoint_since=held)
+
+
+def alert_events(
+    before: Mapping[str, Alert], after: Mapping[str, Alert], stay: StayAssignment | None
+) -> list[NewEvent]:
+    """Raised, cleared, and changed (sources joined or left an alert that stays raised)."""
+    stay_id = stay.stay_id if stay else None
+    raised = sorted(after.keys() - before.keys())
+    cleared = sorted(before.keys() - after.keys())
+    changed = sorted(k for k in after.keys() & before.keys() if after[k].detail != before[k].detail)
+    return (
+        [
+            NewEvent(
+                EventKind.ALERT,
+                {"alert": after[k].model_dump(mode="json"), "raised": True},
+                stay_id=stay_id,
+            )
+            for k in raised
+        ]
+        + [
+            NewEvent(
+                EventKind.ALERT,
+                {"alert": before[k].model_dump(mode="json"), "raised": False},
+                stay_id=stay_id,
+            )
+            for k in cleared
+        ]
+        + [
+            NewEvent(
+                EventKind.ALERT,
+                {"alert": after[k].model_dump(mode="json"), "raised": True, "changed": True},
+                stay_id=stay_id,
+            )
+            for k in changed
+        ]
+    )

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from enum import Enum
@@ -220,7 +219,7 @@ def create_api(
 
     async def get_health(_s: Scope, _r: Receive, _p: dict[str, str]) -> Reply:
         info = health() if health else {}
-        age = time.monotonic() - room.last_step_monotonic
+        age = room.clock.monotonic() - room.last_step_monotonic
         limit = max(5.0, room.config.runtime.tick_s * 10)
         ok = age <= limit and bool(info.get("ready", True))
         body = {"ok": ok, "last_step_age_s": round(age, 3), "steps": room.steps, **info}

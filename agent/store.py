@@ -87,8 +87,17 @@ def _m2(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m3(db: sqlite_utils.Database) -> None:
+    # The room's memory is one typed document now (agent.room_memory); the per-key state
+    # and its per-stay keys (first_entry:<stay>, outings:<stay>) that grew with every stay
+    # are gone. The event log gets an index for `GET /events?since=`.
+    db.execute("DELETE FROM room_state WHERE key <> 'memory'")
+    db.execute("CREATE INDEX IF NOT EXISTS event_log_event_id ON event_log (event_id)")
+
+
 # Append only: a released migration is never edited; a new one is added at the end.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1, _m2)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1, _m2, _m3)
+MEMORY_KEY = "memory"
 
 
 class StoreError(RuntimeError):
@@ -157,6 +166,57 @@ class AgentStore:
     def get_state(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM room_state WHERE key = ?", [key]).fetchone()
         return default if row is None else json.loads(row[0])
+
+    def load_memory(self) -> dict[str, Any] | None:
+        """The room's memory document as last written (None on a new box)."""
+        value = self.get_state(MEMORY_KEY)
+        return value if isinstance(value, dict) else None
+
+    def commit_step(
+        self,
+        memory: dict[str, Any] | None,
+        events: Sequence[NewEvent],
+        preferences: MemberPreferences | None = None,
+    ) -> list[SyncEvent]:
+        """One step of the room: its new memory, the outbox events it produced and the
+        member preferences it learnt, in one transaction (memory None: unchanged)."""
+        with self.db.atomic():
+            created = self.commit(
+                state=None if memory is None else {MEMORY_KEY: memory}, events=events
+            )
+            if preferences is not None:
+                self.put_preferences(preferences, dirty=True)
+        return created
+
+    def events_since(self, since: int, limit: int = 100) -> list[dict[str, Any]]:
+        """The room's event log after position `since`, oldest first, with each event's
+        sync state: "local" (never leaves the box), "pending" or "sent"."""
+        rows = self.db.execute(
+            "SELECT l.id, l.at, l.kind, l.event_id, l.payload, o.sent_at, o.seq "
+            "FROM event_log l LEFT JOIN outbox o ON o.event_id = l.event_id "
+            "WHERE l.id > ? ORDER BY l.id LIMIT ?",
+            [since, limit],
+        ).fetchall()
+        out = []
+        for row_id, at, kind, eid, payload, sent_at, seq in rows:
+            if eid is None:
+                sync = "local"
+            elif seq is None or sent_at is not None:
+                sync = "sent"  # acknowledged (pruned from the outbox after a week)
+            else:
+                sync = "pending"
+            out.append(
+                {
+                    "id": row_id,
+                    "at": at,
+                    "kind": kind,
+                    "event_id": eid,
+                    "sync": sync,
+                    "sent_at": sent_at,
+                    "payload": json.loads(payload),
+                }
+            )
+        return out
 
     def commit(
         self, *, state: dict[str, Any] | None = None, events: Sequence[NewEvent] = ()

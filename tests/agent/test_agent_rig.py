@@ -232,12 +232,19 @@ async def test_a_dead_device_does_not_stop_the_welcome(env: Env) -> None:
         what="welcome finished (with the dead lamp timing out)",
     )
     results = env.room.last_scene_run.results
-    assert results["ceiling"]["did"] == "failed"
+    # The lamp command in flight when the welcome started was pre-arrival's: its failure is
+    # pre-arrival's, and the welcome says what became of its own (failed, or not sent
+    # while the lamp is backing off).
+    dead = ("failed", "failing, retry later")
+    assert results["ceiling"]["did"] in dead
     assert sims["hvac"].controls.setpoint_c == 23.5
     assert sims["bedside"].snapshot()["state"] == "ON"
     assert sims["speaker"].state.power
     events = [e for e in env.agent.store.pending() if e.kind is EventKind.SCENE_APPLIED]  # type: ignore[union-attr]
-    assert events[-1].payload["devices"]["ceiling"]["did"] == "failed"
+    assert events[-1].payload["devices"]["ceiling"]["did"] in dead
+    scenes = [e.payload["scene"] for e in events]
+    assert len(scenes) == len(set(scenes)), scenes  # every run ends exactly once
+    assert results["hvac"]["did"] in ("ok", "already so")
     # The lamp comes back: it gets the welcome it missed.
     sims["ceiling"].inject(Fault.NONE)
     env.clock.jump(300)

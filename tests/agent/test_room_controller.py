@@ -372,17 +372,23 @@ async def test_at_start_commands_wait_for_the_device_not_fail(room: Room) -> Non
     room.devs["ceiling"].set_available(False)
     room.check_in()
     await room.enter()
-    run = room.room.last_scene_run
-    assert run is not None and run.scene == "welcome"
-    assert run.results["ceiling"]["did"] == "waiting for the device"
-    assert run.results["hvac"]["did"] == "ok"
+    # The welcome waits for the lamp (within the start grace) rather than end saying
+    # "waiting" while its command goes out later: a result says what each device confirmed.
+    run = room.room.dispatcher.scene_run
+    assert run is not None and run.scene == "welcome" and run.done_at is None
+    assert run.pending == {"ceiling"} and run.results["hvac"]["did"] == "ok"
     assert room.room.metrics.command_failures.labels(device="ceiling")._value.get() == 0
-    assert "ceiling" not in room.room._retry  # no failure, no backoff
-    # Connected: it gets the welcome at once.
+    assert "ceiling" not in room.room.dispatcher._retry  # no failure, no backoff
+    # Connected: it gets the welcome at once, and the run ends with what it confirmed.
     room.devs["ceiling"].dead = False
     room.devs["ceiling"].set_available(True)
     await room.settle()
     assert room.devs["ceiling"].state.on is True and len(room.devs["ceiling"].commands) == 1
+    done = room.room.last_scene_run
+    assert done is run and done.results["ceiling"]["did"] == "ok"
+    assert done.results["ceiling"]["confirmed"]["on"] is True
+    applied = [e for e in room.store.pending() if e.kind is EventKind.SCENE_APPLIED]
+    assert [e.payload["scene"] for e in applied] == ["welcome"]
 
 
 async def test_start_grace_is_bounded(room: Room) -> None:
@@ -392,8 +398,11 @@ async def test_start_grace_is_bounded(room: Room) -> None:
     room.check_in()
     await room.enter()
     await room.advance(room.config.runtime.start_grace_s)
-    assert room.room.outcomes["ceiling"].ok is False
-    assert "ceiling" in room.room._retry
+    assert room.room.dispatcher.outcomes["ceiling"].ok is False
+    assert "ceiling" in room.room.dispatcher._retry
+    run = room.room.last_scene_run  # the welcome ended, saying the lamp failed
+    assert run is not None and run.scene == "welcome"
+    assert run.results["ceiling"]["did"] == "failed"
 
 
 async def test_dead_device_does_not_stop_the_scene(room: Room) -> None:

@@ -1,0 +1,71 @@
+"""What the room shows: RoomStatus (MQTT, the board, `GET /status`) and the detail for
+people (`GET /status/detail`), read from the controller without changing it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agent.decide import describe_plan
+from agent.device_commands import command_dict, state_dict
+from drivers.base import AvailabilityState
+from sync.wire import DeviceStatus, RoomStatus
+
+if TYPE_CHECKING:
+    from agent.room import RoomController
+
+
+def room_status(room: RoomController, *, online: bool = True) -> RoomStatus:
+    m = room.memory
+    devices = []
+    for name in sorted(room.devices):
+        avail = room.sensing.availability.get(name) or AvailabilityState()
+        devices.append(
+            DeviceStatus(
+                device=name,
+                capability=room.rules.capabilities[name],
+                availability=avail.status,
+                reason=avail.reason[:256] if avail.reason else None,
+                state=state_dict(room.sensing.states.get(name)),
+            )
+        )
+    return RoomStatus(
+        property_id=room.config.room.property_id,
+        room_id=room.config.room.room_id,
+        at=room.clock.now(),
+        rented=room.active_stay() is not None,
+        occupied=m.occ.occupied,
+        member_present=m.occ.member_present,
+        scene=room.choice.name if room.choice else "starting",
+        dnd=m.dnd,
+        mur=m.mur,
+        devices=devices[:64],
+        alerts=sorted(m.alerts.values(), key=lambda a: (a.kind, a.detail))[:32],
+        online=online,
+    )
+
+
+def room_detail(room: RoomController) -> dict[str, Any]:
+    run = room.last_scene_run
+    m = room.memory
+    target = room.energy_target
+    return {
+        "scene": room.choice.name if room.choice else None,
+        "why": room.choice.why if room.choice else None,
+        "overlays": list(room.choice.overlays) if room.choice else [],
+        "plan": describe_plan(room.plan),
+        "energy": None
+        if target is None
+        else {"mode": target.mode.value, "setpoint_c": target.setpoint_c, "reason": target.reason},
+        "energy_kwh": m.energy.total_kwh,
+        "season": m.season.value if m.season else None,
+        "expected_return": room.expected_return.isoformat() if room.expected_return else None,
+        "recovery_c_per_hour": {
+            "heating": m.recovery.heating_c_per_hour,
+            "cooling": m.recovery.cooling_c_per_hour,
+        },
+        "manual": {name: command_dict(cmd) for name, cmd in m.manual.items()},
+        "last_scene": None
+        if run is None
+        else {"scene": run.scene, "seconds": run.seconds, "devices": run.results},
+        "outbox_pending": room.store.outbox_depth(),
+    }
