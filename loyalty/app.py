@@ -32,7 +32,7 @@ from sqlalchemy import inspect
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loyalty.auth import Allow, KeyStore, Role
-from loyalty.board import routes_agent as board_agent
+from loyalty.board import web as board_web
 from loyalty.context import Context
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
@@ -282,7 +282,6 @@ def create_app(
         stays,
         admin,
         agent,
-        board_agent,
         models,
         analytics,
         presence,
@@ -293,6 +292,7 @@ def create_app(
         app.include_router(module.router, prefix="/v1")
     _declare_roles(system.public, public=True)
     app.include_router(system.public)
+    board_web.install(app, declare=_declare_roles)  # the housekeeping board (/board)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

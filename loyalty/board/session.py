@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from fastapi import Request
 from sqlalchemy import Connection, delete, insert, select
 
-from loyalty.auth import Allow, KeyStore, Principal
+from loyalty.auth import Allow, Principal
 from loyalty.board.workflow import Staff
 from loyalty.db.board_tables import board_sessions, board_staff
 from loyalty.errors import ApiError
@@ -32,8 +32,9 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def sign_in(conn: Connection, keys: KeyStore, api_key: str, now: datetime) -> tuple[str, Staff]:
-    principal = keys.authenticate(api_key.strip())
+def sign_in(conn: Connection, principal: Principal, now: datetime) -> tuple[str, Staff]:
+    """A session for the key's owner (authenticated by the caller, outside this
+    transaction: the key store reads on a connection of its own)."""
     if principal.role != "staff":
         raise ApiError(
             403,

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from loyalty.board import frontdesk
 from loyalty.context import Context
 from loyalty.db.tables import members, stays, transfers
 from loyalty.errors import ApiError
@@ -109,6 +110,7 @@ def check_in(conn: Connection, ctx: Context, stay_id: str, room_id: str) -> list
     member = get_member(conn, row.member_id, for_update=True)
     row = get_stay(conn, stay_id)  # re-read under the member's lock
     _require(row, "booked", action="check in")
+    frontdesk.require_ready(conn, row.property_id, room_id)
     now = ctx.clock.now()
     estimate = rules_adapter.stay_earn(
         ctx.programme,
@@ -249,6 +251,7 @@ def check_out(conn: Connection, ctx: Context, stay_id: str, body: CheckOut) -> l
         .where(stays.c.id == stay_id)
         .values(status="checked_out", checked_out_at=now, ble_secret_b64=None)
     )
+    frontdesk.checked_out(conn, row.property_id, row.room_id, now)
     if points > 0:
         data = {
             "member_id": member.id,
