@@ -170,6 +170,14 @@ class Agent:
 
             self.ble_scanner = BleScanner(recognition.ble.on_service_data, config.presence)
             sup.add("ble-scanner", self.ble_scanner.run)
+        if config.presence.ble_proxy_port:
+            from drivers.ble_scanner import BleProxy
+
+            presence = config.presence
+            proxy = BleProxy(
+                recognition.ble.on_hci, presence.ble_proxy_host, presence.ble_proxy_port
+            )
+            sup.add("ble-proxy", proxy.run)
         self.status_publisher = StatusPublisher(config, room)
         sup.add("status", self.status_publisher.run)
         self.central = make_client(config)

@@ -80,3 +80,51 @@ def read_eid(service_data: Mapping[str, bytes]) -> EidFrame | None:
     if len(data) != 2 + EID_BYTES:
         raise AdvertError(f"Eddystone-EID frame of {len(data)} bytes (expected {2 + EID_BYTES})")
     return EidFrame(eid=bytes(data[2:]), tx_power=int.from_bytes(data[1:2], "big", signed=True))
+
+
+# --- HCI LE Advertising Report (Bluetooth Core Vol 4 Part E 7.7.65.2) ------------------------
+# What a controller hands the host for every advert received: the form a BLE proxy (an
+# ESPHome-style radio elsewhere in the room) forwards, and what btmon/hcidump capture.
+HCI_EVENT, LE_META, LE_ADVERTISING_REPORT = 0x04, 0x3E, 0x02
+ADV_NONCONN_IND = 0x03
+
+
+def build_hci_report(
+    ad: bytes, *, rssi: int, address: bytes, event_type: int = ADV_NONCONN_IND
+) -> bytes:
+    if len(address) != 6 or len(ad) > 31 or not -127 <= rssi <= 20:
+        raise ValueError("address is 6 bytes, legacy advertising data <= 31, RSSI -127..20")
+    params = (
+        bytes([LE_ADVERTISING_REPORT, 1, event_type, 0x01])  # 1 report; random address
+        + address
+        + bytes([len(ad)])
+        + ad
+        + (rssi & 0xFF).to_bytes(1, "big")
+    )
+    return bytes([HCI_EVENT, LE_META, len(params)]) + params
+
+
+def parse_hci_reports(packet: bytes) -> list[tuple[bytes, int]]:
+    """(advertising data, RSSI) of each report in the event; the addresses are dropped."""
+    if len(packet) < 5 or packet[0] != HCI_EVENT or packet[1] != LE_META:
+        raise AdvertError("not an HCI LE Meta event")
+    if packet[2] != len(packet) - 3:
+        raise AdvertError(f"HCI parameter length {packet[2]} but {len(packet) - 3} bytes follow")
+    if packet[3] != LE_ADVERTISING_REPORT:
+        raise AdvertError(f"LE subevent 0x{packet[3]:02x} is not an advertising report")
+    count, i, out = packet[4], 5, []
+    if not 1 <= count <= 25:
+        raise AdvertError(f"{count} reports in one event (1..25)")
+    for _ in range(count):
+        if i + 9 > len(packet):
+            raise AdvertError("advertising report cut short")
+        length = packet[i + 8]
+        end = i + 9 + length
+        if length > 31 or end + 1 > len(packet):
+            raise AdvertError("advertising report data runs past the event")
+        rssi = int.from_bytes(packet[end : end + 1], "big", signed=True)
+        out.append((bytes(packet[i + 9 : end]), rssi))
+        i = end + 1
+    if i != len(packet):
+        raise AdvertError("bytes left over after the reports")
+    return out

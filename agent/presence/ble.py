@@ -22,7 +22,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
-from agent.presence.advert import AdvertError, parse_advertising_data, read_eid
+from agent.presence.advert import (
+    AdvertError,
+    parse_advertising_data,
+    parse_hci_reports,
+    read_eid,
+)
 from agent.presence.hub import PresenceHub, PresenceSignal
 from agent.presence.metrics import PresenceMetrics
 from agent.presence.resolver import Candidate, Match, Resolver
@@ -81,6 +86,14 @@ class BleRecogniser:
         except AdvertError as exc:
             return self._refuse("malformed", str(exc))
         return self.on_service_data(service_data, rssi)
+
+    def on_hci(self, packet: bytes) -> list[Outcome]:
+        """An HCI LE Advertising Report event (from a BLE proxy or a capture)."""
+        try:
+            reports = parse_hci_reports(packet)
+        except AdvertError as exc:
+            return [self._refuse("malformed", str(exc))]
+        return [self.on_raw(ad, rssi) for ad, rssi in reports]
 
     def on_service_data(self, service_data: Mapping[str, bytes], rssi: int) -> Outcome:
         try:

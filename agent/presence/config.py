@@ -36,6 +36,9 @@ class PresenceSection(BaseModel):
     staff_badges_file: Path | None = None
     ble_scanner: bool = False
     ble_adapter: Annotated[str, StringConstraints(pattern=r"^hci[0-9]{1,2}$")] | None = None
+    # Adverts forwarded by a BLE proxy as HCI LE Advertising Reports over UDP (0: off).
+    ble_proxy_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    ble_proxy_host: str = "127.0.0.1"
     enter_dbm: Annotated[float, Field(ge=-110, le=0)] = -75.0
     exit_dbm: Annotated[float, Field(ge=-120, le=0)] = -85.0
     dwell_s: Annotated[float, Field(ge=0, le=30)] = 0.6
