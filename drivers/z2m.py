@@ -12,6 +12,9 @@ confirmed marks the device unavailable; a `/get` is then retried with backoff un
 answers). Commands return only once a state report shows them, within `timeout_s` (plus
 the transition for lights; covers extend the deadline while they report progress).
 Events from retained messages are ignored: a retained `action` is an old button press.
+At start the device also reads the bridge's retained `bridge/devices` and checks its
+friendly name and capability against it (`drivers.z2m_inventory`): a missing or mistyped
+device is unavailable with a reason naming the problem, logged once.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from drivers.z2m_codec import (
     parse_light,
     parse_sensor,
 )
+from drivers.z2m_inventory import InventoryError, check_device, parse_devices
 from smartroom.clock import Clock
 from smartroom.log import get_logger
 
@@ -70,6 +74,7 @@ class Z2mDevice(MqttDeviceBase):
         self._z2m_online: bool | None = None
         self._seen_report = False
         self._no_answer: str | None = None
+        self._inventory_problem: str | None = None
         self._probe: asyncio.Task[None] | None = None
         # The command in flight (one at a time, under self._lock) and what its reports said.
         self._expect: dict[str, Any] | None = None
@@ -80,6 +85,7 @@ class Z2mDevice(MqttDeviceBase):
     async def start(self) -> None:
         self._follow_connection()
         await self._listen(f"{self.config.base_topic}/bridge/state", self._on_bridge)
+        await self._listen(f"{self.config.base_topic}/bridge/devices", self._on_inventory)
         await self._listen(f"{self.topic}/availability", self._on_availability)
         await self._listen(self.topic, self._on_state)
         await self._request_state()
@@ -102,6 +108,17 @@ class Z2mDevice(MqttDeviceBase):
             return
         self._reassess()
 
+    def _on_inventory(self, msg: MqttMessage) -> None:
+        try:
+            problem = check_device(self.config, parse_devices(msg.payload))
+        except InventoryError as exc:
+            self._malformed(msg.topic, exc)
+            return
+        if problem != self._inventory_problem and problem is not None:
+            log.error("z2m_device_not_in_bridge", device=self.name, problem=problem)
+        self._inventory_problem = problem
+        self._reassess()
+
     def _on_availability(self, msg: MqttMessage) -> None:
         if not msg.payload:  # a cleared retained message: no claim either way
             self._z2m_online = None
@@ -117,6 +134,8 @@ class Z2mDevice(MqttDeviceBase):
         reason = self._connection_reason()
         if reason is None and self._bridge_online is False:
             reason = "zigbee2mqtt bridge offline"
+        if reason is None:
+            reason = self._inventory_problem
         if reason is None and self._z2m_online is False:
             reason = "zigbee2mqtt reports the device offline"
         if reason is None:
@@ -136,6 +155,8 @@ class Z2mDevice(MqttDeviceBase):
         reason = self._connection_reason()
         if reason is None and self._bridge_online is False:
             reason = "zigbee2mqtt bridge offline"
+        if reason is None:
+            reason = self._inventory_problem
         if reason is None and self._z2m_online is False:
             reason = "zigbee2mqtt reports the device offline"
         return reason

@@ -1,4 +1,4 @@
-"""A CoAP light on loopback: an aiocoap server with an observable IPSO 3311 resource.
+"""A CoAP light on loopback: an aiocoap server with an observable IPSO 3311 object.
 
     light = CoapLightSim("bedside", port=free_udp_port())          # IPSO JSON, dimmer 0-100
     await light.start()                     # coap://127.0.0.1:<port>/3311/0, Observe on
@@ -6,17 +6,19 @@
     light.inject(Fault.SILENT)              # requests hang, as a hung lamp's do
     await light.restart()                   # power cycle: observers are forgotten
 
-It accepts a JSON body in either dialect of `drivers.coap_codec` (IPSO `dimmer_max=100`,
-Tradfri-style `dimmer_max=254`), meters on-time (5852) and energy (5805, Wh) at a rated
-power scaled by the dimmer, and answers 4.00 to a body it cannot parse.
+It serves `/3311/<instance>` as a JSON body in either dialect of `drivers.coap_codec` (IPSO
+`dimmer_max=100`, Tradfri-style `dimmer_max=254`), each IPSO resource at its own path, and
+`/.well-known/core` (`firmware_mocks.coap_resources`); meters on-time (5852) and energy
+(5805, Wh) at a rated power scaled by the dimmer; refuses what it cannot take (4.00, 4.06,
+4.15) without changing anything; and refuses to start on a port something already uses.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 import socket
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import aiocoap
@@ -24,9 +26,11 @@ import aiocoap.resource
 
 from drivers.config import CoapLightConfig, MqttConfig
 from firmware_mocks.base import Fault
+from firmware_mocks.coap_resources import BadValue, build_site, lamp_resources
 from smartroom.clock import Clock, SystemClock
 
 JSON = 50
+MIREDS = (153, 454)  # a white-spectrum bulb's colour temperature range
 # What a bulb does when its supply returns (Zigbee2MQTT's `power_on_behavior` names).
 PowerOnBehavior = Literal["on", "off", "previous"]
 CORRUPT_BODIES = (b'{"5850": "banana"', b"\xff\xfe\x00", b'{"5850": true, "5851": 999}', b"[]")
@@ -38,23 +42,21 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class _LightResource(aiocoap.resource.ObservableResource):  # type: ignore[misc]
-    def __init__(self, sim: CoapLightSim) -> None:
-        super().__init__()
-        self.sim = sim
+class PortInUse(OSError):
+    """The pinned CoAP port is taken (another rig, a real server): named, not shared."""
 
-    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
-        await self.sim.gate()
-        self.sim.requests += 1
-        return aiocoap.Message(payload=self.sim.body(), content_format=JSON)
 
-    async def render_put(self, request: aiocoap.Message) -> aiocoap.Message:
-        await self.sim.gate()
-        self.sim.requests += 1
-        if not self.sim.write(request.payload):
-            return aiocoap.Message(code=aiocoap.BAD_REQUEST, payload=b"unparseable light body")
-        self.updated_state()
-        return aiocoap.Message(code=aiocoap.CHANGED)
+def check_port_free(host: str, port: int) -> None:
+    """aiocoap binds with SO_REUSEPORT, so a second server on a taken port would start and
+    split the traffic with the first. Bind plainly first: that fails if anyone holds it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(
+                exc.errno, f"CoAP port {host}:{port} is already in use ({exc.strerror})"
+            ) from None
 
 
 class CoapLightSim:
@@ -89,8 +91,9 @@ class CoapLightSim:
         self._energy_wh = 0.0
         self._on_since: float | None = None
         self._metered_at = self._clock.monotonic()
+        self.resources = lamp_resources(dimmer_max, MIREDS)
         self._context: aiocoap.Context | None = None
-        self._resource: _LightResource | None = None
+        self._observable: list[aiocoap.resource.ObservableResource] = []
         self._corrupt_index = 0
         self._unsilenced = asyncio.Event()
         self._unsilenced.set()
@@ -107,9 +110,8 @@ class CoapLightSim:
     async def start(self) -> None:
         if self._context is not None:
             return
-        site = aiocoap.resource.Site()
-        self._resource = _LightResource(self)
-        site.add_resource(["3311", str(self.instance)], self._resource)
+        check_port_free(self.host, self.port)
+        site, self._observable = build_site(self, self.instance, self._count)
         self._context = await aiocoap.Context.create_server_context(
             site, bind=(self.host, self.port), transports=["udp6"]
         )
@@ -140,6 +142,14 @@ class CoapLightSim:
         self._energy_wh = 0.0
         self._metered_at = self._clock.monotonic()
         await self.start()
+
+    def _count(self) -> None:
+        self.requests += 1
+
+    def notify(self) -> None:
+        """Tell every observer of every path (the object and each resource)."""
+        for resource in self._observable:
+            resource.updated_state()
 
     def inject(self, fault: Fault, *, delay_s: float = 1.0) -> None:
         self.fault, self.delay_s = fault, delay_s
@@ -185,32 +195,42 @@ class CoapLightSim:
             return json.dumps({"3311": [fields]}).encode()
         return json.dumps(fields).encode()
 
-    def write(self, payload: bytes) -> bool:
+    def write(self, payload: bytes) -> None:
+        """Apply a JSON object body (this lamp's dialect); BadValue names what is wrong and
+        nothing is applied."""
         try:
             doc = json.loads(payload)
-            if self.dimmer_max == 254:
-                doc = doc["3311"][0]
-        except (ValueError, KeyError, IndexError, TypeError):
-            return False
+        except (ValueError, RecursionError):
+            raise BadValue("the body is not JSON") from None
+        if self.dimmer_max == 254:
+            if (
+                not isinstance(doc, dict)
+                or not isinstance(doc.get("3311"), list)
+                or not doc["3311"]
+            ):
+                raise BadValue('a Tradfri-style body is {"3311": [{...}]}')
+            doc = doc["3311"][0]
         if not isinstance(doc, dict):
-            return False
-        self._meter()
-        on = doc.get("5850")
-        if on is not None:
-            if on not in (True, False, 0, 1):
-                return False
-            self._set_on(bool(on))
-        dimmer = doc.get("5851")
-        if dimmer is not None:
-            if isinstance(dimmer, bool) or not isinstance(dimmer, int | float):
-                return False
-            if not math.isfinite(dimmer) or not 0 <= dimmer <= self.dimmer_max:
-                return False
-            self.dimmer = round(dimmer)
-        mireds = doc.get("5711")
-        if isinstance(mireds, int) and not isinstance(mireds, bool):
-            self.mireds = min(454, max(153, mireds))  # a white-spectrum bulb's range
-        return True
+            raise BadValue(f"the body is a JSON {type(doc).__name__}, expected an object")
+        self.write_values(doc)
+
+    def write_values(self, values: Mapping[str, object]) -> None:
+        checked: dict[str, bool | int | float] = {}
+        for rid, value in values.items():
+            spec = self.resources.get(rid)
+            if spec is None:
+                raise BadValue(f"{rid} is not a resource of 3311 on this lamp")
+            if not spec.writable:
+                raise BadValue(f"{rid} ({spec.name}) is read-only")
+            checked[rid] = spec.check(value)
+        self._meter()  # all or nothing: every value was checked before any is applied
+        if "5850" in checked:
+            self._set_on(bool(checked["5850"]))
+        if "5851" in checked:
+            self.dimmer = int(checked["5851"])
+        if "5711" in checked:
+            self.mireds = int(checked["5711"])
+        self.notify()
 
     def _set_on(self, on: bool) -> None:
         if on and not self.on:
@@ -225,8 +245,7 @@ class CoapLightSim:
         self._set_on(on)
         if dimmer is not None:
             self.dimmer = dimmer
-        if self._resource is not None:
-            self._resource.updated_state()
+        self.notify()
 
     async def apply_event(self, action: str, value: object) -> bool:
         """A rig scenario event: `light` with on/off or a level 0-100 (scaled to this

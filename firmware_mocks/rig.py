@@ -141,6 +141,7 @@ class Rig:
         # rig's, or real hardware) and keep the addresses the room file gives them.
         others = set(self.room.devices) - self.only if self.only else set()
         self.real = frozenset(real) | others
+        self._hardware = frozenset(real)
         unknown = frozenset(real) - set(self.room.devices)
         if unknown:
             raise ConfigError("rig", [f"--real names unknown device(s): {sorted(unknown)}"])
@@ -160,6 +161,7 @@ class Rig:
         self._links: list[Path] = []
         self._broker: Any = None
         self._started: list[Simulator] = []
+        self.bridges: list[Simulator] = []  # Zigbee2MQTT bridges (not room devices)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -178,6 +180,10 @@ class Rig:
     async def start(self) -> None:
         try:
             await self._build()
+            for bridge in self.bridges:
+                await bridge.start()
+                self._started.append(bridge)
+                log.info("simulator_started", device=bridge.name, where=bridge.describe())
             for name, sim in self.simulators.items():
                 await sim.start()
                 self._started.append(sim)
@@ -188,7 +194,11 @@ class Rig:
 
     async def stop(self) -> None:
         started, self._started = self._started, []
-        results = await asyncio.gather(*(s.stop() for s in started), return_exceptions=True)
+        bridges = [s for s in started if s in self.bridges]
+        devices = [s for s in started if s not in self.bridges]
+        results = await asyncio.gather(*(s.stop() for s in devices), return_exceptions=True)
+        results += await asyncio.gather(*(s.stop() for s in bridges), return_exceptions=True)
+        started = devices + bridges
         for sim, result in zip(started, results, strict=True):
             if isinstance(result, BaseException):
                 log.warning("simulator_stop_failed", device=sim.name, error=str(result))
@@ -223,6 +233,31 @@ class Rig:
                     fix = "add its simulator, or list it with --real / real="
                     raise ConfigError(f"devices.{name}", [*exc.problems, fix]) from None
                 self.simulators[name] = factory(name, cfg, self.mqtt or MqttConfig())
+        self._add_bridges()
+
+    def _add_bridges(self) -> None:
+        """One Zigbee2MQTT bridge per base topic, listing the simulated devices; none where
+        a real bridge speaks (a `--real` device on that topic) or with `--only` (the rig
+        running the rest of the room has the bridge)."""
+        from firmware_mocks.z2m_bridge import Z2mBridgeSim
+        from firmware_mocks.z2m_devices import Z2mDeviceSim
+
+        by_topic: dict[str, list[Z2mDeviceSim]] = {}
+        for sim in self.simulators.values():
+            if isinstance(sim, Z2mDeviceSim):
+                by_topic.setdefault(sim.base_topic, []).append(sim)
+        real_topics = {
+            cfg.base_topic
+            for name, cfg in self.room.devices.items()
+            if name in self._hardware and cfg.driver == "z2m"
+        }
+        for topic, devices in by_topic.items():
+            if self.only or topic in real_topics:
+                for device in devices:
+                    device.publish_bridge = False
+                continue
+            bridge = Z2mBridgeSim(self.mqtt or MqttConfig(), devices=devices, base_topic=topic)
+            self.bridges.append(bridge)
 
     async def _ensure_broker(self) -> None:
         if self.mqtt is not None and self.mqtt.host != "auto":

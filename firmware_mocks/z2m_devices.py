@@ -2,8 +2,11 @@
 multi-sensor, door and window contacts, a door lock and the in-room DND/MUR button.
 
 Each publishes a retained `{"state":"online"}` on `zigbee2mqtt/<name>/availability` (its
-last will is `offline`), its state on `zigbee2mqtt/<name>`, answers `/set` and `/get`, and
-offers methods the rig and tests call to play a guest:
+last will is `offline`), its state on `zigbee2mqtt/<name>`, answers `/set` (a JSON object, a
+plain `ON`/`OFF`/`TOGGLE`, or `/set/<attribute>` with a plain value, as Zigbee2MQTT takes)
+and `/get` (mains devices only: battery sensors sleep and do not answer), describes itself
+as Zigbee2MQTT's `bridge/devices` does (`definition()`, for `firmware_mocks.z2m_bridge`),
+and offers methods the rig and tests call to play a guest:
 
     lamp = Z2mLightSim("bedside", MqttConfig(port=port))
     door = Z2mSensorSim("room101_door", MqttConfig(port=port), kind="door")
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import math
 from typing import Any, Literal
@@ -54,17 +58,54 @@ class Z2mDeviceSim(MqttDeviceSim):
         publish_bridge: bool = True,
     ) -> None:
         self.topic = f"{base_topic}/{friendly_name}"
+        self.base_topic = base_topic
         self.bridge_topic = f"{base_topic}/bridge/state"
-        self._publish_bridge = publish_bridge
+        # Without a `Z2mBridgeSim` each device plays the bridge's `online` itself (tests of
+        # one device); the rig runs a bridge and turns this off.
+        self.publish_bridge = publish_bridge
         super().__init__(
             friendly_name,
             mqtt,
             availability_topic=f"{self.topic}/availability",
             online=b'{"state":"online"}',
             offline=b'{"state":"offline"}',
-            subscriptions=(f"{self.topic}/set", f"{self.topic}/get"),
+            subscriptions=(f"{self.topic}/set", f"{self.topic}/set/+", f"{self.topic}/get"),
         )
         self.linkquality = 120
+        digest = hashlib.sha256(friendly_name.encode()).hexdigest()
+        self.ieee_address = f"0x{digest[:16]}"  # stable per name, like a real radio's
+
+    # What Zigbee2MQTT's `bridge/devices` says about this device (subclasses fill in).
+    model = "generic"
+    vendor = "Smartroom"
+    description = "simulated Zigbee device"
+    sleepy = False  # a battery end device: asleep most of the time, never answers /get
+
+    def exposes(self) -> list[dict[str, Any]]:
+        return []
+
+    def definition(self) -> dict[str, Any]:
+        """This device's entry in `bridge/devices`, in Zigbee2MQTT's format."""
+        exposes = [*self.exposes(), _numeric("linkquality", 0, 255, unit="lqi")]
+        return {
+            "ieee_address": self.ieee_address,
+            "friendly_name": self.name,
+            "type": "EndDevice" if self.sleepy else "Router",
+            "network_address": int(self.ieee_address[-4:], 16),
+            "power_source": "Battery" if self.sleepy else "Mains (single phase)",
+            "supported": True,
+            "disabled": False,
+            "interview_completed": True,
+            "interviewing": False,
+            "definition": {
+                "model": self.model,
+                "vendor": self.vendor,
+                "description": self.description,
+                "exposes": exposes,
+                "options": [],
+                "supports_ota": False,
+            },
+        }
 
     def describe(self) -> str:
         return f"zigbee2mqtt device {self.topic} on mqtt://{self.mqtt.host}:{self.mqtt.port}"
@@ -73,7 +114,7 @@ class Z2mDeviceSim(MqttDeviceSim):
         raise NotImplementedError
 
     async def on_connect(self) -> None:
-        if self._publish_bridge:
+        if self.publish_bridge:
             await self.publish_raw(self.bridge_topic, b'{"state":"online"}', retain=True)
         await self.report()
 
@@ -100,17 +141,74 @@ class Z2mDeviceSim(MqttDeviceSim):
 
     async def on_message(self, topic: str, payload: bytes) -> None:
         if topic == f"{self.topic}/get":
-            await self.report()
+            if not self.sleepy:  # a sleeping end device hears nothing until it wakes
+                await self.report()
             return
-        try:
-            body = json.loads(payload)
-        except ValueError:
-            return  # Zigbee2MQTT logs "Invalid JSON" and does nothing
-        if isinstance(body, dict):
+        body = set_body(topic.removeprefix(f"{self.topic}/set"), payload)
+        if body is not None:
             await self.on_set(body)
 
     async def on_set(self, body: dict[str, Any]) -> None:
         await self.report()
+
+
+def set_body(attribute_path: str, payload: bytes) -> dict[str, Any] | None:
+    """What Zigbee2MQTT makes of a message on `/set` (`attribute_path` "") or on
+    `/set/<attribute>` ("/<attribute>"): a JSON object; a plain `ON`/`OFF`/`TOGGLE` on
+    `/set`; a plain value (number, JSON or bare text) on `/set/<attribute>`. None for what
+    it refuses (it logs an error and changes nothing)."""
+    try:
+        text = payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None
+    if attribute_path:
+        attribute = attribute_path.lstrip("/")
+        if not attribute or "/" in attribute:
+            return None
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        return {attribute: value}
+    if text.upper() in ("ON", "OFF", "TOGGLE"):
+        return {"state": text.upper()}
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _binary(name: str, on: Any, off: Any, access: int = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "binary",
+        "name": name,
+        "property": name,
+        "access": access,
+        "value_on": on,
+        "value_off": off,
+        **extra,
+    }
+
+
+def _numeric(name: str, low: float, high: float, access: int = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "numeric",
+        "name": name,
+        "property": name,
+        "access": access,
+        "value_min": low,
+        "value_max": high,
+        **extra,
+    }
+
+
+def _enum(name: str, values: list[str], access: int = 1) -> dict[str, Any]:
+    return {"type": "enum", "name": name, "property": name, "access": access, "values": values}
+
+
+# Zigbee2MQTT's `access` bits: 1 published in state, 2 settable (/set), 4 gettable (/get).
+STATE, SET, GET = 1, 2, 4
 
 
 def _number(value: Any) -> float | None:
@@ -161,6 +259,22 @@ class Z2mLightSim(Z2mDeviceSim):
             self.color_temp = min(hi, max(lo, round(color_temp)))
         await self.report()
 
+    model = "SR-LIGHT-WS"
+    description = "white-spectrum bulb (simulated)"
+
+    def exposes(self) -> list[dict[str, Any]]:
+        lo, hi = self.mireds_range
+        return [
+            {
+                "type": "light",
+                "features": [
+                    _binary("state", "ON", "OFF", STATE | SET | GET, value_toggle="TOGGLE"),
+                    _numeric("brightness", 0, 254, STATE | SET | GET),
+                    _numeric("color_temp", lo, hi, STATE | SET | GET, unit="mired"),
+                ],
+            }
+        ]
+
     def power_on_defaults(self) -> None:
         """Zigbee2MQTT's `power_on_behavior`: most bulbs ship with "on" (full brightness)."""
         if self.power_on_behavior == "on":
@@ -195,6 +309,21 @@ class Z2mCoverSim(Z2mDeviceSim):
         self.speed_pct_s, self.step_s = speed_pct_s, step_s
         self.stuck_at: int | None = None  # a curtain caught on something stops here
         self._travel: asyncio.Task[None] | None = None
+
+    model = "SR-CURTAIN"
+    description = "curtain motor (simulated)"
+
+    def exposes(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": "cover",
+                "features": [
+                    _enum("state", ["OPEN", "CLOSE", "STOP"], SET),
+                    _numeric("position", 0, 100, STATE | SET | GET, unit="%"),
+                ],
+            },
+            _enum("moving", ["UP", "DOWN", "STOP"]),
+        ]
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -255,6 +384,8 @@ class Z2mSensorSim(Z2mDeviceSim):
     so the last `action` is too: drivers must not replay it as a new event."""
 
     retain_state = True
+    sleepy = True
+    description = "battery sensor (simulated)"
 
     def __init__(
         self,
@@ -273,6 +404,28 @@ class Z2mSensorSim(Z2mDeviceSim):
         self.humidity = 45.0
         self.contact = True  # closed
         self.locked = True
+        self.model = f"SR-{kind.upper()}"
+
+    def exposes(self) -> list[dict[str, Any]]:
+        battery = _numeric("battery", 0, 100, unit="%")
+        if self.kind == "multi":
+            return [
+                _binary("occupancy", True, False),
+                _numeric("temperature", -40, 125, unit="°C"),
+                _numeric("humidity", 0, 100, unit="%"),
+                battery,
+            ]
+        if self.kind in ("door", "window"):
+            return [_binary("contact", False, True), battery]  # contact false = open
+        if self.kind == "lock":
+            lock = _binary("state", "LOCK", "UNLOCK", STATE | SET | GET)
+            actions = ["rfid_unlock", "keypad_unlock", "rf_unlock", "manual_unlock"]
+            return [
+                {"type": "lock", "features": [lock]},
+                _enum("action", [*actions, "staff_unlock", "lock"]),
+                battery,
+            ]
+        return [_enum("action", ["dnd", "mur", "clear"]), battery]
 
     def snapshot(self) -> dict[str, Any]:
         body: dict[str, Any] = {"battery": self.battery}
@@ -287,6 +440,11 @@ class Z2mSensorSim(Z2mDeviceSim):
         elif self.kind == "lock":
             body["state"] = "LOCK" if self.locked else "UNLOCK"
         return body
+
+    async def on_set(self, body: dict[str, Any]) -> None:
+        if self.kind == "lock" and body.get("state") in ("LOCK", "UNLOCK"):
+            self.locked = body["state"] == "LOCK"
+        await self.report()
 
     # --- guest and staff actions ---------------------------------------------------------
 
