@@ -63,6 +63,14 @@ def rig(
             "/dev/ttyUSB0) that survives rig restarts, as udev's names do."
         ),
     ] = None,
+    z2m_bridge: Annotated[
+        bool | None,
+        typer.Option(
+            "--z2m-bridge/--no-z2m-bridge",
+            help="Run a Zigbee2MQTT bridge (bridge/state, info, devices). Default: only on "
+            "a broker the rig starts itself.",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "warning",
 ) -> None:
     """Start simulators for every device ROOM names, print where each listens, play SCENARIO."""
@@ -79,6 +87,7 @@ def rig(
                 emulate_baud,
                 only or [],
                 serial_dir,
+                z2m_bridge,
             )
         )
     except ConfigError as exc:
@@ -97,6 +106,7 @@ async def _run(
     emulate_baud: bool,
     only: list[str],
     serial_dir: Path | None,
+    z2m_bridge: bool | None,
 ) -> int:
     from firmware_mocks.rig import Rig
     from firmware_mocks.scenario import load_scenario
@@ -114,6 +124,7 @@ async def _run(
         emulate_line_timing=emulate_baud,
         only=only,
         serial_dir=serial_dir,
+        z2m_bridge=z2m_bridge,
     ) as rig:
         if plan is not None:
             rig.check(plan)

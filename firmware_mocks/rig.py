@@ -120,6 +120,7 @@ class Rig:
         emulate_line_timing: bool = False,
         only: Iterable[str] = (),
         serial_dir: Path | None = None,
+        z2m_bridge: bool | None = None,
     ) -> None:
         if isinstance(room, Path):
             self.room, self._raw = load_room(room)
@@ -148,6 +149,11 @@ class Rig:
         # Where the thermostats' serial links go: a stable name per room-file port that
         # survives restarts of the rig (as a udev rule's /dev/serial/by-id name does).
         self.serial_dir = serial_dir
+        # A Zigbee2MQTT bridge (bridge/state with its will, bridge/info, bridge/devices) per
+        # base topic. Default: only on a broker this rig starts itself ([mqtt] host "auto"):
+        # on a shared broker several rigs' bridges would overwrite each other's device list
+        # and one stopping would say "offline" for all; there each device says "online".
+        self.z2m_bridge = z2m_bridge
         self.clock = clock or SystemClock()
         self.speed = speed
         self.free_ports = free_ports
@@ -237,8 +243,8 @@ class Rig:
 
     def _add_bridges(self) -> None:
         """One Zigbee2MQTT bridge per base topic, listing the simulated devices; none where
-        a real bridge speaks (a `--real` device on that topic) or with `--only` (the rig
-        running the rest of the room has the bridge)."""
+        a real bridge speaks (a `--real` device on that topic), with `--only` (the rig
+        running the rest of the room has the bridge) or when not wanted (`z2m_bridge`)."""
         from firmware_mocks.z2m_bridge import Z2mBridgeSim
         from firmware_mocks.z2m_devices import Z2mDeviceSim
 
@@ -251,7 +257,10 @@ class Rig:
             for name, cfg in self.room.devices.items()
             if name in self._hardware and cfg.driver == "z2m"
         }
+        wanted = self.z2m_bridge if self.z2m_bridge is not None else self._broker is not None
         for topic, devices in by_topic.items():
+            if not wanted:
+                continue
             if self.only or topic in real_topics:
                 for device in devices:
                     device.publish_bridge = False

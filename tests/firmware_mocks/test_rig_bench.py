@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from polling import eventually
 
 from drivers.base import ClimateCommand, ClimateMode, ClimateState, DeviceUpdate
 from drivers.config import CoapLightConfig, ModbusHvacConfig
 from drivers.modbus_bus import BusPool
 from drivers.modbus_hvac import create
-from firmware_mocks.coap_light import CoapLightSim
+from firmware_mocks.coap_light import CoapLightSim, PortInUse
 from firmware_mocks.rig import Rig
 from firmware_mocks.thermostat import ThermostatSimulator
 
@@ -88,3 +89,18 @@ async def test_only_one_device_on_a_stable_serial_link_across_rig_restarts(
     finally:
         await hvac.stop()
     assert not (links / "ttyUSB0").exists()  # the rig removes its link when it stops
+
+
+async def test_a_pinned_coap_port_in_use_is_refused() -> None:
+    first = CoapLightSim("a")
+    await first.start()
+    try:
+        second = CoapLightSim("b", port=first.port)
+        with pytest.raises(PortInUse, match=f"CoAP port 127.0.0.1:{first.port} is already in use"):
+            await second.start()
+        room = {**ROOM, "devices": {"ceiling": {"driver": "coap_light", "port": first.port}}}
+        with pytest.raises(PortInUse):
+            async with Rig(room):
+                pass
+    finally:
+        await first.stop()
