@@ -77,6 +77,16 @@ class Z2mTarget:
 
 
 @dataclass(frozen=True)
+class Bench:
+    """The devices under test, wherever they are."""
+
+    modbus: ModbusTarget
+    coap: CoapTarget
+    z2m: Z2mTarget
+    simulated: bool  # True: the rig's simulators (no SMARTROOM_CONFORMANCE_* set)
+
+
+@dataclass(frozen=True)
 class Run:
     code: int
     out: str

@@ -11,11 +11,11 @@ import sys
 import time
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conformance_peers import (
+    Bench,
     CoapTarget,
     ModbusTarget,
     Z2mTarget,
@@ -30,14 +30,6 @@ from firmware_mocks.coap_light import free_udp_port
 from firmware_mocks.rig import dump_toml
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Bench:
-    modbus: ModbusTarget
-    coap: CoapTarget
-    z2m: Z2mTarget
-    simulated: bool  # every part comes from the rig (cases that need a fresh device run)
 
 
 def _room(coap_port: int) -> dict[str, object]:

@@ -6,8 +6,7 @@ import json
 import subprocess
 import time
 
-from conformance_peers import coap
-from conftest import Bench
+from conformance_peers import Bench, coap
 
 
 def test_well_known_core_lists_the_ipso_resources_with_types(bench: Bench) -> None:

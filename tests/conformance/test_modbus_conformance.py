@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conformance_peers import ModbusTarget, exchange, frame, mbpoll, mbpoll_values
-from conftest import Bench
+from conformance_peers import Bench, ModbusTarget, exchange, frame, mbpoll, mbpoll_values
 
 from drivers.modbus_map import load_map
 from drivers.modbus_serial import Framing

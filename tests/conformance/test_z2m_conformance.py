@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conformance_peers import MqttListener, mqtt_pub, mqtt_sub
-from conftest import Bench
+from conformance_peers import Bench, MqttListener, mqtt_pub, mqtt_sub
 
 
 def _payloads(lines: list[str], topic: str) -> list[str]:
