@@ -16,26 +16,25 @@ import multiprocessing
 import signal
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Histogram
 from sqlalchemy import inspect
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from loyalty.auth import Allow, KeyStore, Role
+from loyalty.auth import Allow, KeyStore
 from loyalty.board import web as board_web
 from loyalty.context import Context
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
+from loyalty.edge.middleware import Edge, LargeBody, allow_header
+from loyalty.edge.openapi import document_edges
 from loyalty.errors import ApiError
 from loyalty.ledger import ensure_system_accounts
 from loyalty.routers import (
@@ -62,12 +61,6 @@ from smartroom.settings import ConfigError
 
 log = get_logger("loyalty.app")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGI = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 DESCRIPTION = """
 The hotel group's loyalty system of record: members, stays, a tamper-evident double-entry
 points ledger, tiers, earn and redeem. Every write takes an `Idempotency-Key` header (the
@@ -76,105 +69,8 @@ agent endpoints are idempotent by their own ids). Authenticate with
 """
 
 
-@dataclass(frozen=True)
-class LargeBody:
-    """A route whose body may exceed LOYALTY_MAX_BODY_BYTES, for callers with one of `roles`
-    only: everyone else keeps the normal limit, so nobody can make central read a large body
-    without a valid key for the route."""
-
-    limit: int
-    roles: tuple[Role, ...]
-
-
 # A comfort model (<= 1 MiB) travels as base64 inside its JSON body.
 LARGE_BODIES = {("POST", "/v1/admin/models"): LargeBody(MODEL_B64_MAX + 16_384, ("admin",))}
-
-
-class Guard:
-    """Pure ASGI middleware: refuses oversized bodies (413) before anything reads them and
-    records request metrics. `limits` raises the limit for single routes (method, path) and
-    the roles allowed there, checked against the app's `state.keys`."""
-
-    def __init__(
-        self,
-        app: ASGI,
-        *,
-        max_body: int,
-        registry: CollectorRegistry,
-        limits: dict[tuple[str, str], LargeBody] | None = None,
-    ) -> None:
-        self.app = app
-        self.max_body = max_body
-        self.limits = limits or {}
-        self.requests = Counter(
-            "loyalty_requests", "HTTP requests", ["method", "route", "status"], registry=registry
-        )
-        self.latency = Histogram(
-            "loyalty_request_seconds",
-            "HTTP request latency",
-            ["route"],
-            registry=registry,
-            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = [500]
-        max_body = self._limit(scope)
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    length = max_body + 1
-                if length > max_body:
-                    await self._too_large(send, max_body)
-                    return
-        seen = [0]
-
-        async def limited() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                seen[0] += len(message.get("body", b""))
-                if seen[0] > max_body:
-                    raise ApiError(413, "body_too_large", f"body exceeds {max_body} bytes")
-            return message
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, limited, sending)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            self.requests.labels(scope["method"], path, str(status[0])).inc()
-            self.latency.labels(path).observe(time.perf_counter() - start)
-
-    def _limit(self, scope: Scope) -> int:
-        large = self.limits.get((scope["method"], scope["path"]))
-        if large is None:
-            return self.max_body
-        token = dict(scope.get("headers", [])).get(b"authorization", b"")
-        scheme, _, credentials = token.decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer":
-            return self.max_body
-        try:
-            principal = scope["app"].state.keys.authenticate(credentials.strip())
-        except ApiError:
-            return self.max_body  # the route's own dependency gives the precise 401
-        return max(self.max_body, large.limit) if principal.role in large.roles else self.max_body
-
-    async def _too_large(self, send: Send, max_body: int) -> None:
-        body = ApiError(413, "body_too_large", f"body exceeds {max_body} bytes").body()
-        response = JSONResponse(body, status_code=413)
-        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
-        await send({"type": "http.response.body", "body": response.body})
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -307,10 +203,15 @@ def create_app(
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method served at this path, not one route's
+            headers["Allow"] = allow_header(request.scope)
         return JSONResponse(
-            ApiError(exc.status_code, code, str(exc.detail)).body(), status_code=exc.status_code
+            ApiError(exc.status_code, code, str(exc.detail)).body(),
+            status_code=exc.status_code,
+            headers=headers,
         )
 
     @app.exception_handler(Exception)
@@ -321,8 +222,9 @@ def create_app(
         )
 
     app.add_middleware(
-        Guard, max_body=settings.max_body_bytes, registry=registry, limits=LARGE_BODIES
+        Edge, max_body=settings.max_body_bytes, registry=registry, limits=LARGE_BODIES
     )
+    document_edges(app)
 
     return app
 

@@ -1,29 +1,30 @@
 """Pydantic models at the API's edges. Requests forbid unknown fields and bound every
-string, list and number; money is a Decimal string, points are ints."""
+string, list and number; their scalars use the strict types of `loyalty.edge.fields`
+(points are JSON integers, money one decimal-string format, ASCII digits only)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
+from loyalty.edge.fields import Day, Moment, Money, Points, Share, Switch
 from sync.wire import ModelManifest, OpaqueId, PropertyId, RoomId, RoomKey
 
 Tier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-MoneyIn = Annotated[Decimal, Field(ge=0, le=Decimal("10000000"), max_digits=12, decimal_places=2)]
-PointsIn = Annotated[int, Field(ge=1, le=100_000_000)]
+MoneyIn = Money
+PointsIn = Points
 Text = Annotated[str, StringConstraints(max_length=256)]
-Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2200, 12, 31))]
-Moment = Annotated[
-    AwareDatetime,
-    Field(ge=datetime(2000, 1, 1, tzinfo=UTC), le=datetime(2200, 12, 31, tzinfo=UTC)),
-]
+Nights = Annotated[int, Strict(), Field(ge=1, le=365)]
 
 
 class Request(BaseModel):
+    """Base of every request body. The edge (loyalty.edge) has already refused bodies that
+    are not strict JSON or break the text policy; this refuses unknown fields."""
+
     model_config = ConfigDict(extra="forbid", str_max_length=1024)
 
 
@@ -45,8 +46,8 @@ class ErrorBody(Response):
 
 
 class Consents(Request):
-    personalisation: bool = False
-    marketing: bool = False
+    personalisation: Switch = False
+    marketing: Switch = False
 
 
 class MemberCreate(Request):
@@ -219,7 +220,7 @@ class EarnRequest(Request):
     amount: MoneyIn = Decimal(0)
     property_id: PropertyId | None = None
     reference: Annotated[str, StringConstraints(max_length=64)] | None = None
-    dry_run: bool = False
+    dry_run: Switch = False
 
 
 class EarnResult(Response):
@@ -277,11 +278,9 @@ class QuoteRequest(Request):
     member_id: OpaqueId
     property_id: PropertyId
     check_in: Day
-    nights: Annotated[int, Field(ge=1, le=365)] = 1
+    nights: Nights = 1
     cash_rate: MoneyIn
-    occupancy_forecast: Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)] = (
-        Decimal("0.5")
-    )
+    occupancy_forecast: Share = Decimal("0.5")
 
 
 class QuoteOption(Response):

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, func, select
 
 from loyalty.auth import Allow, Principal
 from loyalty.db.tables import accounts, flags
+from loyalty.edge.fields import QueryBool, QueryInt
 from loyalty.errors import ApiError
 from loyalty.ledger import LEDGERS, balance, verify_ledger
 from loyalty.routers.common import ERRORS, ctx_of, read
@@ -98,8 +99,8 @@ def totals(request: Request, who: Principal = Depends(ADMIN)) -> list[LedgerTota
 @router.get("/flags", response_model=list[Flag])
 def list_flags(
     request: Request,
-    include_resolved: bool = False,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    include_resolved: QueryBool = False,
+    limit: Annotated[QueryInt, Query(ge=1, le=500)] = 100,
     who: Principal = Depends(Allow("admin", "staff")),
 ) -> list[Flag]:
     """Anomalies for staff review (earn velocity, earn-then-reverse loops)."""

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 from sqlalchemy import Connection, select
 
 from loyalty.auth import Allow, Principal
 from loyalty.db.tables import redemptions, stays
+from loyalty.edge.fields import Moment, QueryInt
 from loyalty.ledger import LEDGERS, member_account, member_history, pending_state
 from loyalty.routers.common import ERRORS, IdempotencyKey, ctx_of, read, write
 from loyalty.schemas import (
@@ -127,8 +127,8 @@ def _history(
 def history(
     request: Request,
     member_id: MemberId,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before: AwareDatetime | None = None,
+    limit: Annotated[QueryInt, Query(ge=1, le=500)] = 100,
+    before: Annotated[Moment | None, Query(description="RFC 3339: 2026-03-02T10:00:00Z")] = None,
     who: Principal = Depends(Allow("admin", "staff", "member")),
 ) -> HistoryPage:
     """Ledger entries touching the member's accounts, newest first (each with its chain hash)."""
