@@ -5,8 +5,9 @@
     prefs_l = learn_lighting(prefs.lighting, s, level_pct=30, colour_temp_k=2700, at=utc_now)
 
 There is no public data to fit these to, so no accuracy is claimed: the rules are a hotel's
-sensible defaults (dim and warm at night, bright and neutral in the day) and a member's own
-overrides pull the stored value towards what they chose (half way each time). A value the
+sensible defaults (dim and warm at night, bright and neutral in the day). A member's first
+override is stored as their value; later ones pull it half way towards what they chose, so a
+stray choice does not stick. A value the
 member or staff set explicitly is never overwritten by learning. `local_now` must be the
 property's local time (aware), since "night" is local. Pure functions, no I/O.
 """
@@ -113,8 +114,13 @@ def _learn(
         raise ValueError(f"chosen value {chosen} is outside {lo}..{hi}")
     if stamped is not None and stamped.source in EXPLICIT_SOURCES:
         return stamped
-    start = stamped.value if stamped is not None else suggested
-    value = round(start + LEARN_RATE * (chosen - start))
+    if stamped is None:
+        # The first change is the member's own answer: adopt it (starting half way from the
+        # rule's value took 2-4 changes to get within tolerance; models/simulate_lighting.py).
+        value = chosen
+    else:
+        # Later changes are averaged in (a member's choices scatter around their taste).
+        value = round(stamped.value + LEARN_RATE * (chosen - stamped.value))
     return Stamped[int](value=min(hi, max(lo, value)), updated_at=at, source="learned")
 
 
