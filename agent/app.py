@@ -251,6 +251,7 @@ class Agent:
             if sync is None
             else {"online": sync.online, "last_error": sync.last_error, "pulls": sync.pulls},
             "comfort_model": None if self.model_updater is None else self.model_updater.info(),
+            "comfort_context": None if self.room is None else self.room.resolver.context_info(),
         }
 
     def _watchdog_beat(self) -> None:

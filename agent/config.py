@@ -70,6 +70,9 @@ class RoomSection(_Section):
     # Which half of the globe the property is in: the comfort model's season (summer is
     # December-February in the south).
     hemisphere: Literal["north", "south"] = "north"
+    # Whether the room is air-conditioned (a comfort-model input); unset, the model runs with
+    # the cooling type unknown and the agent says at start what that costs.
+    air_conditioned: bool | None = None
 
     @field_validator("timezone")
     @classmethod

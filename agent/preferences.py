@@ -128,7 +128,9 @@ class PreferenceResolver:
         self._advisor = advisor
         self._climate = config.room.climate
         self._hemisphere = config.room.hemisphere
+        self._air_conditioned = config.room.air_conditioned
         self._warned = False
+        self.log_context()
 
     @classmethod
     def create(cls, config: RoomConfig, models: Any | None = None) -> PreferenceResolver:
@@ -147,6 +149,32 @@ class PreferenceResolver:
             advisor = None
         return cls(config, advisor)
 
+    def context_info(self) -> dict[str, Any] | None:
+        """Which property context (climate, cooling type) the comfort model runs without and
+        what that costs on unseen buildings; None without a model."""
+        if self._advisor is None or self._advisor.model is None:
+            return None
+        status: dict[str, Any] = _comfort().context_status(
+            self._advisor.model.spec.context_scores,
+            climate=self._climate,
+            air_conditioned=self._air_conditioned,
+        )
+        return status
+
+    def log_context(self) -> None:
+        info = self.context_info()
+        if info is None:
+            return
+        if info["missing"]:
+            log.warning(
+                "comfort_context_missing",
+                missing=info["missing"],
+                cost=info["cost"],
+                fix="set [room] climate and/or [room] air_conditioned in the room file",
+            )
+        else:
+            log.info("comfort_context_complete", scores=info["cost"])
+
     def use_model(self, model: Any) -> None:
         """Swap in a loaded, self-tested comfort model (a version installed through sync)."""
         if self._advisor is None:
@@ -154,6 +182,7 @@ class PreferenceResolver:
         else:
             self._advisor.replace_model(model)
         self._warned = False
+        self.log_context()  # a new version carries its own measured costs
 
     def _context(
         self, prefs: MemberPreferences | None, inputs: ComfortInputs, indoor_c: float
@@ -166,7 +195,7 @@ class PreferenceResolver:
             at=inputs.at,
             climate=self._climate,
             hemisphere=self._hemisphere,
-            air_conditioned=True,
+            air_conditioned=self._air_conditioned,
             age_band=prefs.age_band if prefs else None,
             gender=prefs.gender if prefs else None,
         )

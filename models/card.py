@@ -43,6 +43,120 @@ def _table(block: dict[str, dict[str, Any]]) -> str:
     return TABLE_HEAD + "\n" + "\n".join(rows)
 
 
+GOAL_PERSONAL = {"macro_f1": 0.65, "kappa": 0.46, "accuracy": 0.70}
+CONTEXT_ORDER = ("given", "climate unknown", "cooling unknown", "both unknown", "PMV rule")
+
+
+def _fmt(s: dict[str, Any]) -> str:
+    return f"{s['accuracy']:.3f} | {s['macro_f1']:.3f} | {s['kappa']:.3f}"
+
+
+def context_section(report: dict[str, Any]) -> str:
+    ctx = report["context"]
+    rows = "\n".join(
+        f"| {name} | {ctx[name]['n']} | {_fmt(ctx[name])} |"
+        for name in CONTEXT_ORDER
+        if name in ctx
+    )
+    pmv = ctx["PMV rule"]
+    worst = min((ctx[n] for n in CONTEXT_ORDER[:4] if n in ctx), key=lambda s: s["macro_f1"])
+    ok = worst["macro_f1"] >= pmv["macro_f1"] and worst["kappa"] >= pmv["kappa"]
+    verdict = (
+        "With any context missing the model still does at least as well as the PMV rule."
+        if ok
+        else "**With some context missing the model falls below the PMV rule** (see the table)."
+    )
+    return f"""### When the room does not know its context
+
+The teacher also learns from a copy of every training row with the property's climate, its
+cooling type or both hidden, and the distillation set hides each half of the time, so a room
+whose climate or cooling type is not configured is still served. Same unseen-building rows,
+same run (the PMV rule does not use either input):
+
+| context | rows | accuracy | macro-F1 | Cohen's κ |
+|---|---:|---:|---:|---:|
+{rows}
+
+{verdict} The agent logs at start which context it lacks and this table's cost for it, and
+shows it in `/health` (`docs/comfort.md`)."""
+
+
+def calibration_section(meta: dict[str, Any], report: dict[str, Any]) -> str:
+    cal = report["calibration"]
+    rows = "\n".join(
+        f"| {name} | {block['ece']:.3f} | {block['brier']:.3f} |" for name, block in cal.items()
+    )
+    given = cal["calibrated, context given"]["ece"]
+    scaling = meta.get("calibration", {})
+    verdict = (
+        f"Top-label ECE on unseen buildings {given:.3f}: goal ≤ 0.03 met."
+        if given <= 0.03
+        else f"**Top-label ECE on unseen buildings {given:.3f}: goal ≤ 0.03 NOT met.**"
+    )
+    return f"""### Calibration
+
+The setpoint search reads P("no change") directly. The teacher is trained with balanced
+class weights, which pushes every probability towards the rare classes, so the shipped
+network ends in a temperature T and a bias per class, fitted by log-loss on held-out
+buildings (with and without the context) and folded into the last layer of the .tflite: the
+agent's runtime reads calibrated probabilities with no code of its own. Shipped: T =
+{scaling.get("temperature")}, bias (cooler, no change, warmer) = {scaling.get("bias")}. ECE is
+the top-label expected calibration error over 15 equal-width bins; Brier is the 3-class score
+(0 is perfect, always-uniform scores 0.667).
+
+| probabilities (unseen buildings) | top-label ECE | Brier |
+|---|---:|---:|
+{rows}
+
+{verdict}
+
+![Reliability on unseen buildings](model-card-reliability.png)"""
+
+
+def personal_section(report: dict[str, Any]) -> str:
+    table = report["personal"]
+    lines = []
+    for group in _ordered(table, ("k ≥ 1", "k = 1", "k = 2", "k = 3", "k ≥ 4")):
+        block = table[group]
+        for name in _ordered(block, ("personal learner", "population model", "repeat last vote")):
+            s = block[name]
+            lines.append(f"| {group} | {name} | {s['n']} | {_fmt(s)} |")
+    main = table["k ≥ 1"]["personal learner"]
+    met = all(main[k] >= v for k, v in GOAL_PERSONAL.items())
+    beats = all(
+        block["personal learner"]["macro_f1"]
+        > max(block["population model"]["macro_f1"], block["repeat last vote"]["macro_f1"])
+        and block["personal learner"]["kappa"]
+        > max(block["population model"]["kappa"], block["repeat last vote"]["kappa"])
+        for block in table.values()
+    )
+    goal = ", ".join(f"{k} ≥ {v}" for k, v in GOAL_PERSONAL.items())
+    verdict = f"Goal ({goal} on votes with at least one earlier vote) " + (
+        "**met**." if met else f"**NOT met**: {_fmt(main)} (accuracy | macro-F1 | κ)."
+    )
+    against = (
+        "The learner beats both the population model and repeating the last vote, in macro-F1 "
+        "and κ, at every k."
+        if beats
+        else "**The learner does not beat both baselines at every k** (see the table)."
+    )
+    return f"""### Personal: learning a member from their votes
+
+`smartroom-model evaluate --personal` (and this run, per fold with that fold's shipped
+.tflite) replays each person's votes in time order (a person is `building_id:subject_id`,
+{report["persons"]} of them) through the agent's own `ComfortAdvisor`: each vote is scored with
+the person's stored state as it was, then learned with `observe_vote`, exactly as a manual
+change or an in-app answer is learned in a room. Rows without a person id are first votes. The
+learner is a per-member class bias from decayed vote counts (`agent/comfort/learner.py`).
+"Repeat last vote" answers with the person's previous vote. Same rows, same run:
+
+| earlier votes | predictor | rows | accuracy | macro-F1 | Cohen's κ |
+|---|---|---:|---:|---:|---:|
+{chr(10).join(lines)}
+
+{against} {verdict}"""
+
+
 def render_card(meta: dict[str, Any], report: dict[str, Any]) -> str:
     table = report["table"]
     main = table["all rows"]["student (shipped recipe)"]
@@ -123,11 +237,12 @@ out by the data owner for an independent check of the shipped file.
 ## Evaluation
 
 Nested cross-validation grouped by `building_id`: {report["folds"]} outer GroupKFold folds
-over {report["buildings"]} buildings (every figure below is on buildings the model never saw);
-imputation medians and decision weights are chosen on the outer-training part only (weights on
-{report["inner_folds"]} inner building-grouped folds); hyperparameters are fixed in
-`models/train.py:TrainConfig`. The student row is the exact shipped recipe (teacher → distilled
-MLP) re-run per fold. Both baselines are computed in the same run on the same rows. The PMV rule
+over {report["buildings"]} buildings (every figure below is on buildings the model never saw).
+Imputation medians are chosen on the outer-training part; the calibration and the decision
+weights used on a fold are fitted on the OTHER folds' held-out predictions, so the scored
+buildings chose nothing. Hyperparameters are fixed in `models/train.py:TrainConfig`. The
+student row is the exact shipped recipe (masked-context teacher → distilled MLP → calibration)
+re-run per fold. Both baselines are computed in the same run on the same rows. The PMV rule
 gets the survey's measured clothing, metabolism, radiant temperature and air speed, which a
 hotel does not have.
 
@@ -135,8 +250,14 @@ hotel does not have.
 
 {verdict}
 
-Decision weights (cooler, no change, warmer) chosen on inner folds: {meta["decision_weights"]}
-(per outer fold: {fold_weights}).
+Decision weights (cooler, no change, warmer) on the calibrated probabilities, chosen on
+held-out predictions: {meta["decision_weights"]} (per outer fold: {fold_weights}).
+
+{context_section(report)}
+
+{calibration_section(meta, report)}
+
+{personal_section(report)}
 
 ### Fairness and subgroups
 
@@ -230,12 +351,14 @@ between groups mix people and places.
 - Outdoor-temperature rows are better predicted than rows without (see the subgroup table):
   a hotel always has outdoor temperature.
 - Few rows from polar (E) or continental-subarctic climates; Köppen E is treated as D.
-- Probabilities are those of a model trained with balanced classes: use them to rank
-  setpoints, not as calibrated frequencies.
+- The calibration was fitted on these buildings' held-out predictions; a hotel population
+  may answer differently (check with `smartroom-model evaluate` on its own votes).
 
 ## Reproduce
 
 `./dev smartroom-model train` (about {meta["seconds"]["total"]:.0f} s on this 2-core machine,
 seed {meta["config"]["seed"]}; refuses data whose sha256 differs from the pin).
-`./dev smartroom-model evaluate --data FILE.csv.gz` scores the shipped file and the PMV rule.
+`./dev smartroom-model evaluate --data FILE.csv.gz --metadata META.csv [--personal]` scores the
+shipped file, the PMV rule, calibration and (with `--personal`) the learner on any file in the
+database's schema; buildings missing from META.csv are an error unless `--context-unknown`.
 """

@@ -1,7 +1,8 @@
 """`smartroom-model`: train, evaluate and describe the comfort model.
 
 smartroom-model train [--data DIR] [--out DIR] [--card FILE]
-smartroom-model evaluate --data FILE.csv.gz [--metadata FILE] [--model FILE]
+smartroom-model evaluate --data FILE.csv.gz --metadata FILE [--model FILE] [--context-unknown]
+                         [--personal]
 smartroom-model info [--model FILE]
 smartroom-model card [--model comfort.json] [--out FILE]
 smartroom-model keygen --out SIGNING.key          # prints the agents' model_signing_key
@@ -70,6 +71,7 @@ def train(
     """Train on the pinned data, cross-validate by building, export the .tflite."""
     from models.card import render_card
     from models.data import load_dataset
+    from models.plots import PLOT_NAME, write_reliability_plot
     from models.train import TrainConfig
     from models.train import train as run
 
@@ -98,7 +100,8 @@ def train(
         if card is not None:
             card.parent.mkdir(parents=True, exist_ok=True)
             card.write_text(render_card(meta, result.report))
-            typer.echo(f"wrote {card}")
+            write_reliability_plot(result.report["calibration"], card.parent / PLOT_NAME)
+            typer.echo(f"wrote {card} and {card.parent / PLOT_NAME}")
 
 
 @app.command()
@@ -112,33 +115,62 @@ def card(
 ) -> None:
     """Re-render the model card from a training run's comfort.json (no retraining)."""
     from models.card import render_card
+    from models.plots import PLOT_NAME, write_reliability_plot
 
     meta = json.loads(model.read_text())
     if not meta.get("metrics"):
         typer.echo(f"error: {model} has no metrics (trained with --no-eval?)", err=True)
         raise typer.Exit(2)
+    if "calibration" not in meta["metrics"]:
+        typer.echo(f"error: {model} predates calibration: retrain to render this card", err=True)
+        raise typer.Exit(2)
     out.write_text(render_card(meta, meta["metrics"]))
-    typer.echo(f"wrote {out}")
+    write_reliability_plot(meta["metrics"]["calibration"], out.parent / PLOT_NAME)
+    typer.echo(f"wrote {out} and {out.parent / PLOT_NAME}")
 
 
 @app.command()
 def evaluate(
     data: Annotated[Path, typer.Option(help="a measurements file in the DB II schema")],
-    metadata: Annotated[Path, typer.Option(help="building metadata (climate, cooling)")] = (
-        DEFAULT_DATA_DIR / METADATA
-    ),
+    metadata: Annotated[
+        Path, typer.Option(help="building metadata (climate, cooling type) for DATA's buildings")
+    ],
     model: Annotated[Path, typer.Option(help="the .tflite to evaluate")] = (
         MODEL_DIR / "comfort.tflite"
     ),
+    context_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--context-unknown",
+            help="score rows whose building has no metadata with climate and cooling type "
+            "unknown (otherwise such rows are an error)",
+        ),
+    ] = False,
+    personal: Annotated[
+        bool,
+        typer.Option(
+            "--personal",
+            help="also replay each person's votes in time order through the agent's learner",
+        ),
+    ] = False,
 ) -> None:
-    """Score the shipped model and the PMV rule on DATA (accuracy, macro-F1, κ, recall)."""
+    """Score the shipped model and the PMV rule on DATA (accuracy, macro-F1, κ, recall,
+    calibration; with --personal the learner against the population model and repeating
+    the person's last vote)."""
     from models.evaluate import evaluate_file, render
 
     try:
-        typer.echo(render(evaluate_file(data, metadata=metadata, model_path=model)))
+        report = evaluate_file(
+            data,
+            metadata=metadata,
+            model_path=model,
+            context_unknown=context_unknown,
+            personal=personal,
+        )
     except (DataError, ModelLoadError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    typer.echo(render(report))
 
 
 @app.command()

@@ -22,7 +22,19 @@ from agent.comfort.features import AGE_BANDS, CLASSES, GENDERS, RawFeatures
 from models.koppen import KOPPEN_BY_NAME
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR: Final = REPO_ROOT.parent / "shared" / "data" / "ashrae-db-II"
+
+
+def _default_data_dir() -> Path:
+    """`shared/data/ashrae-db-II` beside the checkout, or beside any folder above it (a git
+    worktree lives one level deeper than the main checkout)."""
+    for parent in REPO_ROOT.parents:
+        candidate = parent / "shared" / "data" / "ashrae-db-II"
+        if candidate.is_dir():
+            return candidate
+    return REPO_ROOT.parent / "shared" / "data" / "ashrae-db-II"
+
+
+DEFAULT_DATA_DIR: Final = _default_data_dir()
 MEASUREMENTS: Final = "db_measurements_v2.1.0.dev.train.csv.gz"
 METADATA: Final = "db_metadata.train.csv"
 # Pinned so a retrain on silently different data fails loudly instead of shipping.
@@ -141,8 +153,12 @@ def age_band_index(age: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     return band
 
 
-def load_frame(measurements: Path, metadata: Path) -> pd.DataFrame:
-    """Rows with a thermal preference vote, joined with their building's metadata."""
+def load_frame(
+    measurements: Path, metadata: Path, *, context_unknown: bool = False
+) -> tuple[pd.DataFrame, list[int]]:
+    """Rows with a thermal preference vote, joined with their building's metadata, and the
+    buildings that have none. A building missing from `metadata` is an error naming it,
+    unless `context_unknown`: then its rows keep climate and cooling type unknown."""
     try:
         df = pd.read_csv(measurements, low_memory=False)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -153,15 +169,32 @@ def load_frame(measurements: Path, metadata: Path) -> pd.DataFrame:
             f"{measurements} lacks column(s) {missing}: expected the ASHRAE DB II measurements "
             "schema (building_id, ta, rh, t_out_isd, thermal_preference, ...)"
         )
-    meta = pd.read_csv(metadata)
+    try:
+        meta = pd.read_csv(metadata)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read metadata {metadata}: {exc}") from exc
+    if "building_id" not in meta.columns:
+        raise DataError(f"{metadata} lacks the building_id column: not a DB II metadata file")
     keep = [c for c in ("building_id", "climate", "cooling_type") if c in meta.columns]
     df = df[df["thermal_preference"].isin(CLASSES)].copy()
     df = df.drop(columns=[c for c in ("climate", "cooling_type") if c in df.columns])
-    df = df.merge(meta[keep], on="building_id", how="left")
     df = df[np.isfinite(_num(df, "ta"))].reset_index(drop=True)
     if df.empty:
         raise DataError(f"{measurements} has no rows with both ta and thermal_preference")
-    return pd.DataFrame(df)
+    ids = pd.to_numeric(df["building_id"], errors="coerce")
+    known = set(pd.to_numeric(meta["building_id"], errors="coerce").dropna().astype(int))
+    absent = sorted({int(b) for b in ids.dropna()} - known)
+    if ids.isna().any():
+        raise DataError(f"{measurements}: {int(ids.isna().sum())} row(s) have no building_id")
+    if absent and not context_unknown:
+        shown = ", ".join(map(str, absent[:20])) + (", ..." if len(absent) > 20 else "")
+        raise DataError(
+            f"{int(ids.isin(absent).sum())} rows of {len(absent)} building(s) have no entry in "
+            f"{metadata}: building_id {shown}. Give a metadata file that covers them, or pass "
+            "--context-unknown to score those rows with climate and cooling type unknown"
+        )
+    df = df.merge(meta[keep], on="building_id", how="left")
+    return pd.DataFrame(df), absent
 
 
 def dataset_from_frame(df: pd.DataFrame) -> Dataset:
@@ -197,4 +230,5 @@ def dataset_from_frame(df: pd.DataFrame) -> Dataset:
 def load_dataset(data_dir: Path, *, check: bool = True) -> Dataset:
     if check:
         check_pinned(data_dir)
-    return dataset_from_frame(load_frame(data_dir / MEASUREMENTS, data_dir / METADATA))
+    frame, _ = load_frame(data_dir / MEASUREMENTS, data_dir / METADATA)
+    return dataset_from_frame(frame)

@@ -26,11 +26,22 @@ from sklearn.model_selection import GroupKFold
 from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from agent.comfort.features import CLASSES, FeatureSpec, Imputation, RawFeatures, encode
+from agent.comfort.advisor import ComfortAdvisor
+from agent.comfort.features import (
+    CLASSES,
+    FeatureSpec,
+    Imputation,
+    RawFeatures,
+    encode,
+    without_context,
+)
+from agent.comfort.runtime import ComfortModel
 from models.baselines import always_no_change, pmv_rule
+from models.calibration import Scaling, brier, ece, fit_scaling, reliability
 from models.data import Dataset
 from models.export import Layer, mlp_to_tflite
 from models.metrics import Scores, choose_weights, decide, scores
+from models.personal import personal_table, replay
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -53,6 +64,10 @@ class TrainConfig:
     # (the agent asks about setpoints the survey never saw) and consent fields dropped.
     ta_jitter_c: float = 3.0
     consent_drop: float = 0.5
+    # Context masking: the teacher also learns from a copy of every row with the climate,
+    # the cooling type or both hidden, and the distillation set hides each at this rate, so
+    # a room that does not know them is still served (issue 19).
+    context_drop: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -60,16 +75,25 @@ class TrainConfig:
 class Student:
     layers: list[Layer]
 
-    def predict_proba(self, x: npt.NDArray[np.float32]) -> FloatArray:
-        """The reference forward pass (float64) the .tflite must match."""
+    def logits(self, x: npt.NDArray[np.float32]) -> FloatArray:
         h = x.astype(np.float64)
         for i, (w, b) in enumerate(self.layers):
             h = h @ w.astype(np.float64) + b.astype(np.float64)
             if i < len(self.layers) - 1:
                 h = np.maximum(h, 0.0)
+        return h
+
+    def predict_proba(self, x: npt.NDArray[np.float32]) -> FloatArray:
+        """The reference forward pass (float64) the .tflite must match."""
+        h = self.logits(x)
         h = h - h.max(axis=1, keepdims=True)
         e = np.exp(h)
         return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float64)
+
+    def scaled(self, scaling: Scaling) -> Student:
+        """The same network with the calibration folded into its last layer."""
+        w, b = scaling.fold(*self.layers[-1])
+        return Student([*self.layers[:-1], (w, b)])
 
 
 @dataclass
@@ -110,6 +134,20 @@ def fit_teacher(x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], cfg: Train
     return teacher
 
 
+def masked_copy(raw: RawFeatures, seed: int) -> RawFeatures:
+    """Every row once more with the climate, the cooling type or both unknown (a third each)."""
+    which = np.random.default_rng(seed).integers(0, 3, raw.indoor_c.shape[0])
+    return without_context(raw, climate=which != 1, cooling=which != 0)
+
+
+def fit_masked_teacher(
+    raw: RawFeatures, y: npt.NDArray[np.int64], spec: FeatureSpec, cfg: TrainConfig
+) -> Any:
+    """The teacher on the rows as they are plus their masked copy."""
+    x = np.vstack([encode(raw, spec), encode(masked_copy(raw, cfg.seed), spec)])
+    return fit_teacher(x, np.concatenate([y, y]), cfg)
+
+
 def inner_weights(ds: Dataset, spec: FeatureSpec, cfg: TrainConfig) -> tuple[float, float, float]:
     """Decision weights from teacher predictions on inner building-grouped folds."""
     x = encode(ds.raw, spec)
@@ -123,6 +161,9 @@ def _augment(raw: RawFeatures, rng: np.random.Generator, cfg: TrainConfig) -> Ra
     n = raw.indoor_c.shape[0]
     drop_age = rng.random(n) < cfg.consent_drop
     drop_gender = rng.random(n) < cfg.consent_drop
+    drop_climate = rng.random(n) < cfg.context_drop
+    drop_cooling = rng.random(n) < cfg.context_drop
+    raw = without_context(raw, climate=drop_climate, cooling=drop_cooling)
     return RawFeatures(
         indoor_c=raw.indoor_c + rng.uniform(-cfg.ta_jitter_c, cfg.ta_jitter_c, n),
         humidity_pct=raw.humidity_pct,
@@ -170,7 +211,14 @@ def distil(teacher: Any, ds: Dataset, spec: FeatureSpec, cfg: TrainConfig) -> St
     return Student(layers)
 
 
-_WITHHOLD = TrainConfig(ta_jitter_c=0.0, consent_drop=1.0)
+_WITHHOLD = TrainConfig(ta_jitter_c=0.0, consent_drop=1.0, context_drop=0.0)
+# What the room may not know about its property: (climate unknown, cooling type unknown).
+SETTINGS: dict[str, tuple[bool, bool]] = {
+    "given": (False, False),
+    "climate unknown": (True, False),
+    "cooling unknown": (False, True),
+    "both unknown": (True, True),
+}
 
 
 def _subgroups(ds: Dataset) -> dict[str, npt.NDArray[np.bool_]]:
@@ -192,34 +240,93 @@ def _score_dict(s: Scores) -> dict[str, Any]:
     return asdict(s)
 
 
+def _pooled(logits: dict[str, FloatArray], y: npt.NDArray[np.int64], rows: Any) -> Scaling:
+    """Calibration fitted on held-out predictions, with and without the context, so the
+    probabilities mean what they say whatever the room knows."""
+    z = np.vstack([logits["given"][rows], logits["both unknown"][rows]])
+    return fit_scaling(z, np.concatenate([y[rows], y[rows]]))
+
+
+def calibration_report(
+    raw_probs: FloatArray, calibrated: dict[str, FloatArray], y: npt.NDArray[np.int64]
+) -> dict[str, Any]:
+    return {
+        "uncalibrated": {
+            "ece": ece(raw_probs, y),
+            "brier": brier(raw_probs, y),
+            "reliability": reliability(raw_probs, y),
+        },
+        **{
+            f"calibrated, context {name}": {
+                "ece": ece(p, y),
+                "brier": brier(p, y),
+                "reliability": reliability(p, y),
+            }
+            for name, p in calibrated.items()
+        },
+    }
+
+
 def cross_validate(ds: Dataset, cfg: TrainConfig) -> dict[str, Any]:
-    """Nested building-grouped CV of the whole recipe; returns out-of-fold predictions and
-    scores for student, teacher and both baselines."""
-    student_pred = np.zeros(len(ds), dtype=np.int64)
-    withheld_pred = np.zeros(len(ds), dtype=np.int64)
-    teacher_pred = np.zeros(len(ds), dtype=np.int64)
-    fold_weights = []
-    for tr, te in GroupKFold(cfg.outer_folds).split(ds.y, ds.y, ds.groups):
+    """Nested building-grouped CV of the whole recipe. For each outer fold the calibration
+    and the decision weights are fitted on the OTHER folds' held-out predictions, so every
+    figure is on buildings that chose nothing. Scores the student (with each context
+    setting), the teacher, both baselines, the calibration, and the personal learner replayed
+    through the agent's own advisor."""
+    n = len(ds)
+    folds = list(GroupKFold(cfg.outer_folds).split(ds.y, ds.y, ds.groups))
+    logits = {name: np.zeros((n, 3)) for name in SETTINGS}
+    withheld_logits = np.zeros((n, 3))
+    teacher_probs = np.zeros((n, 3))
+    students: list[tuple[Student, FeatureSpec]] = []
+    for tr, te in folds:
         train_ds, test_ds = ds.subset(tr), ds.subset(te)
         spec = FeatureSpec(impute=imputation_for(train_ds.raw))
-        w = inner_weights(train_ds, spec, cfg)
-        fold_weights.append(w)
-        teacher = fit_teacher(encode(train_ds.raw, spec), train_ds.y, cfg)
+        teacher = fit_masked_teacher(train_ds.raw, train_ds.y, spec, cfg)
         student = distil(teacher, train_ds, spec, cfg)
-        x_te = encode(test_ds.raw, spec)
-        student_pred[te] = decide(student.predict_proba(x_te), w)
+        for name, (climate, cooling) in SETTINGS.items():
+            masked = without_context(test_ds.raw, climate=climate, cooling=cooling)
+            logits[name][te] = student.logits(encode(masked, spec))
         # The same people as if they had not consented: what the room does without age/gender.
-        withheld = encode(_augment(test_ds.raw, np.random.default_rng(0), _WITHHOLD), spec)
-        withheld_pred[te] = decide(student.predict_proba(withheld), w)
-        teacher_pred[te] = decide(teacher.predict_proba(x_te), w)
+        withheld = _augment(test_ds.raw, np.random.default_rng(0), _WITHHOLD)
+        withheld_logits[te] = student.logits(encode(withheld, spec))
+        teacher_probs[te] = teacher.predict_proba(encode(test_ds.raw, spec))
+        students.append((student, spec))
+
+    pred = {name: np.zeros(n, dtype=np.int64) for name in SETTINGS}
+    calibrated = {name: np.zeros((n, 3)) for name in SETTINGS}
+    withheld_pred = np.zeros(n, dtype=np.int64)
+    teacher_pred = np.zeros(n, dtype=np.int64)
+    earlier = np.full(n, -1, dtype=np.int64)
+    personal = np.zeros(n, dtype=np.int64)
+    population = np.zeros(n, dtype=np.int64)
+    last_vote = np.zeros(n, dtype=np.int64)
+    fold_weights, fold_scaling = [], []
+    for (tr, te), (student, spec) in zip(folds, students, strict=True):
+        scaling = _pooled(logits, ds.y, tr)
+        w = choose_weights(scaling.apply(logits["given"][tr]), ds.y[tr])
+        fold_weights.append(w)
+        fold_scaling.append(asdict(scaling))
+        for name in SETTINGS:
+            calibrated[name][te] = scaling.apply(logits[name][te])
+            pred[name][te] = decide(calibrated[name][te], w)
+        withheld_pred[te] = decide(scaling.apply(withheld_logits[te]), w)
+        teacher_pred[te] = decide(teacher_probs[te], choose_weights(teacher_probs[tr], ds.y[tr]))
+        # Personal: the fold's calibrated student as a .tflite in the agent's own advisor.
+        fold_spec = spec.model_copy(update={"decision_weights": w})
+        blob = mlp_to_tflite(student.scaled(scaling).layers, fold_spec.model_dump_json())
+        result = replay(ComfortAdvisor(ComfortModel.from_bytes(blob)), ds.subset(te))
+        earlier[te], personal[te] = result.earlier, result.personal
+        population[te], last_vote[te] = result.population, result.last_vote
+
     pmv = pmv_rule(ds.frame)
-    base = always_no_change(len(ds))
+    base = always_no_change(n)
     table: dict[str, dict[str, Any]] = {}
-    for name, mask in _subgroups(ds).items():
+    for group, mask in _subgroups(ds).items():
         if not mask.any():
             continue
-        table[name] = {
-            "student (shipped recipe)": _score_dict(scores(ds.y[mask], student_pred[mask])),
+        table[group] = {
+            "student (shipped recipe)": _score_dict(scores(ds.y[mask], pred["given"][mask])),
             "student, age and gender withheld": _score_dict(
                 scores(ds.y[mask], withheld_pred[mask])
             ),
@@ -227,12 +334,31 @@ def cross_validate(ds: Dataset, cfg: TrainConfig) -> dict[str, Any]:
             "PMV rule": _score_dict(scores(ds.y[mask], pmv[mask])),
             'always "no change"': _score_dict(scores(ds.y[mask], base[mask])),
         }
+    context = {name: _score_dict(scores(ds.y, pred[name])) for name in SETTINGS} | {
+        "PMV rule": _score_dict(scores(ds.y, pmv))
+    }
+    from models.personal import Replay
+
+    replayed = Replay(
+        earlier=earlier, personal=personal, population=population, last_vote=last_vote
+    )
+    raw_given = np.vstack([Scaling().apply(logits["given"])])
     return {
         "folds": cfg.outer_folds,
-        "inner_folds": cfg.inner_folds,
         "buildings": int(np.unique(ds.groups).size),
         "fold_weights": fold_weights,
+        "fold_scaling": fold_scaling,
         "table": table,
+        "context": context,
+        "calibration": calibration_report(
+            raw_given,
+            {"given": calibrated["given"], "both unknown": calibrated["both unknown"]},
+            ds.y,
+        ),
+        "personal": personal_table(ds.y, replayed),
+        "persons": int((earlier == 0).sum()),
+        # Kept for the final fit (not written to comfort.json).
+        "_logits": logits,
     }
 
 
@@ -248,10 +374,22 @@ def _train(ds: Dataset, cfg: TrainConfig, *, evaluate: bool) -> TrainResult:
     report = cross_validate(ds, cfg) if evaluate else {}
     t_cv = time.monotonic() - t0
     spec = FeatureSpec(impute=imputation_for(ds.raw))
-    weights = inner_weights(ds, spec, cfg)
+    scaling = Scaling()
+    if report:
+        # Shipped calibration and decision weights: fitted on every fold's held-out buildings.
+        logits = report.pop("_logits")
+        scaling = _pooled(logits, ds.y, slice(None))
+        weights = choose_weights(scaling.apply(logits["given"]), ds.y)
+        context = {
+            name: (round(s["macro_f1"], 3), round(s["kappa"], 3))
+            for name, s in report["context"].items()
+        }
+        spec = spec.model_copy(update={"context_scores": context})
+    else:
+        weights = inner_weights(ds, spec, cfg)
     spec = spec.model_copy(update={"decision_weights": weights})
-    teacher = fit_teacher(encode(ds.raw, spec), ds.y, cfg)
-    student = distil(teacher, ds, spec, cfg)
+    teacher = fit_masked_teacher(ds.raw, ds.y, spec, cfg)
+    student = distil(teacher, ds, spec, cfg).scaled(scaling)
     blob = mlp_to_tflite(student.layers, spec.model_dump_json())
     meta: dict[str, Any] = {
         "name": "comfort",
@@ -260,8 +398,10 @@ def _train(ds: Dataset, cfg: TrainConfig, *, evaluate: bool) -> TrainResult:
         "normalisation": "standardisation folded into the first layer; missing values "
         "replaced by feature_spec.impute and flagged",
         "decision_weights": list(weights),
+        "calibration": asdict(scaling),
         "architecture": f"MLP {len(spec.features)}-{'-'.join(map(str, cfg.hidden))}-3, "
-        "ReLU, softmax; distilled from gradient boosting",
+        "ReLU, softmax; distilled from gradient boosting; temperature scaling folded into "
+        "the last layer",
         "config": asdict(cfg),
         "rows": len(ds),
         "buildings": int(np.unique(ds.groups).size),

@@ -80,6 +80,9 @@ class RoutinePrefs(Wire):
     curtains_open_on_wake: Stamped[bool] | None = None
 
 
+VoteWeight = Annotated[float, Field(ge=0.0, le=100.0)]
+
+
 class ComfortOffset(Wire):
     """The per-member thermal offset learned from manual changes (°C added to the model's
     population suggestion), with how much evidence backs it."""
@@ -87,6 +90,10 @@ class ComfortOffset(Wire):
     offset_c: Annotated[float, Field(ge=-6.0, le=6.0)] = 0.0
     observations: Annotated[int, Field(ge=0)] = 0
     updated_at: AwareDatetime | None = None
+    # The member's comfort votes (cooler, no change, warmer), each older one decayed
+    # (agent.comfort.learner): a per-member class bias on the model's probabilities.
+    votes: tuple[VoteWeight, VoteWeight, VoteWeight] = (0.0, 0.0, 0.0)
+    votes_at: AwareDatetime | None = None
 
 
 class MemberPreferences(Document):

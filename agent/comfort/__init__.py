@@ -8,9 +8,15 @@ and audio rules, and model updates.
 See docs/comfort.md.
 """
 
-from agent.comfort.advisor import CANDIDATES, ComfortAdvisor, Suggestion, shipped_model_path
-from agent.comfort.context import ComfortContext
-from agent.comfort.learner import learn_offset
+from agent.comfort.advisor import (
+    CANDIDATES,
+    ComfortAdvisor,
+    Suggestion,
+    VotePrediction,
+    shipped_model_path,
+)
+from agent.comfort.context import ComfortContext, context_status
+from agent.comfort.learner import learn_offset, learn_vote
 from agent.comfort.runtime import ComfortModel, ModelLoadError
 
 __all__ = [
@@ -20,6 +26,9 @@ __all__ = [
     "ComfortModel",
     "ModelLoadError",
     "Suggestion",
+    "VotePrediction",
+    "context_status",
     "learn_offset",
+    "learn_vote",
     "shipped_model_path",
 ]

@@ -26,8 +26,15 @@ import numpy as np
 
 from agent.comfort.bands import adaptive_band
 from agent.comfort.context import ComfortContext
-from agent.comfort.features import NO_CHANGE, RawFeatures, encode
-from agent.comfort.learner import learn_offset, offset_confidence
+from agent.comfort.features import CLASSES, NO_CHANGE, RawFeatures, encode
+from agent.comfort.learner import (
+    COOLER,
+    WARMER,
+    learn_offset,
+    learn_vote,
+    offset_confidence,
+    personal_probabilities,
+)
 from agent.comfort.runtime import ComfortModel, ModelLoadError
 from sync.wire import ComfortOffset, MemberPreferences
 
@@ -57,8 +64,32 @@ class Suggestion:
     source: Source
     confidence: float
     explanation: str
-    # P("no change") per candidate setpoint, when the model ran.
+    # P("no change") per candidate setpoint for this member, when the model ran.
     probabilities: dict[float, float] | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class VotePrediction:
+    """What the member would answer about the room as it is now."""
+
+    vote: str  # one of CLASSES
+    probabilities: dict[str, float]
+    personal: bool  # the member's own votes were used
+
+
+def _raw(ctx: ComfortContext, indoor_c: float | np.ndarray, n: int) -> RawFeatures:
+    return RawFeatures.broadcast(
+        n,
+        indoor_c=np.asarray(indoor_c, dtype=np.float64),
+        humidity_pct=ctx.humidity_pct,
+        outdoor_c=ctx.outdoor_c,
+        running_mean_c=ctx.outdoor_running_mean_c,
+        season=ctx.season,
+        koppen=ctx.climate,
+        cooling=ctx.cooling,
+        age_band=ctx.age_band,
+        gender=ctx.gender,
+    )
 
 
 def _check_limits(limits: tuple[float, float]) -> tuple[float, float]:
@@ -97,29 +128,25 @@ class ComfortAdvisor:
     # --- the population suggestion --------------------------------------------------------
 
     def population(
-        self, ctx: ComfortContext, limits: tuple[float, float]
+        self,
+        ctx: ComfortContext,
+        limits: tuple[float, float],
+        offset: ComfortOffset | None = None,
     ) -> tuple[float, float, dict[float, float], str] | None:
         """(setpoint, P(no change) there, P(no change) per candidate, why) before any
-        personal offset; None when no model can run."""
+        personal offset in °C; None when no model can run. With `offset`, the member's votes
+        bias the probabilities (see agent.comfort.learner)."""
         if self.model is None:
             return None
         lo, hi = _check_limits(limits)
-        raw = RawFeatures.broadcast(
-            len(CANDIDATES),
-            indoor_c=np.asarray(CANDIDATES),
-            humidity_pct=ctx.humidity_pct,
-            outdoor_c=ctx.outdoor_c,
-            running_mean_c=ctx.outdoor_running_mean_c,
-            season=ctx.season,
-            koppen=ctx.climate,
-            cooling=ctx.cooling,
-            age_band=ctx.age_band,
-            gender=ctx.gender,
-        )
         try:
-            probs = self.model.predict(encode(raw, self.model.spec))
+            probs = self.model.predict(
+                encode(_raw(ctx, np.asarray(CANDIDATES), len(CANDIDATES)), self.model.spec)
+            )
         except (ValueError, RuntimeError):
             return None
+        if offset is not None:
+            probs = personal_probabilities(probs, offset, ctx.at).astype(np.float32)
         p_nc = probs[:, NO_CHANGE].astype(np.float64)
         if not np.all(np.isfinite(p_nc)):
             return None
@@ -168,6 +195,19 @@ class ComfortAdvisor:
         base, p_nc, per_candidate, why = pop
         offset = prefs.comfort_offset if prefs is not None else ComfortOffset()
         if offset.observations == 0:
+            if sum(offset.votes) > 0:
+                # Votes without a setpoint change (e.g. answered in the app): the search
+                # runs on this member's probabilities.
+                own = self.population(ctx, limits, offset)
+                if own is not None:
+                    value, p_own, per_own, why_own = own
+                    return Suggestion(
+                        value,
+                        "learned",
+                        round(p_own, 3),
+                        f"{why_own}; biased by the member's votes",
+                        per_own,
+                    )
             return Suggestion(base, "model", round(p_nc, 3), why, per_candidate)
         value = _clip_step(base + offset.offset_c, lo, hi)
         trust = offset_confidence(offset, ctx.at)
@@ -200,7 +240,47 @@ class ComfortAdvisor:
         current = prefs.comfort_offset if prefs is not None else ComfortOffset()
         pop = self.population(ctx, limits)
         base = pop[0] if pop is not None else suggested_c - current.offset_c
-        return learn_offset(current, chosen_c - base, at)
+        learned = learn_offset(current, chosen_c - base, at)
+        if chosen_c == suggested_c:
+            return learned
+        # The change is also a vote about the room as it was: down "cooler", up "warmer".
+        return learn_vote(learned, WARMER if chosen_c > suggested_c else COOLER, at)
+
+    # --- votes ------------------------------------------------------------------------------
+
+    def vote_probabilities(
+        self, raw: RawFeatures, offset: ComfortOffset, at: datetime
+    ) -> np.ndarray:
+        """P(cooler, no change, warmer) (n × 3) for one member in the rooms `raw` describes.
+        Raises ModelLoadError when there is no model."""
+        if self.model is None:
+            raise ModelLoadError("no comfort model loaded")
+        probs = self.model.predict(encode(raw, self.model.spec))
+        return personal_probabilities(probs, offset, at)
+
+    def decide_vote(self, probabilities: np.ndarray) -> np.ndarray:
+        """Class indices from probabilities (n × 3), with the model's decision weights."""
+        weights = (1.0, 1.0, 1.0) if self.model is None else self.model.spec.decision_weights
+        return np.asarray(np.argmax(probabilities * np.asarray(weights), axis=-1), dtype=np.int64)
+
+    def predict_vote(self, ctx: ComfortContext, prefs: MemberPreferences | None) -> VotePrediction:
+        """What this member would most likely say about the room right now."""
+        offset = prefs.comfort_offset if prefs is not None else ComfortOffset()
+        p = self.vote_probabilities(_raw(ctx, ctx.indoor_c, 1), offset, ctx.at)[0]
+        return VotePrediction(
+            vote=CLASSES[int(self.decide_vote(p[None, :])[0])],
+            probabilities={c: round(float(v), 4) for c, v in zip(CLASSES, p, strict=True)},
+            personal=sum(offset.votes) > 0,
+        )
+
+    def observe_vote(
+        self, prefs: MemberPreferences | None, vote: str, at: datetime
+    ) -> ComfortOffset:
+        """The member said `vote` ("cooler", "no change", "warmer") about the room."""
+        if vote not in CLASSES:
+            raise ValueError(f"vote {vote!r} is not one of {list(CLASSES)}")
+        current = prefs.comfort_offset if prefs is not None else ComfortOffset()
+        return learn_vote(current, CLASSES.index(vote), at)
 
 
-__all__ = ["CANDIDATES", "ComfortAdvisor", "ModelLoadError", "Suggestion"]
+__all__ = ["CANDIDATES", "ComfortAdvisor", "ModelLoadError", "Suggestion", "VotePrediction"]

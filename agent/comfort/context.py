@@ -11,7 +11,7 @@ rejected with the field name, the value and the allowed range.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -67,3 +67,49 @@ class ComfortContext(BaseModel):
         if self.outdoor_running_mean_c is not None:
             return self.outdoor_running_mean_c
         return self.outdoor_c
+
+
+CONTEXT_SETTINGS = {
+    (): "given",
+    ("climate",): "climate unknown",
+    ("cooling type",): "cooling unknown",
+    ("climate", "cooling type"): "both unknown",
+}
+
+
+def context_status(
+    context_scores: dict[str, tuple[float, float]],
+    *,
+    climate: str | None,
+    air_conditioned: bool | None,
+) -> dict[str, Any]:
+    """Which property context the room lacks and what that costs, from the model's own
+    measured figures (`FeatureSpec.context_scores`: macro-F1 and κ on unseen buildings)."""
+    missing = tuple(
+        name
+        for name, known in (
+            ("climate", climate is not None),
+            ("cooling type", air_conditioned is not None),
+        )
+        if not known
+    )
+    setting = CONTEXT_SETTINGS[missing]
+    out: dict[str, Any] = {"missing": list(missing), "setting": setting}
+    if setting in context_scores and "given" in context_scores:
+        f1, kappa = context_scores[setting]
+        f1_given, kappa_given = context_scores["given"]
+        out |= {
+            "macro_f1": f1,
+            "kappa": kappa,
+            "macro_f1_given": f1_given,
+            "kappa_given": kappa_given,
+        }
+        pmv = context_scores.get("PMV rule")
+        vs_pmv = "" if pmv is None else f"; PMV rule {pmv[0]:.3f} / {pmv[1]:.3f}"
+        out["cost"] = (
+            f"macro-F1 / κ on unseen buildings {f1:.3f} / {kappa:.3f} against {f1_given:.3f} / "
+            f"{kappa_given:.3f} with the context set{vs_pmv}"
+        )
+    else:
+        out["cost"] = "not measured for this model version"
+    return out

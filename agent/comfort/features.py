@@ -16,7 +16,7 @@ and gender are simply absent (all-zero one-hots) when the member has not agreed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -87,6 +87,10 @@ class FeatureSpec(BaseModel):
     # Per-class multipliers on the probabilities before argmax (chosen on inner folds to
     # balance macro-F1 and κ); the setpoint search does not need them.
     decision_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # Macro-F1 and κ on unseen buildings (building-grouped CV) per context setting — "given",
+    # "climate unknown", "cooling unknown", "both unknown" — and "PMV rule" on the same rows:
+    # what the agent reports a missing context costs.
+    context_scores: dict[str, tuple[float, float]] = {}
 
     def check(self) -> None:
         """Refuse a model whose inputs this code cannot produce."""
@@ -151,6 +155,24 @@ class RawFeatures:
             age_band=np.full(n, AGE_BANDS.index(age_band) if age_band else -1, dtype=np.int64),
             gender=np.full(n, GENDERS.index(gender) if gender else -1, dtype=np.int64),
         )
+
+
+def without_context(
+    raw: RawFeatures,
+    *,
+    climate: bool | npt.NDArray[np.bool_],
+    cooling: bool | npt.NDArray[np.bool_],
+) -> RawFeatures:
+    """The same rows with the property's climate and/or cooling type unknown (per row when
+    given arrays): what a room with an unset climate or cooling type sends the model."""
+    n = raw.indoor_c.shape[0]
+    drop_climate = np.broadcast_to(np.asarray(climate, dtype=bool), (n,))
+    drop_cooling = np.broadcast_to(np.asarray(cooling, dtype=bool), (n,))
+    return replace(
+        raw,
+        koppen=np.where(drop_climate, "", raw.koppen).astype("<U4"),
+        cooling=np.where(drop_cooling, np.nan, raw.cooling),
+    )
 
 
 def clo_from_outdoor(outdoor_c: FloatArray) -> FloatArray:

@@ -38,15 +38,21 @@ def merge(current: MemberPreferences, incoming: MemberPreferences) -> MemberPref
             merged[name] = _newer(old[section].get(name), new[section].get(name))
         out[section] = merged
     co, cn = old["comfort_offset"], new["comfort_offset"]
-    if cn.get("updated_at") and (
-        not co.get("updated_at")
-        or datetime.fromisoformat(cn["updated_at"]) > datetime.fromisoformat(co["updated_at"])
-    ):
+    new_at, old_at = _offset_stamp(cn), _offset_stamp(co)
+    if new_at is not None and (old_at is None or new_at > old_at):
         out["comfort_offset"] = cn
     for attr in ("age_band", "gender"):
         if new.get(attr) is not None:
             out[attr] = new[attr]
     return MemberPreferences.model_validate(out)
+
+
+def _offset_stamp(offset: dict[str, Any]) -> datetime | None:
+    """The last time the learned comfort state changed: its offset or its votes."""
+    stamps = [
+        datetime.fromisoformat(offset[k]) for k in ("updated_at", "votes_at") if offset.get(k)
+    ]
+    return max(stamps) if stamps else None
 
 
 def _stamps(doc: MemberPreferences) -> list[tuple[str, datetime]]:
@@ -58,6 +64,8 @@ def _stamps(doc: MemberPreferences) -> list[tuple[str, datetime]]:
                 found.append((f"{section}.{name}.updated_at", value["updated_at"]))
     if doc.comfort_offset.updated_at is not None:
         found.append(("comfort_offset.updated_at", doc.comfort_offset.updated_at))
+    if doc.comfort_offset.votes_at is not None:
+        found.append(("comfort_offset.votes_at", doc.comfort_offset.votes_at))
     return found
 
 

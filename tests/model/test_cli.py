@@ -10,11 +10,13 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from models.cli import app
-from models.data import REPO_ROOT
+from models.data import METADATA, REPO_ROOT
 
 
-def test_evaluate_prints_model_and_baselines_on_a_slice(slice_csv: Path) -> None:
-    result = CliRunner().invoke(app, ["evaluate", "--data", str(slice_csv)])
+def test_evaluate_prints_model_and_baselines_on_a_slice(slice_csv: Path, data_dir: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["evaluate", "--data", str(slice_csv), "--metadata", str(data_dir / METADATA)]
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "shipped model (TFLite)" in out and "PMV rule" in out and 'always "no change"' in out
@@ -31,10 +33,10 @@ def test_evaluate_prints_model_and_baselines_on_a_slice(slice_csv: Path) -> None
     assert model_f1 > pmv_f1
 
 
-def test_evaluate_console_script_in_a_real_process(slice_csv: Path) -> None:
+def test_evaluate_console_script_in_a_real_process(slice_csv: Path, data_dir: Path) -> None:
     exe = Path(sys.executable).with_name("smartroom-model")
     proc = subprocess.run(
-        [str(exe), "evaluate", "--data", str(slice_csv)],
+        [str(exe), "evaluate", "--data", str(slice_csv), "--metadata", str(data_dir / METADATA)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -49,13 +51,18 @@ def test_evaluate_refuses_a_file_in_another_schema(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv.gz"
     with gzip.open(bad, "wt") as f:
         f.write("a,b\n1,2\n")
-    result = CliRunner().invoke(app, ["evaluate", "--data", str(bad)])
+    result = CliRunner().invoke(
+        app, ["evaluate", "--data", str(bad), "--metadata", str(REPO_ROOT / "pyproject.toml")]
+    )
     assert result.exit_code == 2
     assert "lacks column" in result.output and "thermal_preference" in result.output
 
 
 def test_evaluate_refuses_a_missing_file(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["evaluate", "--data", str(tmp_path / "nope.csv.gz")])
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--data", str(tmp_path / "nope.csv.gz"), "--metadata", str(tmp_path / "m")],
+    )
     assert result.exit_code == 2
     assert "cannot read" in result.output
 
@@ -83,14 +90,20 @@ def test_card_is_rendered_from_the_shipped_json(tmp_path: Path) -> None:
         assert must in text
 
 
-def test_evaluate_knows_unseen_buildings(slice_csv: Path, tmp_path: Path) -> None:
+def test_evaluate_knows_unseen_buildings(slice_csv: Path, data_dir: Path, tmp_path: Path) -> None:
     import pandas as pd
 
     df = pd.read_csv(slice_csv, low_memory=False)
     df["building_id"] = df["building_id"] + 100_000  # buildings the model never saw
     unseen = tmp_path / "unseen.csv.gz"
     df.to_csv(unseen, index=False)
-    result = CliRunner().invoke(app, ["evaluate", "--data", str(unseen)])
+    meta = pd.read_csv(data_dir / METADATA)
+    meta["building_id"] = meta["building_id"] + 100_000
+    meta_file = tmp_path / "unseen_meta.csv"
+    meta.to_csv(meta_file, index=False)
+    result = CliRunner().invoke(
+        app, ["evaluate", "--data", str(unseen), "--metadata", str(meta_file)]
+    )
     assert result.exit_code == 0, result.output
     assert "none of these buildings was in the training data" in result.output
 
@@ -149,3 +162,62 @@ def test_sign_refuses_bad_versions_keys_and_models(tmp_path: Path) -> None:
     not_a_key.chmod(0o600)
     code, out = sign(str(model), "--key", str(not_a_key), "--version", "1.4.0")
     assert code == 2 and "not a PEM private key" in out
+
+
+def _table_rows(out: str) -> dict[str, list[str]]:
+    return {
+        line.split("|")[1].strip(): line.split("|")
+        for line in out.splitlines()
+        if line.startswith("| ")
+    }
+
+
+def test_evaluate_names_buildings_without_metadata_unless_asked(
+    slice_csv: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    """Never a silent join: a building missing from --metadata is an error naming it; with
+    --context-unknown its rows are scored without climate and cooling type, and it says so."""
+    import pandas as pd
+
+    meta = pd.read_csv(data_dir / METADATA)
+    votes = pd.read_csv(slice_csv, usecols=["building_id", "ta", "thermal_preference"]).dropna()
+    buildings = sorted(votes["building_id"].unique())
+    dropped = [int(b) for b in buildings[:3]]
+    partial = tmp_path / "partial_meta.csv"
+    meta[~meta["building_id"].isin(dropped)].to_csv(partial, index=False)
+    args = ["evaluate", "--data", str(slice_csv), "--metadata", str(partial)]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2
+    assert "no entry in" in refused.output and "--context-unknown" in refused.output
+    assert all(str(b) in refused.output for b in dropped)
+    scored = CliRunner().invoke(app, [*args, "--context-unknown"])
+    assert scored.exit_code == 0, scored.output
+    assert "context unknown (as asked)" in scored.output
+    assert all(str(b) in scored.output for b in dropped)
+    rows = _table_rows(scored.output)
+    assert "shipped model, climate and cooling unknown" in rows and "ECE" in scored.output
+
+
+def test_evaluate_personal_replays_votes_against_both_baselines(
+    slice_csv: Path, data_dir: Path
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(slice_csv),
+            "--metadata",
+            str(data_dir / METADATA),
+            "--personal",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "replayed in time order" in out
+    for must in (
+        "| k ≥ 1 | personal learner",
+        "| k ≥ 1 | population model",
+        "| k ≥ 1 | repeat last vote",
+    ):
+        assert must in out

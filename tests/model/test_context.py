@@ -127,3 +127,23 @@ def test_missing_running_mean_is_guessed_from_outdoor_and_flagged() -> None:
     x = encode(raw, SPEC)[0]
     assert x[3] == 30.0 and x[20] == 1.0  # running mean = outdoor, flagged
     assert x[1] == 46.0 and x[18] == 1.0  # humidity imputed, flagged
+
+
+def test_context_status_names_what_is_missing_and_its_measured_cost() -> None:
+    from agent.comfort import context_status
+
+    scores = {
+        "given": (0.53, 0.29),
+        "climate unknown": (0.51, 0.27),
+        "cooling unknown": (0.52, 0.28),
+        "both unknown": (0.50, 0.26),
+        "PMV rule": (0.45, 0.17),
+    }
+    full = context_status(scores, climate="Cfa", air_conditioned=True)
+    assert full["missing"] == [] and full["setting"] == "given"
+    none = context_status(scores, climate=None, air_conditioned=None)
+    assert none["missing"] == ["climate", "cooling type"]
+    assert (none["macro_f1"], none["kappa"]) == (0.50, 0.26)
+    assert "0.500 / 0.260" in none["cost"] and "PMV rule 0.450 / 0.170" in none["cost"]
+    old = context_status({}, climate=None, air_conditioned=True)
+    assert old["missing"] == ["climate"] and old["cost"] == "not measured for this model version"

@@ -75,8 +75,8 @@ def test_rows_without_a_vote_are_dropped_and_wrong_schema_refused(tmp_path: Path
             "thermal_preference": ["cooler", "warmer", "maybe"],
         }
     ).to_csv(ok, index=False)
-    frame = load_frame(ok, meta)
-    assert list(frame["thermal_preference"]) == ["cooler"]
+    frame, absent = load_frame(ok, meta)
+    assert list(frame["thermal_preference"]) == ["cooler"] and absent == []
     empty = tmp_path / "empty.csv"
     pd.DataFrame({"building_id": [1], "ta": [22.0], "thermal_preference": [None]}).to_csv(
         empty, index=False
