@@ -4,6 +4,8 @@
     GET    /status                    sync.wire.RoomStatus
     GET    /status/detail             the plan, who decided each device, the last scene result
     GET    /metrics                   Prometheus text
+    GET    /events?since=ID&limit=N   the room's event log after ID, with each event's sync
+                                      state (local / pending / sent); `next` pages on
     PUT    /housekeeping              {"dnd": true} / {"mur": true} / {"dnd": false, "mur": false}
     POST   /presence/challenge        a nonce for the app's room key (agent/presence/http.py)
     POST   /presence/key              the app's signed room key + proof
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from enum import Enum
@@ -190,6 +193,21 @@ def parse_body(kind: type[M], raw: bytes) -> M:
         ) from None
 
 
+def _query(scope: Scope) -> dict[str, str]:
+    raw = bytes(scope.get("query_string", b"")).decode("latin-1")
+    pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True)
+    return dict(pairs)
+
+
+def _int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    text = query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not lo <= int(text) <= hi:
+        raise HttpError(422, f"{name} must be an integer {lo}..{hi}, not {text[:20]!r}")
+    return int(text)
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
@@ -231,6 +249,16 @@ def create_api(
     async def get_detail(_s: Scope, _r: Receive, _p: dict[str, str]) -> Reply:
         return json_reply(room.describe())
 
+    async def get_events(scope: Scope, _r: Receive, _p: dict[str, str]) -> Reply:
+        """The room's event log after `since` (the last `id` seen), oldest first, `limit`
+        at a time, each with its sync state; `next` is the `since` for the following page."""
+        authorise(scope)
+        query = _query(scope)
+        since = _int_param(query, "since", 0, 0, 2**62)
+        limit = _int_param(query, "limit", 100, 1, 500)
+        events = room.store.events_since(since, limit)
+        return json_reply({"events": events, "next": events[-1]["id"] if events else since})
+
     async def get_metrics(_s: Scope, _r: Receive, _p: dict[str, str]) -> Reply:
         return Reply(room.metrics.render(), content_type=CONTENT_TYPE)
 
@@ -270,6 +298,7 @@ def create_api(
         "/status": {"GET": get_status},
         "/status/detail": {"GET": get_detail},
         "/metrics": {"GET": get_metrics},
+        "/events": {"GET": get_events},
         "/housekeeping": {"PUT": put_housekeeping},
         **(extra_routes or {}),  # the presence endpoints (agent/presence/http.py)
     }

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -36,17 +36,33 @@ from agent.presence.sealing import Sealer, SealError
 from agent.presence.service import PresenceConfigError, RoomPresence
 from agent.room import RoomController
 from agent.sdnotify import Notifier
-from agent.status_mqtt import StatusPublisher
+from agent.status_mqtt import StatusPublisher, availability_topic
 from agent.store import AgentStore
 from agent.supervisor import Supervisor
 from drivers.base import Device, DriverError
-from drivers.registry import RoomDevices, build_room
+from drivers.mqtt import MqttConnection
+from drivers.registry import RoomDevices, build_room, read_password
 from scenes.loader import load_scenes
 from smartroom.clock import Clock, SystemClock
 from smartroom.log import get_logger
 from smartroom.settings import ConfigError
 
 log = get_logger("agent.app")
+
+# Each shutdown step's limit. Worst case, every step wedged: api + status offline +
+# commands + devices (in parallel) + MQTT session + central, plus the supervised tasks at
+# STEP_LIMIT_S each (in order): about 2 s x 12 tasks at most, within TimeoutStopSec=20 s.
+STEP_LIMIT_S = 1.5
+
+
+async def _bounded(work: Awaitable[object], what: str) -> None:
+    try:
+        async with asyncio.timeout(STEP_LIMIT_S):
+            await work
+    except TimeoutError:
+        log.error("shutdown_step_timeout", step=what, limit_s=STEP_LIMIT_S)
+    except Exception as exc:  # noqa: BLE001 - a failing close must not stop the others
+        log.error("shutdown_step_failed", step=what, error=f"{type(exc).__name__}: {exc}")
 
 
 class Agent:
@@ -76,6 +92,8 @@ class Agent:
         self.recognition: RoomPresence | None = None
         self.ble_scanner: Any = None
         self.status_publisher: StatusPublisher | None = None
+        self._session: MqttConnection | None = None
+        self._own_session = False
         self.central: CentralClient | None = None
         self.sync: SyncWorker | None = None
         self.model_updater: ModelUpdater | None = None
@@ -114,15 +132,29 @@ class Agent:
         if config.comfort.model_signing_key is not None:
             model_store = open_model_store(config.models_dir, config.comfort.model_signing_key)
         resolver = self._resolver or PreferenceResolver.create(config, model_store)
+        client_id = f"agent-{config.room.property_id}-{config.room.room_id}"[:64]
         if self._given_devices is not None:
             devices = dict(self._given_devices)
+            # Devices given in-process (tests, benchmarks): the status still goes out
+            # through a drivers' MQTT session, only one without devices on it.
+            self._session = MqttConnection(
+                config.mqtt,
+                client_id=client_id,
+                clock=self.clock,
+                password=read_password(config.mqtt),
+                status_topic=availability_topic(config),
+            )
+            self._own_session = True
         else:
             self.room_devices = build_room(
                 config.devices,
                 mqtt=config.mqtt,
                 clock=self.clock,
-                client_id=f"agent-{config.room.property_id}-{config.room.room_id}"[:64],
+                client_id=client_id,
+                status_topic=availability_topic(config),
+                session=True,  # the room's status goes through the drivers' session too
             )
+            self._session = self.room_devices.mqtt
             devices = self.room_devices.devices
         self.room = room = RoomController(
             config,
@@ -157,6 +189,8 @@ class Agent:
                     await self.room_devices.mqtt.wait_connected(2.0)
         elif self._given_devices is not None:
             await asyncio.gather(*(d.start() for d in devices.values()))
+        if self._own_session and self._session is not None:
+            await self._session.start()
         room.prime()
         room.step()
 
@@ -178,8 +212,9 @@ class Agent:
                 recognition.ble.on_hci, presence.ble_proxy_host, presence.ble_proxy_port
             )
             sup.add("ble-proxy", proxy.run)
-        self.status_publisher = StatusPublisher(config, room)
-        sup.add("status", self.status_publisher.run)
+        if self._session is not None:
+            self.status_publisher = StatusPublisher(config, room, self._session)
+            sup.add("status", self.status_publisher.run)
         self.central = make_client(config)
         if model_store is not None:
             self.model_updater = ModelUpdater(
@@ -278,26 +313,30 @@ class Agent:
         log.info("shutdown_step", step=what)
 
     async def stop(self) -> None:
+        """Ordered and bounded: every step has a time limit (STEP_LIMIT_S), so the whole
+        stop fits well inside the unit's TimeoutStopSec (20 s) even with a wedged device."""
         if self.stopped.is_set():
             return
         self.notifier.notify("STOPPING=1")
         if self._server is not None:
-            await self._server.stop()
+            await _bounded(self._server.stop(), "api")
             self._step("api")
         await self.supervisor.stop()
         self._step("tasks")
+        if self.status_publisher is not None:
+            await self.status_publisher.say_offline(STEP_LIMIT_S)
         if self.room is not None:
-            await self.room.dispatcher.cancel(timeout_s=2.0)
+            await self.room.dispatcher.cancel(timeout_s=STEP_LIMIT_S)
             self._step("commands")
-        if self.room_devices is not None:
-            await self.room_devices.stop()
-        elif self._given_devices is not None:
-            await asyncio.gather(
-                *(d.stop() for d in self._given_devices.values()), return_exceptions=True
-            )
+        devices = (
+            self.room_devices.devices if self.room_devices is not None else self._given_devices
+        ) or {}
+        await asyncio.gather(*(_bounded(d.stop(), f"device {name}") for name, d in devices.items()))
+        if self._session is not None:
+            await _bounded(self._session.stop(), "mqtt session")
         self._step("devices")
         if self.central is not None:
-            await self.central.aclose()
+            await _bounded(self.central.aclose(), "central client")
         if self.store is not None:
             self.store.close()
             self._step("store")

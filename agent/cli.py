@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import faulthandler
+import os
 import signal
 import sys
 from pathlib import Path
@@ -34,8 +35,9 @@ def _skip_optional() -> None:
             sys.modules[name] = None  # type: ignore[assignment]
 
 
-def run_agent(config_path: Path) -> int:
-    """Run the agent until SIGTERM/SIGINT (systemd: Type=notify); the exit code."""
+def run_agent(config_path: Path, *, clock_speed: float = 1.0) -> int:
+    """Run the agent until SIGTERM/SIGINT (systemd: Type=notify); the exit code.
+    `clock_speed` > 1 runs the room on a scaled clock, for rig runs only (see _run_main)."""
     _skip_optional()
     from agent.central import CentralError, read_agent_key
     from agent.config import load_room_config
@@ -63,9 +65,11 @@ def run_agent(config_path: Path) -> int:
     resolver = PreferenceResolver.create(room)
     trim_heap()
     from agent.app import Agent
+    from smartroom.clock import Clock, ScaledClock, SystemClock
 
+    clock: Clock = SystemClock() if clock_speed == 1.0 else ScaledClock(clock_speed)
     try:
-        asyncio.run(Agent(room, resolver=resolver).run())
+        asyncio.run(Agent(room, resolver=resolver, clock=clock).run())
     except (ConfigError, CentralError) as exc:  # e.g. the key file changed since the check
         print(str(exc), file=sys.stderr, flush=True)
         return 2
@@ -78,8 +82,26 @@ def _run_main(argv: list[str]) -> int:
         description="Run the agent until SIGTERM/SIGINT (systemd: Type=notify).",
     )
     parser.add_argument("--config", "-c", type=Path, required=True, help="the room file")
+    parser.add_argument(
+        "--clock-speed",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="rig runs only: simulated seconds per real second (as `smartroom rig --speed`); "
+        "refused under systemd",
+    )
     args = parser.parse_args(argv)
-    return run_agent(args.config)
+    if not 1.0 <= args.clock_speed <= 3600:
+        print(f"--clock-speed {args.clock_speed:g}: give 1..3600", file=sys.stderr)
+        return 2
+    if args.clock_speed != 1.0 and os.environ.get("NOTIFY_SOCKET"):
+        # A room in service runs on real time: timers, setbacks and the watchdog mean it.
+        print(
+            "--clock-speed is for rig runs, not under systemd (NOTIFY_SOCKET is set)",
+            file=sys.stderr,
+        )
+        return 2
+    return run_agent(args.config, clock_speed=args.clock_speed)
 
 
 def main() -> None:

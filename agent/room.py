@@ -49,7 +49,7 @@ from agent.facts import (
 from agent.metrics import AgentMetrics
 from agent.preferences import ComfortInputs, PreferenceResolver
 from agent.room_memory import Memory
-from agent.room_view import room_detail, room_status
+from agent.room_view import room_detail, room_status, status_key
 from agent.sensing import Sensing
 from agent.store import AgentStore, NewEvent
 from drivers.base import AvailabilityState, Device, DeviceUpdate, DriverError, State
@@ -413,7 +413,7 @@ class RoomController:
         if not self._status_listeners:
             return
         status = self.status()
-        key = status.model_dump_json(exclude={"at"})
+        key = status_key(status)
         if key == self._last_status_key:
             return
         self._last_status_key = key

@@ -3,6 +3,7 @@ people (`GET /status/detail`), read from the controller without changing it."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from agent.decide import describe_plan
@@ -41,6 +42,7 @@ def room_status(room: RoomController, *, online: bool = True) -> RoomStatus:
         devices=devices[:64],
         alerts=sorted(m.alerts.values(), key=lambda a: (a.kind, a.detail))[:32],
         online=online,
+        energy_kwh=m.energy.total_kwh if m.energy.counters else None,
     )
 
 
@@ -69,3 +71,17 @@ def room_detail(room: RoomController) -> dict[str, Any]:
         else {"scene": run.scene, "seconds": run.seconds, "devices": run.results},
         "outbox_pending": room.store.outbox_depth(),
     }
+
+
+# Device readings that change on their own (telemetry): not a change of the room's status.
+TELEMETRY_FIELDS = frozenset(
+    {"current_c", "humidity_pct", "energy_kwh", "temperature_c", "illuminance_lux", "battery_pct"}
+)
+
+
+def status_key(status: RoomStatus) -> str:
+    """What makes a status new: everything but its time and the devices' telemetry."""
+    data = status.model_dump(mode="json", exclude={"at", "energy_kwh"})
+    for device in data["devices"]:
+        device["state"] = {k: v for k, v in device["state"].items() if k not in TELEMETRY_FIELDS}
+    return json.dumps(data, sort_keys=True)

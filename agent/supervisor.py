@@ -62,8 +62,10 @@ class Supervisor:
         self._stopping = False
 
     def add(
-        self, name: str, fn: TaskFn, *, restart: bool = True, stop_timeout_s: float = 5.0
+        self, name: str, fn: TaskFn, *, restart: bool = True, stop_timeout_s: float = 1.5
     ) -> None:
+        """`stop_timeout_s` bounds the wait for the cancelled task at stop: the tasks stop
+        one after the other, and the whole stop must fit in the unit's TimeoutStopSec."""
         if name in self._tasks:
             raise ValueError(f"task {name!r} is already supervised")
         self._tasks[name] = TaskInfo(

@@ -145,16 +145,26 @@ def build_room(
     mqtt: MqttConfig | None,
     clock: Clock | None = None,
     client_id: str,
+    status_topic: str | None = None,
+    session: bool = False,
 ) -> RoomDevices:
-    """Every driver of a room, sharing one MQTT connection (created only if some device
-    speaks MQTT). `client_id` names the agent to the broker; its availability is retained
-    on `smartroom/agent/<client_id>/availability`."""
+    """Every driver of a room, sharing one MQTT connection (created if some device speaks
+    MQTT, or if `session` asks for it: the agent publishes its own status through it, so a
+    room holds one session with the broker). `client_id` names the agent to the broker; its
+    availability (`online`, and `offline` as the last will) is retained on `status_topic`,
+    by default `smartroom/agent/<client_id>/availability`."""
     clock = clock or SystemClock()
-    needs_mqtt = any(isinstance(c, Z2mConfig | MqttAudioConfig) for c in devices.values())
+    needs_mqtt = session or any(
+        isinstance(c, Z2mConfig | MqttAudioConfig) for c in devices.values()
+    )
     connection = None
     if needs_mqtt and mqtt is not None:
         connection = MqttConnection(
-            mqtt, client_id=client_id, clock=clock, password=read_password(mqtt)
+            mqtt,
+            client_id=client_id,
+            clock=clock,
+            password=read_password(mqtt),
+            status_topic=status_topic,
         )
     buses = BusPool()  # one per room: thermostats on one RS-485 line share its bus
     built = {

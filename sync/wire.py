@@ -248,6 +248,9 @@ class RoomStatus(Document):
     devices: list[DeviceStatus] = Field(default_factory=list, max_length=64)
     alerts: list[Alert] = Field(default_factory=list, max_length=32)
     online: bool = True
+    # The room's cumulative HVAC energy, monotonic across meter resets and agent restarts
+    # (None: the room has no metered thermostat yet).
+    energy_kwh: Annotated[float, Field(ge=0)] | None = None
 
 
 # --- sync events -----------------------------------------------------------------------------

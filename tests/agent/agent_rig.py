@@ -62,7 +62,10 @@ class StatusWatcher:
                     await client.subscribe(self.topic, qos=1)
                     async for message in client.messages:
                         assert isinstance(message.payload, bytes)
-                        self.latest = json.loads(message.payload)
+                        try:
+                            self.latest = json.loads(message.payload)
+                        except ValueError:  # a plain marker (the availability topic)
+                            self.latest = {"raw": message.payload.decode()}
                         self.count += 1
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.2)
