@@ -41,6 +41,7 @@ from loyalty.routers import (
     admin,
     agent,
     analytics,
+    experiments,
     members,
     models,
     points,
@@ -163,6 +164,7 @@ def create_app(
             {"name": "admin"},
             {"name": "analytics", "description": "programme KPIs for the loyalty team"},
             {"name": "webhooks", "description": "signed event deliveries (outbox)"},
+            {"name": "experiments", "description": "benefit A/B tests"},
             {"name": "system"},
         ],
     )
@@ -180,6 +182,7 @@ def create_app(
         agent,
         models,
         analytics,
+        experiments,
         presence,
         webhooks,
         system,

@@ -7,8 +7,9 @@ programme, read the ledger rows it needs, compute.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -71,3 +72,31 @@ def kpi_report(engine: Engine, programme: Programme, query: Query) -> Report:
     with engine.connect() as conn:
         facts = load_facts(conn, until=at(query.end))
     return report(facts, programme, query)
+
+
+def experiment_analysis(engine: Engine, experiment_id: str, *, as_of: datetime) -> dict[str, Any]:
+    """The analysis of an experiment as of a moment (outcomes read from the ledger)."""
+    from loyalty.analytics import experiments as ex
+    from loyalty.analytics.trial import Exposed, analyse
+
+    with engine.connect() as conn:
+        spec, info = ex.load(conn, experiment_id)
+        rows = ex.exposures(conn, experiment_id)
+        facts = load_facts(conn, until=as_of)
+    exposed = [
+        Exposed(
+            r.member_id, r.pseudonym or f"erased:{r.member_id}", r.arm, r.first_at, r.cost_minor
+        )
+        for r in rows
+    ]
+    result = analyse(spec, info["sample_size_per_arm"], exposed, facts, as_of=as_of)
+    return {
+        "id": experiment_id,
+        "name": spec.name,
+        "as_of": as_of.isoformat(),
+        "arms": result.arms,
+        "planned_per_arm": result.planned_per_arm,
+        "verdict_ready": result.verdict_ready,
+        "verdict": result.verdict,
+        "comparisons": result.comparisons,
+    }
