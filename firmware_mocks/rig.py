@@ -365,6 +365,7 @@ class Rig:
                 lines.append(
                     f"{name}: {cfg.driver} simulated, {where}; driver uses {_address(cfg)}"
                 )
+        lines.extend(f"{bridge.name}: {bridge.describe()}" for bridge in self.bridges)
         if self.mqtt is not None:
             origin = "started by the rig" if self._broker is not None else "from the room file"
             lines.append(f"mqtt broker: {self.mqtt.host}:{self.mqtt.port} ({origin})")

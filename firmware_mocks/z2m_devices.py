@@ -80,6 +80,17 @@ class Z2mDeviceSim(MqttDeviceSim):
     vendor = "Smartroom"
     description = "simulated Zigbee device"
     sleepy = False  # a battery end device: asleep most of the time, never answers /get
+    # A sleepy device that polls its parent every this many seconds answers a /get then;
+    # None: one that never polls (many contact and motion sensors), so /get goes unanswered.
+    wake_interval_s: float | None = None
+    _wake: asyncio.Task[None] | None = None
+
+    async def _answer_on_wake(self) -> None:
+        try:
+            await asyncio.sleep(self.wake_interval_s or 0)
+            await self.report()
+        finally:
+            self._wake = None
 
     def exposes(self) -> list[dict[str, Any]]:
         return []
@@ -141,8 +152,11 @@ class Z2mDeviceSim(MqttDeviceSim):
 
     async def on_message(self, topic: str, payload: bytes) -> None:
         if topic == f"{self.topic}/get":
-            if not self.sleepy:  # a sleeping end device hears nothing until it wakes
+            if not self.sleepy:
                 await self.report()
+            elif self.wake_interval_s is not None and self._wake is None:
+                # A sleeping end device hears the request when it next polls its parent.
+                self._wake = asyncio.create_task(self._answer_on_wake())
             return
         body = set_body(topic.removeprefix(f"{self.topic}/set"), payload)
         if body is not None:
@@ -395,8 +409,10 @@ class Z2mSensorSim(Z2mDeviceSim):
         kind: SensorKind = "multi",
         base_topic: str = "zigbee2mqtt",
         publish_bridge: bool = True,
+        wake_interval_s: float | None = None,
     ) -> None:
         super().__init__(friendly_name, mqtt, base_topic=base_topic, publish_bridge=publish_bridge)
+        self.wake_interval_s = wake_interval_s
         self.kind = kind
         self.battery = 97
         self.occupancy = False

@@ -35,14 +35,14 @@ def test_map_values_and_scaling(bench: Bench) -> None:
 def test_fc06_and_fc16_writes_read_back(bench: Bench) -> None:
     m = bench.modbus
     regmap = load_map(m.register_map)
-    sp = regmap.registers["setpoint"]
-    before = mbpoll_values(mbpoll(m, "-r", _ref(m, "setpoint"), m.port))[sp.wire_address + 1]
+    sp, mode, fan = (regmap.registers[r] for r in ("setpoint", "mode", "fan"))
+    now = mbpoll_values(mbpoll(m, "-r", "1", "-c", str(regmap.read_plan()[0].quantity), m.port))
+    before = {spec.wire_address + 1: now[spec.wire_address + 1] for spec in (sp, mode, fan)}
     try:
         wrote = mbpoll(m, "-r", _ref(m, "setpoint"), m.port, str(sp.encode(23.5)[0]))  # FC06
         assert wrote.code == 0 and "Written 1 references" in wrote.out, wrote.text
         got = mbpoll_values(mbpoll(m, "-r", _ref(m, "setpoint"), m.port))
         assert got[sp.wire_address + 1] == sp.encode(23.5)[0]
-        mode, fan = regmap.registers["mode"], regmap.registers["fan"]
         if (mode.wire_address, fan.wire_address) == (sp.wire_address - 2, sp.wire_address - 1):
             words = [mode.encode("cool")[0], fan.encode("high")[0], sp.encode(21.0)[0]]
             wrote = mbpoll(m, "-r", _ref(m, "mode"), m.port, *map(str, words))  # FC16
@@ -50,7 +50,8 @@ def test_fc06_and_fc16_writes_read_back(bench: Bench) -> None:
             got = mbpoll_values(mbpoll(m, "-r", _ref(m, "mode"), "-c", "3", m.port))
             assert [got[mode.wire_address + 1 + i] for i in range(3)] == words
     finally:
-        mbpoll(m, "-r", _ref(m, "setpoint"), m.port, str(before))
+        for ref, value in before.items():
+            mbpoll(m, "-r", str(ref), m.port, str(value))
 
 
 def test_exception_2_for_an_address_the_map_does_not_declare(bench: Bench) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -139,3 +140,33 @@ async def test_bridge_killed_is_offline_by_its_last_will(mqtt_broker: MosquittoB
             proc.kill()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+async def test_sleepy_sensor_answers_get_only_when_it_wakes(mqtt_broker: MosquittoBroker) -> None:
+    mqtt = MqttConfig(host=mqtt_broker.host, port=mqtt_broker.port)
+    base = f"z2m{time.monotonic_ns()}"
+    never = Z2mSensorSim("never", mqtt, kind="door", base_topic=base)
+    polls = Z2mSensorSim("polls", mqtt, kind="door", base_topic=base, wake_interval_s=1.0)
+    for sim in (never, polls):
+        await sim.start()
+    topics = ["-t", f"{base}/never", "-t", f"{base}/polls"]
+    sub = subprocess.Popen(
+        ["mosquitto_sub", "-h", mqtt_broker.host, "-p", str(mqtt_broker.port), "-R", "-v", *topics],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        time.sleep(0.3)
+        for name in ("never", "polls"):
+            pub = ["mosquitto_pub", "-h", mqtt_broker.host, "-p", str(mqtt_broker.port)]
+            subprocess.run([*pub, "-t", f"{base}/{name}/get", "-m", '{"contact":""}'], check=True)
+        sent = time.monotonic()
+        await eventually(lambda: polls.commands_seen >= 1 and never.commands_seen >= 1)
+        await asyncio.sleep(1.6)
+    finally:
+        sub.terminate()
+        out, _ = sub.communicate(timeout=5)
+        for sim in (never, polls):
+            await sim.stop()
+    lines = out.decode().splitlines()
+    assert [line.split(" ")[0] for line in lines] == [f"{base}/polls"], lines
+    assert time.monotonic() - sent >= 1.0  # not at once: at its next wake-up
