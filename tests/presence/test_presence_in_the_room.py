@@ -23,7 +23,7 @@ from agent.presence.service import RoomPresence
 from agent.room import RoomController
 from agent.store import AgentStore
 from drivers.base import SensorEvent, SensorEventKind, SensorState
-from firmware_mocks.phone import ANDROID_BACKGROUND, Phone, walk_in
+from firmware_mocks.phone import ANDROID_BACKGROUND, Leg, Phone, walk_in
 from scenes.loader import load_scenes
 from smartroom.clock import FakeClock
 from smartroom.credentials import stay_secret
@@ -170,15 +170,10 @@ async def test_recognised_phone_gets_the_member_welcome_and_holds_the_room(room:
     room.door(True)
     room.door(False)
     room.motion(False)
-    for _ in range(60):
-        room.presence.ble.on_hci(
-            next(
-                p
-                for _, p in Phone(
-                    stay_secret(ROOM_SECRET, STAY), profile=ANDROID_BACKGROUND
-                ).adverts(walk_in(0.1, 0.1, 10.0), start=room.clock.now(), seconds=5)
-            )
-        )
+    phone = Phone(stay_secret(ROOM_SECRET, STAY), profile=ANDROID_BACKGROUND, rng=random.Random(9))
+    for _ in range(60):  # one advert a minute gets through (the phone lies still on the desk)
+        _, packet = next(phone.adverts([Leg(5.0, 2.0, 2.0)], start=room.clock.now()))
+        room.presence.ble.on_hci(packet)
         await room.advance(60)
     assert room.status()["occupied"] and room.status()["member_present"]
 
