@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from agent.board_link import BoardLink
 from agent.config import RoomConfig
 from agent.metrics import AgentMetrics
 from agent.room import RoomController
@@ -36,6 +37,8 @@ from sync.wire import (
     MemberPreferences,
     ModelManifest,
     RoomCredentials,
+    RoomStatus,
+    StaffCommand,
     StayAssignment,
     UploadBatch,
     UploadResult,
@@ -49,6 +52,7 @@ log = get_logger("agent.central")
 
 _STAYS = TypeAdapter(list[StayAssignment])
 _MODELS = TypeAdapter(list[ModelManifest])
+_COMMANDS = TypeAdapter(list[StaffCommand])
 MODELS_PATH = "/v1/agent/models"
 CREDENTIALS_PATH = "/v1/agent/credentials"
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
@@ -201,6 +205,17 @@ class CentralClient:
         except ValidationError as exc:
             raise CentralError(f"POST /v1/agent/events: bad document: {exc}") from None
 
+    async def post_status(self, status: RoomStatus) -> None:
+        await self._send("POST", "/v1/agent/status", status.model_dump(mode="json"))
+
+    async def board_commands(self, after: int) -> list[StaffCommand]:
+        """The housekeeping board's commands for this room after `after`, oldest first."""
+        data = await self._call("GET", f"/v1/agent/board-commands?after={after}")
+        try:
+            return _COMMANDS.validate_python(data)
+        except ValidationError as exc:
+            raise CentralError(f"GET board-commands: bad document: {exc}") from None
+
 
 class SyncWorker:
     def __init__(
@@ -227,6 +242,9 @@ class SyncWorker:
         self.pulls = 0
         self.pushed = 0
         self.kick = asyncio.Event()
+        # The housekeeping board: status up (a change wakes this worker), commands down.
+        self.board = BoardLink(client, room, heartbeat_s=config.runtime.status_heartbeat_s)
+        room.on_status(lambda _status: self.kick.set())
 
     def _state(self, ok: bool, error: str | None = None) -> None:
         if ok and self.online is not True:
@@ -245,6 +263,7 @@ class SyncWorker:
                     await self.pull()
                     next_pull = loop.time() + self.config.central.pull_interval_s
                 await self.push()
+                await self.board.exchange()
                 self._state(True)
                 self.backoff.reset()
             except CentralError as exc:

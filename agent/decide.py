@@ -196,6 +196,7 @@ def _situation(
         first_entry_done=first_done,
         dnd=memory.dnd,
         mur=memory.mur,
+        service=memory.service,
         arrival_soon=upcoming is not None
         and upcoming.arrival - now <= rules.energy.precondition_max,
         departed_at=memory.departed_at.astimezone(tz) if memory.departed_at else None,

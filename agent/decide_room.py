@@ -29,6 +29,7 @@ from agent.facts import (
     OutdoorReading,
     PresenceSignal,
     Released,
+    StaffService,
     WindowChanged,
 )
 from agent.room_memory import UNCONFIRMED_KEPT, Memory, StayMemory, with_outing
@@ -192,6 +193,8 @@ def _one(
         _device_changed(fact, out, stay, rules, previous_plan, previous_scene, events, notes)
     elif isinstance(fact, HousekeepingRequest):
         out.memory = housekeeping(m, fact.dnd, fact.mur, fact.via, stay, events, notes)
+    elif isinstance(fact, StaffService):
+        out.memory = staff_service(m, fact, stay, events, notes)
     elif isinstance(fact, GuestOverride):
         _record_manual(
             out, fact.device, fact.state, fact.command, fact.via, fact.at,
@@ -357,6 +360,24 @@ def housekeeping(
     )
     notes.append(("housekeeping", {"dnd": new_dnd, "mur": new_mur, "via": via}))
     return replace(m, dnd=new_dnd, mur=new_mur)
+
+
+def staff_service(
+    m: Memory,
+    fact: StaffService,
+    stay: StayAssignment | None,
+    events: list[NewEvent],
+    notes: Notes,
+) -> Memory:
+    """The board's start/finish of cleaning: the housekeeping scene runs while it lasts;
+    the finish serves a make-up request. Commands are applied once, in central's order."""
+    if fact.seq <= m.service_seq:
+        return m
+    m = replace(m, service=fact.active, service_seq=fact.seq)
+    notes.append(("staff_service", {"active": fact.active, "seq": fact.seq}))
+    if not fact.active and m.mur:
+        m = housekeeping(m, None, False, "board", stay, events, notes)
+    return m
 
 
 def _occupancy_changed(

@@ -128,6 +128,17 @@ class HousekeepingRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class StaffService:
+    """The housekeeping board's command (`sync.wire.StaffCommand`): an attendant started
+    (`active`) or finished cleaning. `seq` orders the room's commands; one already applied
+    (seq not above the memory's) changes nothing."""
+
+    active: bool
+    seq: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class GuestOverride:
     """The guest set a device through the app; applied already, held like a knob change."""
 
@@ -174,6 +185,7 @@ Fact = (
     | DeviceChanged
     | CommandSettled
     | HousekeepingRequest
+    | StaffService
     | GuestOverride
     | Released
     | StaysChanged

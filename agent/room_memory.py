@@ -83,6 +83,8 @@ class Memory:
     entry: Entry | None = None
     dnd: bool = False
     mur: bool = False
+    service: bool = False  # housekeeping at work, started from the board
+    service_seq: int = 0  # the last board command applied (central's per-room order)
     # The guest's held settings (a knob turned, an app change): automation keeps off them.
     manual: dict[str, Command] = field(default_factory=dict)
     # Commands that failed or timed out, the last few per device: a device that carries
@@ -139,6 +141,8 @@ class Memory:
             "entry": self.entry,
             "dnd": self.dnd,
             "mur": self.mur,
+            "service": self.service,
+            "service_seq": self.service_seq,
             "manual": {n: command_dict(c) for n, c in self.manual.items()},
             "unconfirmed": {n: [command_dict(c) for c in cs] for n, cs in self.unconfirmed.items()},
             "returned_at": {k: _t(v) for k, v in self.returned_at.items()},
@@ -187,6 +191,8 @@ class Memory:
             entry=data.get("entry"),
             dnd=bool(data.get("dnd")),
             mur=bool(data.get("mur")),
+            service=bool(data.get("service")),
+            service_seq=int(data.get("service_seq") or 0),
             manual=commands(data.get("manual") or {}),
             unconfirmed={
                 n: tuple(command_from_dict(capabilities[n], c) for c in cs)

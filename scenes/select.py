@@ -6,7 +6,8 @@
 
 Occupied rooms: the guest of a stay that has just ended (checked out, still packing) →
 `departing` (nothing changes until they leave); staff entry, or someone in a room nobody
-has rented → `welcome_staff` (or `make_up_room` when MUR is on); a guest →
+has rented → `welcome_staff` (or `make_up_room` when MUR is on); an attendant who started
+cleaning on the housekeeping board → `make_up_room` until they finish; a guest →
 `sleep` / `wake` inside the member's sleep and wake windows, else `welcome` on the first
 entry of a stay and `welcome_back` after. Empty rooms: checked in → `away` (or
 `pre_arrival` before the first entry); not checked in → `pre_arrival` when a stay arrives
@@ -39,6 +40,7 @@ class Situation:
     departed_at: datetime | None = None  # last check-out of this room
     wake_time: time | None = None
     sleep_time: time | None = None
+    service: bool = False  # housekeeping started cleaning on the board
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ def _plus(t: time, delta: timedelta) -> time:
 
 def select_scene(s: Situation) -> SceneChoice:
     overlays = ("dnd",) if s.dnd else ()
+    if s.service:
+        return SceneChoice("make_up_room", (), "housekeeping at work (started on the board)")
     now = s.now_local.time()
     if s.occupied:
         if not s.rented and s.entry in ("first", "re"):

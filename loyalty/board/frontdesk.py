@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from loyalty.board.projection import update_room
+from loyalty.board.projection import record_change, update_room
 from loyalty.db.board_tables import board_properties, board_rooms
 from loyalty.errors import ApiError
 
@@ -54,3 +54,9 @@ def require_ready(conn: Connection, property_id: str, room_id: str) -> None:
 def checked_out(conn: Connection, property_id: str, room_id: str | None, now: datetime) -> None:
     if room_id is not None and _room(conn, property_id, room_id) is not None:
         update_room(conn, property_id, room_id, now, condition="dirty", condition_at=now)
+
+
+def stay_changed(conn: Connection, property_id: str, room_id: str | None, now: datetime) -> None:
+    """A stay of the room was booked, checked in or cancelled: redraw the room's card."""
+    if room_id is not None and _room(conn, property_id, room_id) is not None:
+        record_change(conn, property_id, room_id, now)

@@ -92,6 +92,7 @@ def book(conn: Connection, ctx: Context, body: StayCreate) -> str:
             created_at=ctx.clock.now(),
         )
     )
+    frontdesk.stay_changed(conn, body.property_id, body.room_id, ctx.clock.now())
     return stay_id
 
 
@@ -163,6 +164,7 @@ def check_in(conn: Connection, ctx: Context, stay_id: str, room_id: str) -> list
             room_key_json=key.model_dump_json(),
         )
     )
+    frontdesk.stay_changed(conn, row.property_id, room_id, now)
     return rules_adapter.breakdown_lines(estimate)
 
 
@@ -315,3 +317,4 @@ def cancel(conn: Connection, ctx: Context, stay_id: str, *, no_show: bool) -> No
         .where(stays.c.id == stay_id)
         .values(status="no_show" if no_show else "cancelled", ble_secret_b64=None)
     )
+    frontdesk.stay_changed(conn, row.property_id, row.room_id, now)
