@@ -263,9 +263,9 @@ class SyncWorker:
                     await self.pull()
                     next_pull = loop.time() + self.config.central.pull_interval_s
                 await self.push()
-                await self.board.exchange()
                 self._state(True)
                 self.backoff.reset()
+                await self.board.exchange()  # its own failures never mark central down
             except CentralError as exc:
                 self._state(False, str(exc))
                 delay = self.backoff.next()
