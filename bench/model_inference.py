@@ -96,6 +96,12 @@ def main() -> None:
     tfl = timed(lambda: model.predict(x))
     ref = timed(lambda: reference.predict_proba(x))
     full = timed(lambda: advisor.suggest(ctx, None))
+    voter = MemberPreferences(member_id=new_id("m_"))
+    for vote in ("warmer", "warmer", "no change"):
+        voter = voter.model_copy(
+            update={"comfort_offset": advisor.observe_vote(voter, vote, ctx.at)}
+        )
+    personal = timed(lambda: advisor.predict_vote(ctx, voter))
 
     stays = []
     contexts = {
@@ -155,6 +161,7 @@ def main() -> None:
             row("TFLite interpreter, one batched call", tfl),
             row("baseline: same MLP in numpy", ref),
             row("whole `ComfortAdvisor.suggest` (encode, clo, adaptive band, call)", full),
+            row("`ComfortAdvisor.predict_vote` with 3 learned votes (one row)", personal),
             "",
             f"TFLite / numpy p50 ratio: **{percentile(tfl, 50) / percentile(ref, 50):.2f}**; "
             f"goal p99 ≤ 1,000 µs for the batched call: "

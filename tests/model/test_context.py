@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from agent.comfort import ComfortContext
+from agent.comfort import ComfortAdvisor, ComfortContext
 from agent.comfort.features import N_FEATURES, FeatureSpec, Imputation, RawFeatures, encode
 
 SPEC = FeatureSpec(impute=Imputation(rh_pct=46, outdoor_c=22.7, running_mean_c=23.6, cooling=0.5))
@@ -147,3 +149,38 @@ def test_context_status_names_what_is_missing_and_its_measured_cost() -> None:
     assert "0.500 / 0.260" in none["cost"] and "PMV rule 0.450 / 0.170" in none["cost"]
     old = context_status({}, climate=None, air_conditioned=True)
     assert old["missing"] == ["climate"] and old["cost"] == "not measured for this model version"
+
+
+def test_the_agent_says_at_start_which_context_is_missing_and_what_it_costs(
+    tmp_path: Path, advisor: ComfortAdvisor
+) -> None:
+    """The room's resolver, with the shipped model: it logs the missing context with the
+    model's own measured cost, and `context_info` (what /health shows) says the same."""
+    from structlog.testing import capture_logs
+
+    from agent.config import parse_room_config
+    from agent.preferences import PreferenceResolver
+
+    def config(**room: object) -> Any:
+        return parse_room_config(
+            {
+                "room": {"property_id": "SHA-01", "room_id": "1201", **room},
+                "devices": {"hvac": {"driver": "modbus_hvac", "port": "/dev/null"}},
+                "store": {"path": str(tmp_path / "agent.db")},
+            },
+            source="test",
+        )
+
+    with capture_logs() as logs:
+        resolver = PreferenceResolver(config(), advisor)
+    info = resolver.context_info()
+    assert info is not None and info["missing"] == ["climate", "cooling type"]
+    measured = advisor.model.spec.context_scores["both unknown"]  # type: ignore[union-attr]
+    assert (info["macro_f1"], info["kappa"]) == tuple(measured)
+    warned = [e for e in logs if e["event"] == "comfort_context_missing"]
+    assert warned and warned[0]["missing"] == ["climate", "cooling type"]
+    assert f"{measured[0]:.3f}" in warned[0]["cost"] and "PMV rule" in warned[0]["cost"]
+    with capture_logs() as logs:
+        complete = PreferenceResolver(config(climate="Cfa", air_conditioned=True), advisor)
+    assert complete.context_info()["missing"] == []  # type: ignore[index]
+    assert [e["event"] for e in logs] == ["comfort_context_complete"]
