@@ -18,6 +18,8 @@ Baselines in the same run: the population model and "repeat the person's last vo
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -87,7 +89,7 @@ def main(argv: list[str]) -> int:
     print(f"{len(idx)} votes with at least one earlier vote from the same person")
     print(_line("population model (teacher, out-of-fold)", scores(yy, decide(oof[idx], w))))
     print(_line("repeat the person's last vote", scores(yy, np.asarray(last))))
-    heads = {
+    heads: dict[str, Callable[[], Any]] = {
         "head: logistic regression": lambda: LogisticRegression(
             C=1.0, max_iter=2000, class_weight="balanced"
         ),
