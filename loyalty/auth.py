@@ -28,7 +28,7 @@ from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine, select, update
 
-from loyalty.db.tables import api_keys
+from loyalty.db.tables import api_keys, members
 from loyalty.errors import ApiError
 
 Role = Literal["admin", "staff", "agent", "member", "loyalty"]
@@ -47,6 +47,13 @@ class Principal:
         """A member key may only touch its own member; other roles pass."""
         if self.role == "member" and self.member_id != member_id:
             raise ApiError(403, "forbidden", "a member key can only access its own member")
+
+    def require_owner(self, member_id: str, missing: ApiError) -> None:
+        """For a thing found by its own id (a stay, a redemption): a member key that does not
+        own it gets `missing`, the very answer for an id that does not exist, so the answer
+        never tells whether someone else's id exists."""
+        if self.role == "member" and self.member_id != member_id:
+            raise missing
 
 
 def _hash(secret: str) -> str:
@@ -74,6 +81,12 @@ def create_key(
         raise ValueError("only agent keys take --property/--room")
     if role != "member" and member_id:
         raise ValueError("only member keys take --member")
+    if member_id is not None:
+        known = conn.execute(
+            select(members.c.id).where(members.c.id == member_id, members.c.erased_at.is_(None))
+        ).first()
+        if known is None:
+            raise ValueError(f"no member {member_id!r} (or the member was erased)")
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     conn.execute(

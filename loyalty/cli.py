@@ -7,8 +7,8 @@
     loyalty keys create --role member --member m_...
     loyalty keys revoke KEY_ID
     loyalty ledger verify                            # exit 1 and name the first bad entry
-    loyalty jobs expiry --as-of 2026-12-31
-    loyalty jobs tiers --as-of 2026-12-31
+    loyalty jobs expiry --as-of 2026-12-01 [--dry-run]   # not after today
+    loyalty jobs tiers --as-of 2026-01-01 [--dry-run]    # the year before that date
     loyalty models publish --manifest comfort-1.2.0.json --file comfort.tflite
     loyalty models list                              # every version, withdrawn ones too
     loyalty models withdraw 1.2.0                    # agents no longer see it
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -185,38 +186,56 @@ def ledger_verify(database: Database = None) -> None:
         raise typer.Exit(1)
 
 
-def _job(name: str, as_of: str, database: str | None) -> None:
+def _job(name: str, as_of: str, database: str | None, dry_run: bool) -> None:
     from loyalty.app import create_app
+    from loyalty.errors import ApiError
     from loyalty.services import jobs as svc
 
-    settings = _settings(database)
-    app_ = create_app(settings)
-    ctx = app_.state.ctx
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", as_of):
+        _fail(f"--as-of {as_of!r} is not a date (fix: YYYY-MM-DD)")
     try:
         day = date.fromisoformat(as_of)
     except ValueError:
-        typer.echo(f"error: --as-of {as_of!r} is not a date (fix: YYYY-MM-DD)", err=True)
-        raise typer.Exit(2) from None
+        _fail(f"--as-of {as_of!r} is not a date (fix: YYYY-MM-DD)")
+    settings = _settings(database)
+    ctx = create_app(settings).state.ctx
     run = svc.expire_points if name == "expiry" else svc.evaluate_tiers
-    again, result = run(ctx.engine, ctx, day)
-    ctx.engine.dispose()
-    typer.echo(json.dumps({"job": name, "as_of": as_of, "already_ran": again, **result}))
+    try:
+        again, result = run(ctx.engine, ctx, day, dry_run=dry_run)
+    except ApiError as exc:  # the API's own rule (no future dates), with the API's message
+        _fail(f"--as-of: {exc.message}")
+    finally:
+        ctx.engine.dispose()
+    out = {"job": name, "as_of": as_of, "already_ran": again, "dry_run": dry_run, **result}
+    typer.echo(json.dumps(out))
+
+
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="print what would change (per member); change nothing")
+]
 
 
 @jobs.command("expiry")
 def jobs_expiry(
-    as_of: Annotated[str, typer.Option(help="YYYY-MM-DD")], database: Database = None
+    as_of: Annotated[str, typer.Option(help="YYYY-MM-DD, not after today")],
+    dry_run: DryRun = False,
+    database: Database = None,
 ) -> None:
-    """Expire points as of a date (idempotent)."""
-    _job("expiry", as_of, database)
+    """Expire points as of a date, not after today (idempotent per date)."""
+    _job("expiry", as_of, database, dry_run)
 
 
 @jobs.command("tiers")
 def jobs_tiers(
-    as_of: Annotated[str, typer.Option(help="YYYY-MM-DD")], database: Database = None
+    as_of: Annotated[
+        str, typer.Option(help="YYYY-MM-DD, not after today: evaluates the year before it")
+    ],
+    dry_run: DryRun = False,
+    database: Database = None,
 ) -> None:
-    """Evaluate tiers as of a date (idempotent)."""
-    _job("tiers", as_of, database)
+    """Evaluate tiers for the qualification year that ended before --as-of (not after today;
+    idempotent per date)."""
+    _job("tiers", as_of, database, dry_run)
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:

@@ -353,11 +353,13 @@ class ConversionResult(Response):
 
 
 class ExpiryJob(Request):
-    as_of: Day
+    as_of: Day = Field(description="not after today")
+    dry_run: Switch = Field(default=False, description="list what would change; change nothing")
 
 
 class TierJob(Request):
     year_ending: Day = Field(description="the last day of the qualification year to evaluate")
+    dry_run: Switch = Field(default=False, description="list what would change; change nothing")
 
 
 class HoldsJob(Request):
@@ -368,7 +370,10 @@ class JobResult(Response):
     job: str
     period: str
     already_ran: bool
-    result: dict[str, Any]
+    dry_run: bool = False
+    result: dict[str, Any] = Field(
+        description="totals; a dry run adds `changes`, what would change member by member"
+    )
 
 
 class VerifyResult(Response):

@@ -142,18 +142,24 @@ def resolve_flag(
 
 @router.post("/jobs/expiry", response_model=JobResult)
 def expiry(request: Request, body: ExpiryJob, who: Principal = Depends(ADMIN)) -> JobResult:
-    """Expire points as of a date (oldest first). Idempotent per date."""
+    """Expire points as of a date, not after today (oldest first). Idempotent per date.
+    `dry_run` lists what would expire, member by member, and changes nothing."""
     ctx = ctx_of(request)
-    if body.as_of > ctx.clock.now().date():
-        raise ApiError(422, "future_date", "as_of may not be in the future", field="as_of")
-    again, result = jobs.expire_points(ctx.engine, ctx, body.as_of)
-    return JobResult(job="expiry", period=body.as_of.isoformat(), already_ran=again, result=result)
+    again, result = jobs.expire_points(ctx.engine, ctx, body.as_of, dry_run=body.dry_run)
+    return JobResult(
+        job="expiry",
+        period=body.as_of.isoformat(),
+        already_ran=again,
+        dry_run=body.dry_run,
+        result=result,
+    )
 
 
 @router.post("/jobs/tier-evaluation", response_model=JobResult)
 def tier_evaluation(request: Request, body: TierJob, who: Principal = Depends(ADMIN)) -> JobResult:
     """Evaluate every member's tier once the qualification year ending `year_ending` is over
-    (upgrades, downgrades after years below, retention bonuses). Idempotent per year."""
+    (upgrades, downgrades after years below, retention bonuses). Idempotent per year.
+    `dry_run` lists the tier changes and bonuses it would make and changes nothing."""
     ctx = ctx_of(request)
     first_day_after = body.year_ending + timedelta(days=1)
     if first_day_after > ctx.clock.now().date():
@@ -165,11 +171,12 @@ def tier_evaluation(request: Request, body: TierJob, who: Principal = Depends(AD
             field="year_ending",
         )
     # The rules count a year as completed once `as_of` lies in the next one.
-    again, result = jobs.evaluate_tiers(ctx.engine, ctx, first_day_after)
+    again, result = jobs.evaluate_tiers(ctx.engine, ctx, first_day_after, dry_run=body.dry_run)
     return JobResult(
         job="tier-evaluation",
         period=body.year_ending.isoformat(),
         already_ran=again,
+        dry_run=body.dry_run,
         result=result,
     )
 

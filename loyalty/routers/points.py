@@ -138,7 +138,7 @@ def redeem(
 
 def _owned(request: Request, who: Principal, redemption_id: str) -> None:
     view = read(request, lambda c: red.get_view(c, redemption_id))
-    who.require_member(view.member_id)
+    who.require_owner(view.member_id, red.missing(redemption_id))
 
 
 @router.get("/redemptions/{redemption_id}", response_model=RedemptionView)
@@ -146,7 +146,7 @@ def get_redemption(
     request: Request, redemption_id: Ident, who: Principal = Depends(SELF)
 ) -> RedemptionView:
     view = read(request, lambda c: red.get_view(c, redemption_id))
-    who.require_member(view.member_id)
+    who.require_owner(view.member_id, red.missing(redemption_id))
     return view
 
 

@@ -36,7 +36,7 @@ def get_stay(
 ) -> StayView:
     def work(conn: Connection) -> StayView:
         row = svc.get_stay(conn, stay_id)
-        who.require_member(row.member_id)
+        who.require_owner(row.member_id, svc.stay_missing(stay_id))
         return svc.stay_view(conn, row)
 
     return read(request, work)

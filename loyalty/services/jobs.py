@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalty.context import Context
 from loyalty.db.tables import job_runs, members, transfers
+from loyalty.errors import ApiError
 from loyalty.ledger import (
     SYSTEM,
     TransferSpec,
@@ -64,8 +65,22 @@ def earn_lots(conn: Connection, pseudonym: str, as_of: date) -> list[EarnLot]:
     return [EarnLot(lot_id=str(i), earned_at=d, remaining=n) for i, n, d in lots]
 
 
+def refuse_future(ctx: Context, as_of: date, field: str = "as_of") -> None:
+    """The one "as of" rule of the API and the CLI: a job never runs ahead of the clock (an
+    expiry or a tier evaluation run early cannot be taken back)."""
+    today = ctx.clock.now().date()
+    if as_of > today:
+        raise ApiError(
+            422,
+            "future_date",
+            f"{field} {as_of} is after today ({today}): jobs never run ahead of time",
+            field=field,
+        )
+
+
 def run_expiry(conn: Connection, ctx: Context, as_of: date) -> dict[str, Any]:
     expired_points = members_hit = 0
+    changes: list[dict[str, Any]] = []
     for member in _members(conn):
         lock_owners(conn, [member.pseudonym])
         lots = earn_lots(conn, member.pseudonym, as_of)
@@ -95,9 +110,15 @@ def run_expiry(conn: Connection, ctx: Context, as_of: date) -> dict[str, Any]:
                 now=ctx.clock.now(),
             )
             expired_points += points
+            changes.append({"member_id": member.id, "points_expired": points})
             hit = True
         members_hit += hit
-    return {"as_of": as_of.isoformat(), "points_expired": expired_points, "members": members_hit}
+    return {
+        "as_of": as_of.isoformat(),
+        "points_expired": expired_points,
+        "members": members_hit,
+        "changes": changes,
+    }
 
 
 def run_tier_evaluation(conn: Connection, ctx: Context, as_of: date) -> dict[str, Any]:
@@ -106,6 +127,7 @@ def run_tier_evaluation(conn: Connection, ctx: Context, as_of: date) -> dict[str
     depth = programme.qualification.downgrade_after_years_below + 1
     changes: dict[str, int] = {"upgrade": 0, "downgrade": 0, "unchanged": 0}
     bonuses = 0
+    listed: list[dict[str, Any]] = []
     for member in _members(conn):
         lock_owners(conn, [member.pseudonym])
         years = []
@@ -123,6 +145,16 @@ def run_tier_evaluation(conn: Connection, ctx: Context, as_of: date) -> dict[str
             tier_since=since if since and since <= as_of else None,
         )
         changes[decision.change] += 1
+        bonus = decision.retention_bonus
+        if decision.tier != member.tier or (bonus and bonus.points > 0):
+            listed.append(
+                {
+                    "member_id": member.id,
+                    "from_tier": member.tier,
+                    "to_tier": decision.tier,
+                    "retention_bonus": bonus.points if bonus else 0,
+                }
+            )
         if decision.tier != member.tier:
             data = {
                 "member_id": member.id,
@@ -152,7 +184,6 @@ def run_tier_evaluation(conn: Connection, ctx: Context, as_of: date) -> dict[str
                 ),
             )
         )
-        bonus = decision.retention_bonus
         if bonus and bonus.points > 0:
             tid = _tid("b", member.pseudonym, bonus.idempotency_key)
             if get_transfer(conn, tid) is None:
@@ -177,13 +208,27 @@ def run_tier_evaluation(conn: Connection, ctx: Context, as_of: date) -> dict[str
                 }
                 emit(conn, "points.posted", data, now=ctx.clock.now(), event_id=f"evt_{tid}")
                 bonuses += 1
-    return {"as_of": as_of.isoformat(), **changes, "retention_bonuses": bonuses}
+    return {"as_of": as_of.isoformat(), **changes, "retention_bonuses": bonuses, "changes": listed}
 
 
 def run_job(
-    engine: Engine, ctx: Context, name: str, period: str, work: Any
+    engine: Engine, ctx: Context, name: str, period: str, work: Any, *, dry_run: bool = False
 ) -> tuple[bool, dict[str, Any]]:
-    """Run `work(conn)` once per (name, period); a second run returns the first's result."""
+    """Run `work(conn)` once per (name, period); a second run returns the first's result.
+    A dry run does all the work in a transaction it rolls back, and returns the result
+    with `changes` (member by member) and `dry_run: true`; a real run stores and returns
+    the totals only."""
+    if dry_run:
+        with engine.connect() as conn, conn.begin() as tx:
+            row = conn.execute(
+                select(job_runs).where(job_runs.c.name == name, job_runs.c.period == period)
+            ).first()
+            if row is not None:
+                tx.rollback()
+                return True, dict(json.loads(row.result_json))
+            result = work(conn)
+            tx.rollback()
+        return False, {**result, "dry_run": True}
     with engine.begin() as conn:
         row = conn.execute(
             select(job_runs).where(job_runs.c.name == name, job_runs.c.period == period)
@@ -191,6 +236,7 @@ def run_job(
         if row is not None:
             return True, dict(json.loads(row.result_json))
         result = work(conn)
+        result.pop("changes", None)
         try:
             with conn.begin_nested():
                 conn.execute(
@@ -206,13 +252,32 @@ def run_job(
     return False, result
 
 
-def expire_points(engine: Engine, ctx: Context, as_of: date) -> tuple[bool, dict[str, Any]]:
-    return run_job(engine, ctx, "expiry", as_of.isoformat(), lambda c: run_expiry(c, ctx, as_of))
-
-
-def evaluate_tiers(engine: Engine, ctx: Context, as_of: date) -> tuple[bool, dict[str, Any]]:
+def expire_points(
+    engine: Engine, ctx: Context, as_of: date, *, dry_run: bool = False
+) -> tuple[bool, dict[str, Any]]:
+    refuse_future(ctx, as_of)
     return run_job(
-        engine, ctx, "tiers", as_of.isoformat(), lambda c: run_tier_evaluation(c, ctx, as_of)
+        engine,
+        ctx,
+        "expiry",
+        as_of.isoformat(),
+        lambda c: run_expiry(c, ctx, as_of),
+        dry_run=dry_run,
+    )
+
+
+def evaluate_tiers(
+    engine: Engine, ctx: Context, as_of: date, *, dry_run: bool = False
+) -> tuple[bool, dict[str, Any]]:
+    """`as_of` is the first day after the qualification year to evaluate."""
+    refuse_future(ctx, as_of)
+    return run_job(
+        engine,
+        ctx,
+        "tiers",
+        as_of.isoformat(),
+        lambda c: run_tier_evaluation(c, ctx, as_of),
+        dry_run=dry_run,
     )
 
 

@@ -133,8 +133,12 @@ def hold(conn: Connection, ctx: Context, body: RedeemRequest) -> RedemptionView:
 def _get(conn: Connection, redemption_id: str) -> Any:
     row = conn.execute(select(redemptions).where(redemptions.c.id == redemption_id)).first()
     if row is None:
-        raise ApiError(404, "redemption_not_found", f"no redemption {redemption_id!r}")
+        raise missing(redemption_id)
     return row
+
+
+def missing(redemption_id: str) -> ApiError:
+    return ApiError(404, "redemption_not_found", f"no redemption {redemption_id!r}")
 
 
 def get_view(conn: Connection, redemption_id: str) -> RedemptionView:

@@ -28,10 +28,14 @@ def _nights(row: Any) -> int:
     return max(1, int((row.departure.date() - row.arrival.date()).days))
 
 
+def stay_missing(stay_id: str) -> ApiError:
+    return ApiError(404, "stay_not_found", f"no stay {stay_id!r}", field="stay_id")
+
+
 def get_stay(conn: Connection, stay_id: str) -> Any:
     row = conn.execute(select(stays).where(stays.c.id == stay_id)).first()
     if row is None:
-        raise ApiError(404, "stay_not_found", f"no stay {stay_id!r}", field="stay_id")
+        raise stay_missing(stay_id)
     return row
 
 
