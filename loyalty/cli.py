@@ -14,6 +14,7 @@
     loyalty models withdraw 1.2.0                    # agents no longer see it
     loyalty analytics kpis --start 2026-01-01 --end 2027-01-01   # programme KPIs (JSON/CSV)
     loyalty webhooks add|rotate|scan|run|log|replay  # signed webhooks (loyalty.cli_economics)
+    loyalty board import FILE | staff-add | staff      # housekeeping board (loyalty.board.cli)
 
 Settings come from LOYALTY_* environment variables (LOYALTY_DATABASE_URL, ...) or --database.
 """
@@ -57,6 +58,15 @@ def _economics() -> None:
 
 
 _economics()
+
+
+def _board() -> None:
+    from loyalty.board.cli import board
+
+    app.add_typer(board, name="board")
+
+
+_board()
 
 Database = Annotated[
     str | None, typer.Option("--database", help="SQLAlchemy URL (default LOYALTY_DATABASE_URL)")

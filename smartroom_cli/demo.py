@@ -330,6 +330,7 @@ async def _demo(
     from firmware_mocks.rig import Rig
     from firmware_mocks.scenario import parse_scenario
     from firmware_mocks.standard_room import standard_devices
+    from smartroom_cli.demo_board import open_board
 
     started = time.monotonic()
 
@@ -359,6 +360,12 @@ async def _demo(
     )
 
     runs = [RoomRun(str(1201 + i), GUESTS[i % len(GUESTS)]) for i in range(room_count)]
+    board = await open_board(central.url, central.engine, [run.room_id for run in runs])
+    say(
+        f"[green]housekeeping board[/] {board.url} (rooms cleaned and inspected this morning); "
+        f"sign in with the supervisor's key {board.keys['supervisor']} "
+        f"or the attendant's {board.keys['attendant']}"
+    )
     failures: list[str] = []
     watcher: asyncio.Task[None] | None = None
     try:

@@ -18,6 +18,7 @@ from loyalty.board.session import COOKIE, LIFETIME, BoardSession, sign_in, sign_
 from loyalty.board.views import load_board, property_info
 from loyalty.board.workflow import Action, act
 from loyalty.db.board_tables import board_properties
+from loyalty.edge.fields import Switch
 from loyalty.errors import ApiError
 from loyalty.routers.common import ERRORS, IdempotencyKey, ctx_of, read, retrying, write
 from sync.wire import RoomId
@@ -47,7 +48,7 @@ class Rooms(BaseModel):
 
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    require_inspected: bool
+    require_inspected: Switch
 
 
 @public.post("/session", response_model=SignedIn)

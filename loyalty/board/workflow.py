@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -30,6 +30,7 @@ from loyalty.db.board_tables import (
     board_rooms,
     board_staff,
 )
+from loyalty.edge.fields import Day, Switch
 from loyalty.errors import ApiError
 from sync.wire import RoomId, new_id
 
@@ -59,7 +60,7 @@ class FinishCleaning(_Action):
 
 class Inspect(_Action):
     kind: Literal["inspect"]
-    passed: bool
+    passed: Switch
 
 
 class SetCondition(_Action):
@@ -71,8 +72,8 @@ class SetOutOfOrder(_Action):
     kind: Literal["set_out_of_order"]
     out_of_order: OutOfOrder
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=256)]
-    start: date = Field(alias="from")
-    until: date
+    start: Day = Field(alias="from")
+    until: Day
 
     @model_validator(mode="after")
     def _dates(self) -> SetOutOfOrder:
