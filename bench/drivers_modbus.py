@@ -11,7 +11,8 @@ Measures, at 9,600 baud:
 4. N units commanded at once on one bus vs N units on N buses (emulated timing).
 
 The physical floor of one confirmed command: FC06 request 8 B + echo 8 B + FC03 request 8 B
-+ reply (5 + 2·14) B = 57 B × 10 bits / 9,600 baud, plus a 3.5-character gap after each of
++ reply (5 + 2·14) B = 57 B × 11 bits (8E1, the spec's default and the map's) / 9,600 baud,
+plus a 3.5-character gap after each of
 the 4 frames. A pty moves bytes instantly, so un-emulated figures sit *below* that floor:
 they measure software overhead only, not what a real RS-485 line allows.
 """
@@ -29,15 +30,17 @@ from pymodbus.client import AsyncModbusSerialClient
 from bench.record import record
 from drivers.base import ClimateCommand
 from drivers.config import ModbusHvacConfig
-from drivers.modbus_bus import BusPool, inter_frame_gap_s
+from drivers.modbus_bus import BusPool
 from drivers.modbus_frames import READ_HOLDING, WRITE_SINGLE, reply_length, request_length
 from drivers.modbus_hvac import ModbusHvac
 from drivers.modbus_map import load_map
+from drivers.modbus_serial import Framing
 from firmware_mocks.ptypair import PtyPair
 from firmware_mocks.thermostat import ModbusLine, ThermostatSimulator
 from smartroom.log import configure_logging
 
 BAUD = 9600
+LINE = Framing(BAUD)  # 8E1: what the SMT-131 map and the simulator default to
 MAX_UNITS = 247
 
 
@@ -48,7 +51,8 @@ def physical_floor_s(read_count: int, baud: int = BAUD) -> float:
         + request_length(READ_HOLDING, read_count)
         + reply_length(READ_HOLDING, read_count)
     )
-    return octets * 10 / baud + 4 * inter_frame_gap_s(baud)
+    line = Framing(baud)
+    return line.wire_s(octets) + 4 * line.gap_s
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -79,7 +83,7 @@ def _config(port: str, unit: int) -> ModbusHvacConfig:
 
 async def single(n: int, emulate: bool) -> tuple[list[float], list[float]]:
     """(bare pymodbus samples, driver samples) on one unit."""
-    span = load_map("smt131").read_plan()[0][1]
+    span = load_map("smt131").read_plan()[0].quantity
     with PtyPair() as pair:
         line = ModbusLine(pair.a, baudrate=BAUD, speed=0, emulate_line_timing=emulate)
         sim = ThermostatSimulator("hvac", line)
@@ -149,7 +153,7 @@ def ms(x: float) -> str:
 
 
 async def run(commands: int, unit_counts: list[int], rounds: int) -> str:
-    span = load_map("smt131").read_plan()[0][1]
+    span = load_map("smt131").read_plan()[0].quantity
     floor = physical_floor_s(span)
     rows = []
     for emulate in (False, True):
@@ -177,9 +181,9 @@ async def run(commands: int, unit_counts: list[int], rounds: int) -> str:
     return (
         f"Command round trip = `apply(ClimateCommand(setpoint_c=...))` from call to confirmed "
         f"read-back: one FC06 write and one FC03 read of the SMT-131 block ({span} registers), "
-        f"at {BAUD} baud 8N1, {commands} commands, polls off. Physical floor of the same "
-        f"exchange on a real line: **{ms(floor)} ms** (57 bytes × 10 bits / 9,600 + 4 × "
-        f"{ms(inter_frame_gap_s(BAUD))} ms inter-frame gaps).\n\n"
+        f"at {LINE.describe()}, {commands} commands, polls off. Physical floor of the same "
+        f"exchange on a real line: **{ms(floor)} ms** (57 bytes × {LINE.bits_per_char} bits / "
+        f"9,600 + 4 × {ms(LINE.gap_s)} ms inter-frame gaps).\n\n"
         "| line | what | p50 ms | p99 ms | p50 / physical floor | p50 / bare pymodbus |\n"
         "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
         "A pty has no baud rate: the raw rows measure software cost only and are below the "
@@ -199,7 +203,7 @@ async def run(commands: int, unit_counts: list[int], rounds: int) -> str:
         f"{widest:.1f} s to command all at once, which is why the driver gives commands "
         "priority over polls and a floor should be split over several buses.\n\n"
         "Why the driver's raw-pty p50 is above bare pymodbus: it keeps the 3.5-character "
-        f"silence ({ms(inter_frame_gap_s(BAUD))} ms) before each of its two requests, as a real "
+        f"silence ({ms(LINE.gap_s)} ms) before each of its two requests, as a real "
         "line needs, and bare pymodbus does not; the rest is the read-back decode and the "
         "update fan-out. The bare emulated row is below the floor for the same reason (no gaps)."
     )

@@ -1,7 +1,8 @@
 """A hotel fan-coil thermostat that speaks Modbus RTU, sitting in a simulated room.
 
-A `ModbusLine` is one serial line (one end of a `PtyPair`, or any port pyserial can open)
-served by one pymodbus RTU server; it hosts one or more `ThermostatSimulator` units, like
+A `ModbusLine` (`firmware_mocks.modbus_line`) is one serial line (one end of a `PtyPair`,
+or any port pyserial can open) and the RTU slave on it, answering as the Modbus specs say
+(`firmware_mocks.modbus_slave`); it hosts one or more `ThermostatSimulator` units, like
 several thermostats daisy-chained on one RS-485 bus. Each unit serves the registers of its
 map file (`drivers/maps/<name>.toml`, the same file the driver reads) from a live state:
 the room's temperature comes from `firmware_mocks.thermal` on an accelerated clock.
@@ -12,6 +13,7 @@ the room's temperature comes from `firmware_mocks.thermal` on an accelerated clo
     hvac.turn_knob(24.5)                                      # a guest at the thermostat
     hvac.inject(Fault.SLOW, delay_s=0.3)                      # faults per unit
     await hvac.restart()                                      # power-cycle this unit
+    await hvac.power_off(); await hvac.power_on()             # the same in two halves
     await hvac.stop()
 
 Faults: SILENT (the unit answers nothing), SLOW (answers after `delay_s`), CORRUPT (answers
@@ -89,6 +91,7 @@ class ThermostatSimulator:
         self.delay_s = 1.0
         self.busy = False
         self.powered = False
+        self.started = False  # on the line (start() .. stop()), powered or not
         self.writes: list[tuple[str, Value]] = []  # what the master wrote, for tests
         self.requests = 0  # request PDUs this unit has processed (broadcasts included)
         line.attach(self)
@@ -96,15 +99,16 @@ class ThermostatSimulator:
     # --- Simulator protocol -------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.powered:
+        if self.started:
             return
-        self.powered = True
+        self.started = self.powered = True
         await self.line.acquire()
 
     async def stop(self) -> None:
-        if not self.powered:
+        """Take the unit off the line (powered or not: a power-cut unit can be stopped)."""
+        if not self.started:
             return
-        self.powered = False
+        self.started = self.powered = False
         await self.line.release()
 
     async def restart(self, down_s: float = 0.5) -> None:

@@ -36,8 +36,8 @@ def test_fc06_and_fc16_writes_read_back(bench: Bench) -> None:
     m = bench.modbus
     regmap = load_map(m.register_map)
     sp, mode, fan = (regmap.registers[r] for r in ("setpoint", "mode", "fan"))
-    now = mbpoll_values(mbpoll(m, "-r", "1", "-c", str(regmap.read_plan()[0].quantity), m.port))
-    before = {spec.wire_address + 1: now[spec.wire_address + 1] for spec in (sp, mode, fan)}
+    refs = [spec.wire_address + 1 for spec in (sp, mode, fan)]
+    before = {ref: mbpoll_values(mbpoll(m, "-r", str(ref), m.port))[ref] for ref in refs}
     try:
         wrote = mbpoll(m, "-r", _ref(m, "setpoint"), m.port, str(sp.encode(23.5)[0]))  # FC06
         assert wrote.code == 0 and "Written 1 references" in wrote.out, wrote.text

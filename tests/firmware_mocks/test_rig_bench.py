@@ -61,8 +61,10 @@ async def test_power_cycle_brings_power_on_defaults_and_a_zeroed_meter() -> None
             )
             seen = [u for u in updates if isinstance(u.state, ClimateState)]
             assert seen[-1].manual is False and seen[-1].extra.get("after_outage") is True
+            await rig.power_off("hvac")  # a rig may stop with a device powered off
         finally:
             await hvac.stop()
+    assert not rig.lines["/dev/ttyUSB0"].running  # its line was still released
 
 
 async def test_only_one_device_on_a_stable_serial_link_across_rig_restarts(
