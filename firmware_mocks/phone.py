@@ -4,7 +4,8 @@
   drift), a new identifier each window, a new random address each rotation;
 - the advertising interval of the platform and mode (Android's AdvertiseSettings
   LOW_LATENCY ~100 ms, BALANCED ~250 ms, LOW_POWER ~1 s; plus the spec's 0-10 ms random
-  advDelay), and iOS's background rule: no service data in the primary advert at all;
+  advDelay), and iOS's rules: an app advertises only a name and service UUIDs, never
+  service data (so no EID frame), and in the background not even those in the clear;
 - RSSI from a log-distance path-loss model with the walls in between and Gaussian noise,
   and lost packets;
 - a walk: along the corridor, at the door, into the room, out again.
@@ -44,7 +45,9 @@ class Profile:
 ANDROID_FOREGROUND = Profile("android-low-latency", 0.1)
 ANDROID_BACKGROUND = Profile("android-foreground-service-balanced", 0.25)
 ANDROID_LOW_POWER = Profile("android-low-power", 1.0)
-IOS_FOREGROUND = Profile("ios-foreground", 0.1)
+# iOS apps may advertise only a local name and service UUIDs (CBPeripheralManager), never
+# service data: no Eddystone-EID frame from an iPhone, foreground or background.
+IOS_FOREGROUND = Profile("ios-foreground", 0.1, eid_on_air=False)
 IOS_BACKGROUND = Profile("ios-background", 1.0, eid_on_air=False)
 PROFILES = {
     p.name: p
@@ -113,8 +116,10 @@ class Phone:
     def advertising_data(self, at: datetime) -> bytes:
         phone_time = at + timedelta(seconds=self.clock_offset_s)
         if not self.profile.eid_on_air:
+            if self.profile is IOS_FOREGROUND:  # the app's service UUID, in the clear
+                return bytes([2, 0x01, 0x06, 17, 0x07]) + bytes(range(16))
             # iOS background: the service UUID moves to Apple's overflow area inside
-            # manufacturer data; no Eddystone service data on air.
+            # manufacturer data; no service data on air.
             return bytes([2, 0x01, 0x06, 14, 0xFF, 0x4C, 0x00, 0x01]) + bytes(11)
         eid = rotating_id(self.secret, window_of(phone_time, EID_PERIOD_S))
         return build_advertising_data(eid, tx_power=self.profile.tx_power_dbm)

@@ -41,7 +41,8 @@ Outcome = Literal[
     "ignored", "malformed", "unknown", "stale_window", "stay_not_current", "seen", "arrived"
 ]
 _HINTS = {
-    "unknown": "EID adverts that match no stay of this room (another room's guest nearby)",
+    "unknown": "EID adverts that match no stay of this room (another room's guest nearby, "
+    "or a stay this room has not synced yet)",
     "malformed": "broken Eddystone-EID frames nearby (a faulty beacon, or someone probing)",
     "stale_window": "an identifier of a current guest from an earlier window: a recording "
     "played back (or a phone clock far off)",
