@@ -29,6 +29,7 @@ from pydantic import TypeAdapter, ValidationError
 from agent.board_link import BoardLink
 from agent.config import RoomConfig
 from agent.metrics import AgentMetrics
+from agent.presence.vault import CredentialVault
 from agent.room import RoomController
 from agent.store import AgentStore, StoreError
 from drivers.availability import Backoff
@@ -283,7 +284,7 @@ class SyncWorker:
             credentials = await self.client.room_credentials()
             try:
                 self.store.replace_stays(stays)
-                self.store.put_room_credentials(credentials)
+                CredentialVault(self.store).put_room_credentials(credentials)
             except StoreError as exc:
                 raise CentralError(f"refusing the stay list: {exc}") from None
             members = {s.member_id for s in stays if s.status in ("booked", "checked_in")}

@@ -129,3 +129,29 @@ def status(
     out.print(table)
     for alert in data["alerts"]:
         out.print(f"ALERT {alert['kind']}: {alert['detail']} (since {alert['since']})")
+
+
+@app.command("unpin-signing-key")
+def unpin_signing_key(
+    config: Annotated[Path, typer.Option("--config", "-c", help="the room file")],
+) -> None:
+    """Forget the pinned room-signing key: the next sync pins the one central offers.
+
+    Only after the service key was rotated on purpose (docs/presence.md). Stop the agent
+    first: it holds the store open."""
+    from agent.presence.vault import CredentialVault
+    from agent.store import AgentStore
+    from smartroom.clock import SystemClock
+
+    room = _load(config)
+    store = AgentStore(
+        room.store.path,
+        clock=SystemClock(),
+        property_id=room.room.property_id,
+        room_id=room.room.room_id,
+    )
+    try:
+        removed = CredentialVault(store).unpin_signing_key()
+    finally:
+        store.close()
+    _say("unpinned: the next sync pins central's key" if removed else "no key was pinned")

@@ -32,7 +32,6 @@ from smartroom.clock import Clock
 from sync.wire import (
     EventKind,
     MemberPreferences,
-    RoomCredentials,
     StayAssignment,
     SyncEvent,
     new_id,
@@ -351,15 +350,15 @@ class AgentStore:
             ],
         )
         if stay.ble_secret_b64 and self._sealer is not None:
-            self._put_secret(f"stay:{stay.stay_id}", base64.b64decode(stay.ble_secret_b64), now)
+            self.put_sealed(f"stay:{stay.stay_id}", base64.b64decode(stay.ble_secret_b64), now)
 
-    def _put_secret(self, name: str, value: bytes, now: str) -> None:
+    def put_sealed(self, name: str, value: bytes, now: str | None = None) -> None:
         assert self._sealer is not None
         self.db.execute(
             "INSERT INTO credentials (name, sealed, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET sealed = excluded.sealed, "
             "updated_at = excluded.updated_at",
-            [name, self._sealer.seal(value, name=name), now],
+            [name, self._sealer.seal(value, name=name), now or self._now()],
         )
 
     def replace_stays(self, stays: Sequence[StayAssignment]) -> None:
@@ -397,69 +396,17 @@ class AgentStore:
         rows = self.db.execute("SELECT doc FROM stays ORDER BY arrival").fetchall()
         return [StayAssignment.model_validate_json(r[0]) for r in rows]
 
-    # --- member credentials (issue 15), sealed with the device key -----------------------
+    # --- sealed values (member credentials: agent/presence/vault.py) ----------------------
 
-    def _secret(self, name: str) -> bytes | None:
+    def sealed(self, name: str) -> bytes | None:
         row = self.db.execute("SELECT sealed FROM credentials WHERE name = ?", [name]).fetchone()
         if row is None or self._sealer is None:
             return None
         return self._sealer.open(bytes(row[0]), name=name)
 
-    def stay_secret(self, stay_id: str) -> bytes | None:
-        """The secret central sent with the stay, if any (else the caller derives it from
-        the room secret)."""
-        return self._secret(f"stay:{stay_id}")
-
-    def room_secret(self) -> bytes | None:
-        return self._secret("room")
-
-    def pinned_signing_key(self) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'room_signing_key'").fetchone()
-        return None if row is None else str(row[0])
-
-    def put_room_credentials(self, creds: RoomCredentials) -> None:
-        """Pin the service's room-signing key on first sight (a different key later is
-        refused: re-pinning is an operator's decision), keep the room secret sealed, and
-        replace the revocation list."""
-        if self._sealer is None:
-            raise StoreError("no device key: the agent cannot keep member credentials")
-        pinned = self.pinned_signing_key()
-        if pinned is not None and pinned != creds.signing_public_key_b64:
-            raise StoreError(
-                "central offers a room-signing key other than the one this room pinned "
-                "(fix: if the service key was rotated on purpose, run "
-                "`smartroom-agent presence unpin` on this room)"
-            )
-        now = self._now()
-        with self.db.atomic():
-            self.db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('room_signing_key', ?)",
-                [creds.signing_public_key_b64],
-            )
-            self._put_secret("room", base64.b64decode(creds.room_secret_b64), now)
-            self.db.execute("DELETE FROM revoked_keys")
-            for revoked in creds.revoked:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO revoked_keys (stay_id, not_after, reason) "
-                    "VALUES (?, ?, ?)",
-                    [revoked.stay_id, revoked.not_after.isoformat(), revoked.reason],
-                )
-            gone = [r.stay_id for r in creds.revoked]
-            for stay_id in gone:  # a provisional stay central says is over leaves at once
-                self.db.execute(
-                    "DELETE FROM stays WHERE stay_id = ? AND provisional = 1", [stay_id]
-                )
-
-    def unpin_signing_key(self) -> bool:
-        with self.db.atomic():
-            cursor = self.db.execute("DELETE FROM meta WHERE key = 'room_signing_key'")
-        return bool(cursor.rowcount)
-
-    def revocation(self, stay_id: str) -> str | None:
-        row = self.db.execute(
-            "SELECT reason FROM revoked_keys WHERE stay_id = ?", [stay_id]
-        ).fetchone()
-        return None if row is None else str(row[0])
+    @property
+    def can_seal(self) -> bool:
+        return self._sealer is not None
 
     def put_preferences(self, prefs: MemberPreferences, *, dirty: bool = False) -> None:
         with self.db.atomic():

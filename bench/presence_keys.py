@@ -27,6 +27,7 @@ from agent.presence import PresenceHub
 from agent.presence.config import PresenceSection
 from agent.presence.sealing import Sealer
 from agent.presence.service import RoomPresence
+from agent.presence.vault import CredentialVault
 from agent.store import AgentStore
 from bench.record import record
 from smartroom.clock import FakeClock
@@ -84,7 +85,7 @@ def run(n: int) -> tuple[list[float], list[float]]:
                 )
             ]
         )
-        store.put_room_credentials(
+        CredentialVault(store).put_room_credentials(
             RoomCredentials(
                 signing_key_id="rk_0123456789",
                 signing_public_key_b64=public_b64,

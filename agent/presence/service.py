@@ -34,6 +34,7 @@ from agent.presence.ratelimit import RateLimiter
 from agent.presence.resolver import Candidate, Resolver
 from agent.presence.room_key import load_public_key
 from agent.presence.tracker import Tracker
+from agent.presence.vault import CredentialVault
 from agent.store import AgentStore
 from drivers.base import DeviceUpdate, SensorEventKind
 from smartroom.clock import Clock
@@ -81,24 +82,25 @@ class StoreWallet:
         self, store: AgentStore, pinned: str | None, on_take_in: Callable[[], None]
     ) -> None:
         self.store = store
+        self.vault = CredentialVault(store)
         self._configured = load_public_key(pinned) if pinned else None
         self._on_take_in = on_take_in
 
     def public_key(self) -> Ed25519PublicKey | None:
         if self._configured is not None:
             return self._configured
-        pinned = self.store.pinned_signing_key()
+        pinned = self.vault.pinned_signing_key()
         return load_public_key(pinned) if pinned else None
 
     def secret_for(self, stay_id: str) -> bytes | None:
-        secret = self.store.stay_secret(stay_id)
+        secret = self.vault.stay_secret(stay_id)
         if secret is not None:
             return secret
-        room = self.store.room_secret()
+        room = self.vault.room_secret()
         return None if room is None else stay_secret(room, stay_id)
 
     def revocation(self, stay_id: str) -> str | None:
-        return self.store.revocation(stay_id)
+        return self.vault.revocation(stay_id)
 
     def knows(self, stay_id: str) -> bool:
         return any(s.stay_id == stay_id and s.status == "checked_in" for s in self.store.stays())

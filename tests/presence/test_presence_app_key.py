@@ -106,7 +106,7 @@ class Room:
                     )
                 ]
             )
-        self.store.put_room_credentials(
+        self.presence.wallet.vault.put_room_credentials(
             RoomCredentials(
                 signing_key_id="rk_0123456789",
                 signing_public_key_b64=PUBLIC_B64,
@@ -256,7 +256,7 @@ def test_no_pinned_key_refuses_and_a_different_key_is_not_repinned(room: Room) -
     room.sync()
     other = base64.b64encode(os.urandom(32)).decode()
     with pytest.raises(Exception, match="other than the one this room pinned"):
-        room.store.put_room_credentials(
+        room.presence.wallet.vault.put_room_credentials(
             RoomCredentials(
                 signing_key_id="rk_9999999999",
                 signing_public_key_b64=other,
@@ -273,7 +273,9 @@ def test_secrets_are_sealed_at_rest_and_the_files_private(room: Room, tmp_path: 
     for name in ("agent.db", "device.key"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
     assert room.store.stays()[0].ble_secret_b64 is None
-    assert room.store.stay_secret("s_guest_0001") == stay_secret(ROOM_SECRET, "s_guest_0001")
+    assert room.presence.wallet.vault.stay_secret("s_guest_0001") == stay_secret(
+        ROOM_SECRET, "s_guest_0001"
+    )
     wrong = Sealer(os.urandom(32))
     with pytest.raises(SealError):
         wrong.open(room.sealer.seal(b"x" * 32, name="room"), name="room")
@@ -314,3 +316,27 @@ def test_malformed_presentation_bodies_are_refused_by_validation(body: object) -
     raw = body if isinstance(body, bytes) else str(body).encode()
     with pytest.raises(ValidationError):
         KeyPresentation.model_validate_json(raw)
+
+
+def test_unpin_command_lets_the_next_sync_pin_a_rotated_key(room: Room, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    room.sync()
+    room.store.close()
+    config = tmp_path / "room.toml"
+    config.write_text(
+        f'[room]\nproperty_id = "{PROPERTY}"\nroom_id = "{ROOM}"\ntimezone = "Asia/Shanghai"\n'
+        f'[store]\npath = "{tmp_path / "agent.db"}"\n'
+    )
+    agent = Path(sys.executable).parent / "smartroom-agent"
+    done = subprocess.run(
+        [str(agent), "unpin-signing-key", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "unpinned" in done.stdout
+    again = Room(tmp_path, room.clock)
+    assert again.presence.wallet.vault.pinned_signing_key() is None

@@ -107,7 +107,7 @@ class Room:
                 )
             ]
         )
-        self.store.put_room_credentials(
+        self.presence.wallet.vault.put_room_credentials(
             RoomCredentials(
                 signing_key_id="rk_0123456789",
                 signing_public_key_b64=base64.b64encode(bytes(32)).decode(),
