@@ -41,6 +41,7 @@ def main() -> None:
     t = time.perf_counter()
     simulate(small, [programme], workers=1)
     base_s = time.perf_counter() - t
+    base_cpu = _cpu() - c
     base_rate = args.baseline / base_s
 
     t = time.perf_counter()
@@ -86,8 +87,9 @@ evaluate_tier), memoised where the rules are asked the same question twice.
 
 {table}
 
-Generating the {args.members:,} members took {gen_s:.1f} s (not included above); the
-one-programme run used {one_cpu:.1f} s of CPU over its {one_s:.1f} s. Load average at the
+Generating the {args.members:,} members took {gen_s:.1f} s (not included above). CPU
+used: baseline {base_cpu:.1f} s for {args.baseline:,} members; the 100,000-member run
+{one_cpu:.1f} s (this process and its workers) over its {one_s:.1f} s wall. Load average at the
 end: {load:.1f} on {os.cpu_count()} cores (other engineers' work shares this machine, so a
 quiet machine is faster). The population came out at {f["quarterly_active_rate"]} quarterly
 activity, {f["repeat_stay_rate"]} repeat-stay rate and {f["high_value_share"]} high-value

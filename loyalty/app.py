@@ -191,6 +191,8 @@ def create_app(
         app.include_router(module.router, prefix="/v1")
     _declare_roles(system.public, public=True)
     app.include_router(system.public)
+    _declare_roles(analytics.public, public=True)
+    app.include_router(analytics.public)
     board_web.install(app, declare=_declare_roles)  # the housekeeping board (/board)
 
     @app.exception_handler(ApiError)

@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
+from loyalty.analytics import dashboard
 from loyalty.analytics.export import report_csv, report_json
 from loyalty.analytics.figures import Report
 from loyalty.analytics.service import QueryError, kpi_report, make_query
@@ -18,6 +19,8 @@ from loyalty.errors import ApiError
 from loyalty.routers.common import ERRORS, ctx_of
 
 router = APIRouter(tags=["analytics"], responses=ERRORS)
+# The dashboard's page shell carries no data (it asks for a key, then fetches the fragment).
+public = APIRouter(tags=["analytics"])
 TEAM = Allow("loyalty", "admin")
 
 Start = Annotated[date, Query(description="first day of the period (inclusive)")]
@@ -132,3 +135,53 @@ def kpis_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+@router.get("/analytics/dashboard", response_class=HTMLResponse)
+def dashboard_fragment(
+    request: Request,
+    start: Start,
+    end: End,
+    property_id: PropertyQ = None,
+    tier: TierQ = None,
+    segment: SegmentQ = None,
+    high_value_line: MoneyQ = None,
+    cost_per_point: MoneyQ = None,
+    inactive_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+    lang: Lang = "en",
+    who: Principal = Depends(TEAM),
+) -> HTMLResponse:
+    """The dashboard's report as HTML: figures with definitions, SVG trend charts, tiers,
+    cohorts and the win-back list (what /analytics/dashboard shows)."""
+    r = _report(
+        request,
+        start,
+        end,
+        property_id,
+        tier,
+        segment,
+        high_value_line,
+        cost_per_point,
+        inactive_days,
+    )
+    return HTMLResponse(dashboard.fragment(r, lang))
+
+
+@public.get("/analytics/dashboard", response_class=HTMLResponse)
+def dashboard_page(request: Request, lang: Lang = "en") -> HTMLResponse:
+    """The programme-economics dashboard (English or Chinese). The page holds no data: it
+    asks for a loyalty-team API key and fetches the report with it."""
+    ctx = ctx_of(request)
+    today = ctx.clock.now().date()
+    start = today.replace(month=1, day=1)
+    headers = {
+        "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
+        "script-src 'unsafe-inline'; img-src 'self' data: blob:"
+    }
+    html = dashboard.page(
+        lang,
+        start=start.isoformat(),
+        end=today.isoformat() if today > start else "",
+        tiers=ctx.programme.tier_names,
+    )
+    return HTMLResponse(html, headers=headers)
