@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,7 @@ FIXES = {
     "programme_file": "the path of a programme TOML/YAML file, or leave unset for the default",
     "hold_timeout_s": "seconds an award booking holds points, between 60 and 86400",
     "log_level": "one of debug, info, warning, error",
+    "timezone": "an IANA time zone such as Asia/Shanghai",
 }
 
 
@@ -39,6 +41,9 @@ class LoyaltySettings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024, le=4_194_304)] = 262_144
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
     log_level: str = "info"
+    # The group's time zone: a property's "today" (award check-in dates) unless its board
+    # setup names its own.
+    timezone: str = "Asia/Shanghai"
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8400
 
@@ -47,6 +52,15 @@ class LoyaltySettings(BaseSettings):
     def _known_backend(cls, value: str) -> str:
         if not (value.startswith("sqlite") or value.startswith("postgresql")):
             raise ValueError("only SQLite and PostgreSQL are supported")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone") from None
         return value
 
     @field_validator("log_level")

@@ -3,7 +3,7 @@ confirm (post), cancel (void, or refund once confirmed), expire holds."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +23,7 @@ from loyalty.schemas import (
     RedemptionView,
     RuleLine,
 )
+from loyalty.services.calendar import check_award_nights, property_today
 from loyalty.services.members import get_member, member_balance, touch_activity
 from loyalty.webhooks import emit
 from sync.wire import new_id
@@ -42,6 +43,7 @@ def _price(ctx: Context, body: QuoteRequest, available: int | None) -> Redemptio
 
 def quote(conn: Connection, ctx: Context, body: QuoteRequest) -> Quote:
     member = get_member(conn, body.member_id)
+    check_award_nights(conn, ctx, body.property_id, body.check_in, body.nights)
     available = member_balance(conn, member.pseudonym).available
     priced = _price(ctx, body, None)
     return Quote(
@@ -74,6 +76,7 @@ def view(row: Any) -> RedemptionView:
 
 def hold(conn: Connection, ctx: Context, body: RedeemRequest) -> RedemptionView:
     member = get_member(conn, body.member_id, for_update=True)
+    check_award_nights(conn, ctx, body.property_id, body.check_in, body.nights)
     priced = _price(ctx, body, None)
     points, cash = priced.total_points, Decimal(0)
     if body.option_points is not None:
@@ -154,6 +157,14 @@ def confirm(conn: Connection, ctx: Context, redemption_id: str) -> RedemptionVie
         raise ApiError(409, "hold_expired", f"the hold expired at {row.hold_until.isoformat()}")
     if row.status != "held":
         raise ApiError(409, f"redemption_{row.status}", f"the redemption is {row.status}")
+    today = property_today(conn, ctx, row.property_id)
+    if date.fromisoformat(row.check_in) < today:
+        raise ApiError(
+            409,
+            "check_in_passed",
+            f"the award's check-in {row.check_in} is before today at {row.property_id} "
+            f"({today}); cancel the hold instead",
+        )
     create_transfer(
         conn,
         TransferSpec(
