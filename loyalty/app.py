@@ -41,6 +41,7 @@ from loyalty.routers import (
     admin,
     agent,
     analytics,
+    benefits,
     experiments,
     members,
     models,
@@ -165,6 +166,7 @@ def create_app(
             {"name": "analytics", "description": "programme KPIs for the loyalty team"},
             {"name": "webhooks", "description": "signed event deliveries (outbox)"},
             {"name": "experiments", "description": "benefit A/B tests"},
+            {"name": "benefits", "description": "catalogue, entitlements, fulfilments"},
             {"name": "system"},
         ],
     )
@@ -176,6 +178,7 @@ def create_app(
     # points first: the earn route is the hot path, and routes are matched in order.
     for module in (
         points,
+        benefits,
         members,
         stays,
         admin,

@@ -68,6 +68,16 @@ def _board() -> None:
 
 _board()
 
+
+def _benefits() -> None:
+    from loyalty.cli_benefits import benefits, programme
+
+    app.add_typer(programme, name="programme")
+    app.add_typer(benefits, name="benefits")
+
+
+_benefits()
+
 Database = Annotated[
     str | None, typer.Option("--database", help="SQLAlchemy URL (default LOYALTY_DATABASE_URL)")
 ]

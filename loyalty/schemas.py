@@ -74,6 +74,14 @@ class MemberCreate(Request):
     consents: Consents = Consents()
     age_band: Literal["<30", "30-50", ">50"] | None = None
     gender: Literal["female", "male"] | None = None
+    birthday: date | None = Field(
+        default=None, description="greets the member and grants birthday benefits"
+    )
+    segments: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]] = Field(
+        default_factory=list,
+        max_length=16,
+        description="programme segments (e.g. corporate) that grant segment benefits",
+    )
 
 
 class Balance(Response):
@@ -105,6 +113,8 @@ class MemberView(Response):
     phone: str | None = None
     age_band: str | None = None
     gender: str | None = None
+    birthday: date | None = None
+    segments: list[str] = Field(default_factory=list)
     created_at: datetime
     erased: bool = False
 

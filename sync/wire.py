@@ -113,6 +113,22 @@ class MemberPreferences(Document):
 # --- stays and presence ------------------------------------------------------------------
 
 
+class RoomBenefit(Wire):
+    """A benefit the room delivers by itself for a stay (issue 18): a late check-out (the
+    room stays the guest's until `until`, local time on the departure day), a welcome
+    amenity and greeting, or a member-exclusive scene. Staff-fulfilled benefits do not
+    travel to the room."""
+
+    entitlement_id: OpaqueId
+    code: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    action: Literal["late_checkout", "welcome_amenity", "exclusive_scene"]
+    until: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] | None = (
+        None
+    )
+    scene: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    amenity: Annotated[str, StringConstraints(max_length=80)] | None = None
+
+
 class StayAssignment(Document):
     """A stay assigned to a room, as the room's agent receives it. `ble_secret_b64` is the
     per-stay secret the member's phone uses for its rotating identifier; it is sent only to
@@ -128,6 +144,15 @@ class StayAssignment(Document):
     status: Literal["booked", "checked_in", "checked_out", "cancelled", "no_show"]
     ble_secret_b64: Annotated[str, StringConstraints(min_length=16, max_length=64)] | None = None
     display_name: Annotated[str, StringConstraints(max_length=64)] | None = None
+    birthday: (
+        Annotated[str, StringConstraints(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+        | None
+    ) = Field(default=None, description='"MM-DD" only: the room greets the member on the day')
+    benefits: list[RoomBenefit] = Field(
+        default_factory=list,
+        max_length=16,
+        description="what the room delivers by itself for this stay (empty: nothing)",
+    )
 
 
 class RoomKey(Document):

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -51,6 +52,10 @@ members = Table(
     Column("consent_marketing", Boolean, nullable=False),
     Column("age_band", String(8), nullable=True),
     Column("gender", String(8), nullable=True),
+    # Benefits (issue 18): the birthday greets the member and grants the birthday gift;
+    # segments (JSON list of codes, e.g. ["corporate"]) grant segment benefits.
+    Column("birthday", Date, nullable=True),
+    Column("segments_json", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_activity_at", UTCDateTime(), nullable=True),
     Column("erased_at", UTCDateTime(), nullable=True),
@@ -258,8 +263,8 @@ models = Table(
     Column("withdrawn_at", UTCDateTime(), nullable=True),
 )
 
-# The housekeeping board's tables live in their own module on the same metadata.
+# Tables of later issues live in their own modules on the same metadata: the housekeeping
+# board (17), programme economics (20: experiments, webhook outbox) and benefits (18).
+from loyalty.db import benefit_tables as _benefit_tables  # noqa: E402,F401
 from loyalty.db import board_tables as _board_tables  # noqa: E402,F401
-
-# Programme economics (experiments, webhook outbox): the same, for issue 20.
 from loyalty.db import economics_tables as _economics_tables  # noqa: E402,F401

@@ -29,6 +29,7 @@ from pydantic import (
 from loyalty.rules.benefits import Benefit
 from loyalty.rules.errors import RulesError
 from loyalty.rules.numbers import reject_float, valid_month_day
+from loyalty.rules.offers import Offers
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 """Lower-case identifier used for tiers, seasons, categories, channels, partners."""
@@ -305,6 +306,7 @@ class Programme(Rules):
     partners: dict[Name, Partner] = Field(default_factory=dict, max_length=64)
     abuse: Abuse = Abuse()
     benefits: list[Benefit] = Field(default_factory=list, max_length=256)
+    offers: Offers = Offers()
     """The benefit catalogue (`loyalty.rules.benefits`); empty means the programme grants
     no benefits beyond points."""
 

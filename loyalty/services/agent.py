@@ -13,6 +13,7 @@ from loyalty.board import projection as board
 from loyalty.context import Context
 from loyalty.db.tables import agent_cursors, agent_events, members, stays
 from loyalty.errors import ApiError
+from loyalty.services import benefits
 from sync.wire import StayAssignment, UploadBatch, UploadResult
 
 WINDOW = timedelta(hours=48)
@@ -34,11 +35,12 @@ def _visible(principal: Principal, ctx: Context) -> Any:
 
 def room_stays(conn: Connection, ctx: Context, principal: Principal) -> list[StayAssignment]:
     rows = conn.execute(
-        select(stays, members.c.tier, members.c.name)
+        select(stays, members.c.tier, members.c.name, members.c.birthday)
         .join(members, members.c.id == stays.c.member_id)
         .where(_visible(principal, ctx), members.c.erased_at.is_(None))
         .order_by(stays.c.arrival)
     ).all()
+    room_benefits = benefits.room_benefits(conn, [r.id for r in rows])
     return [
         StayAssignment(
             stay_id=r.id,
@@ -51,6 +53,8 @@ def room_stays(conn: Connection, ctx: Context, principal: Principal) -> list[Sta
             status=r.status,
             ble_secret_b64=r.ble_secret_b64,
             display_name=(r.name or "")[:64] or None,
+            birthday=r.birthday.strftime("%m-%d") if r.birthday else None,
+            benefits=room_benefits.get(r.id, []),
         )
         for r in rows
     ]

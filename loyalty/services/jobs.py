@@ -184,6 +184,12 @@ def run_tier_evaluation(conn: Connection, ctx: Context, as_of: date) -> dict[str
                 ),
             )
         )
+        if decision.tier != member.tier:
+            # Imported here: offers reads earn lots from this module.
+            from loyalty.services.offers import tier_changed
+
+            reason = f"tier changed to {decision.tier}"
+            tier_changed(conn, ctx, member.id, member.tier, decision.tier, reason=reason)
         if bonus and bonus.points > 0:
             tid = _tid("b", member.pseudonym, bonus.idempotency_key)
             if get_transfer(conn, tid) is None:

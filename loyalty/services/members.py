@@ -49,6 +49,8 @@ def create_member(conn: Connection, ctx: Context, body: MemberCreate) -> str:
             consent_marketing=body.consents.marketing,
             age_band=body.age_band,
             gender=body.gender,
+            birthday=body.birthday,
+            segments_json=json.dumps(sorted(set(body.segments))) if body.segments else None,
             created_at=now,
             last_activity_at=None,
         )
@@ -93,6 +95,8 @@ def member_view(
         phone=row.phone,
         age_band=row.age_band,
         gender=row.gender,
+        birthday=row.birthday,
+        segments=json.loads(row.segments_json) if row.segments_json else [],
         created_at=row.created_at,
     )
 
@@ -152,6 +156,8 @@ def erase_member(conn: Connection, ctx: Context, member_id: str) -> tuple[dateti
             phone=None,
             age_band=None,
             gender=None,
+            birthday=None,
+            segments_json=None,
             consent_personalisation=False,
             consent_marketing=False,
             erased_at=now,

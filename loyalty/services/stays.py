@@ -15,7 +15,7 @@ from loyalty.db.tables import members, stays, transfers
 from loyalty.errors import ApiError
 from loyalty.ledger import SYSTEM, TransferSpec, create_transfer, get_transfer, member_account
 from loyalty.schemas import CheckOut, FolioLine, RuleLine, StayCreate, StayView
-from loyalty.services import rules_adapter
+from loyalty.services import benefits, offers, rules_adapter
 from loyalty.services.agent import WIRE_TIERS
 from loyalty.services.members import get_member, touch_activity
 from loyalty.services.presence import derived_stay_secret_b64
@@ -97,6 +97,7 @@ def book(conn: Connection, ctx: Context, body: StayCreate) -> str:
         )
     )
     frontdesk.stay_changed(conn, body.property_id, body.room_id, ctx.clock.now())
+    benefits.refresh_stay(conn, ctx, stay_id, reason="booked")
     return stay_id
 
 
@@ -169,6 +170,7 @@ def check_in(conn: Connection, ctx: Context, stay_id: str, room_id: str) -> list
         )
     )
     frontdesk.stay_changed(conn, row.property_id, room_id, now)
+    benefits.refresh_stay(conn, ctx, stay_id, reason="checked in", withdraw=False)
     return rules_adapter.breakdown_lines(estimate)
 
 
@@ -292,6 +294,9 @@ def upgrade_if_qualified(conn: Connection, ctx: Context, member: Any) -> None:
             "reason": "qualified during the year",
         }
         emit(conn, "tier.changed", data, now=ctx.clock.now())
+        offers.tier_changed(
+            conn, ctx, member.id, member.tier, earned, reason=f"tier changed to {earned}"
+        )
 
 
 def cancel(conn: Connection, ctx: Context, stay_id: str, *, no_show: bool) -> None:
@@ -322,3 +327,6 @@ def cancel(conn: Connection, ctx: Context, stay_id: str, *, no_show: bool) -> No
         .values(status="no_show" if no_show else "cancelled", ble_secret_b64=None)
     )
     frontdesk.stay_changed(conn, row.property_id, row.room_id, now)
+    benefits.withdraw_stay(
+        conn, ctx, stay_id, reason="stay no-show" if no_show else "stay cancelled"
+    )

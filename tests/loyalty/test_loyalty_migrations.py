@@ -22,6 +22,8 @@ ECONOMICS = {
     "webhook_deliveries",
     "webhook_attempts",
 }
+# 0006_benefits: entitlements, fulfilments, lifecycle offers (issue 18)
+BENEFITS = {"entitlements", "fulfilments", "offers"}
 MODEL_COLUMNS = {
     "name",
     "version",
@@ -53,14 +55,20 @@ def _check(url: str) -> None:
             "version",
         ]
         board = {t for t in EXPECTED if t.startswith("board_")}  # 0003_board, after 0002
+        downgrade(engine, "0005_presence")  # 0006_benefits drops its tables and columns
+        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - BENEFITS
+        member_columns = {c["name"] for c in inspect(engine).get_columns("members")}
+        assert not member_columns & {"birthday", "segments_json"}
         downgrade(engine, "0004_economics")  # 0005_presence drops only room_secrets
-        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - {"room_secrets"}
-        downgrade(engine, "0003_board")  # 0004_economics drops only its own tables
-        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - ECONOMICS - {
+        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - BENEFITS - {
             "room_secrets"
         }
+        downgrade(engine, "0003_board")  # 0004_economics drops only its own tables
+        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - ECONOMICS - (
+            BENEFITS | {"room_secrets"}
+        )
         downgrade(engine, "0001")  # 0002 drops only the models table
-        gone = {"models", "room_secrets"} | board | ECONOMICS
+        gone = {"models", "room_secrets"} | board | ECONOMICS | BENEFITS
         assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - gone
         upgrade(engine)
         assert "models" in inspect(engine).get_table_names()

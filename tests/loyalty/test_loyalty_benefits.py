@@ -1,0 +1,222 @@
+"""Benefits through the API on SQLite and PostgreSQL: entitlements worked out at booking
+and check-in, updated by a tier change, bought with points within capacity, fulfilled once
+with their cost, withdrawn (and refunded) with a cancelled stay, and costed per tier."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from service_harness import PROPERTY, ROOM, Service
+
+
+def _stay(service: Service, member: str, nights: int = 2, **extra: object) -> str:
+    arrival = service.clock.now() + timedelta(hours=1)
+    body = {
+        "member_id": member,
+        "property_id": PROPERTY,
+        "arrival": arrival.isoformat(),
+        "departure": (arrival + timedelta(days=nights)).isoformat(),
+        "nightly_rate": "1000.00",
+        **extra,
+    }
+    return str(service.call("POST", "/v1/stays", json=body, expect=201)["id"])
+
+
+def _codes(service: Service, stay: str, role: str = "staff") -> dict[str, dict[str, Any]]:
+    rows = service.call("GET", f"/v1/stays/{stay}/entitlements", role)
+    return {r["code"]: r for r in rows if r["status"] == "promised"}
+
+
+def _make_gold(service: Service, member: str) -> None:
+    """The real path: a stay whose folio crosses the gold line upgrades at check-out."""
+    stay = _stay(service, member, nights=1)
+    service.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": "0101"})
+    service.call(
+        "POST",
+        f"/v1/stays/{stay}/check-out",
+        json={"folio": [{"category": "room", "amount": "30000.00"}]},
+    )
+    assert service.call("GET", f"/v1/members/{member}")["tier"] == "gold"
+
+
+def test_catalogue_is_served_in_both_languages(service: Service) -> None:
+    catalogue = service.call("GET", "/v1/benefits")
+    by_code = {b["code"]: b for b in catalogue["benefits"]}
+    assert by_code["late_checkout"]["name_zh"] == "延迟退房至16:00"
+    assert by_code["late_checkout"]["room_action"] == {"action": "late_checkout", "until": "16:00"}
+    assert by_code["chefs_table"]["points_price"] == 30000
+
+
+def test_silver_gets_the_birthday_gift_only_on_a_birthday_stay(service: Service) -> None:
+    today = service.clock.now().date()
+    birthday = date(1990, today.month, today.day) + timedelta(days=1)
+    member = service.member(birthday=birthday.isoformat())
+    assert service.call("GET", f"/v1/members/{member}")["birthday"] == birthday.isoformat()
+    stay = _stay(service, member)
+    assert set(_codes(service, stay)) == {"birthday_gift"}
+    other = service.member()
+    assert _codes(service, _stay(service, other)) == {}
+
+
+def test_a_tier_change_during_a_stay_updates_its_entitlements(service: Service) -> None:
+    member = service.member()
+    open_stay = _stay(service, member, nights=3)
+    assert _codes(service, open_stay) == {}
+    _make_gold(service, member)
+    granted = _codes(service, open_stay)
+    assert set(granted) == {"breakfast", "room_upgrade"}
+    assert granted["breakfast"]["quantity"] == 3
+    assert granted["breakfast"]["source"] == "tier:gold"
+    assert granted["room_upgrade"]["subject_to_availability"] is True
+
+
+def test_fulfilment_is_recorded_once_with_its_cost(service: Service) -> None:
+    member = service.member()
+    stay = _stay(service, member, nights=2)
+    _make_gold(service, member)
+    breakfast = _codes(service, stay)["breakfast"]
+    path = f"/v1/entitlements/{breakfast['id']}/fulfilments"
+    first = service.call("POST", path, key="bk-day-1", json={"outcome": "delivered"}, expect=201)
+    assert Decimal(first["cost"]) == Decimal("120")
+    again = service.call("POST", path, key="bk-day-1", json={"outcome": "delivered"}, expect=201)
+    assert again["id"] == first["id"]
+    service.call("POST", path, key="bk-day-2", json={"outcome": "delivered"}, expect=201)
+    over = service.call("POST", path, key="bk-day-3", json={"outcome": "delivered"}, expect=409)
+    assert over["error"]["code"] == "already_fulfilled"
+    assert "2 promised, 2 already recorded" in over["error"]["message"]
+    upgrade = _codes(service, stay)["room_upgrade"]
+    why_not = service.call(
+        "POST",
+        f"/v1/entitlements/{upgrade['id']}/fulfilments",
+        key="upgrade-01",
+        json={"outcome": "not_delivered"},
+        expect=422,
+    )
+    assert why_not["error"]["field"] == "reason"
+    service.call(
+        "POST",
+        f"/v1/entitlements/{upgrade['id']}/fulfilments",
+        key="upgrade-02",
+        json={"outcome": "not_delivered", "reason": "sold out tonight"},
+        expect=201,
+    )
+    record = service.call("GET", f"/v1/members/{member}/benefits")
+    delivered = {(f["code"], f["outcome"]) for f in record["fulfilments"]}
+    assert delivered == {("breakfast", "delivered"), ("room_upgrade", "not_delivered")}
+    view = _codes(service, stay)
+    assert (view["breakfast"]["delivered"], view["room_upgrade"]["not_delivered"]) == (2, 1)
+
+
+def test_who_may_record_and_see_what(service: Service) -> None:
+    member = service.member()
+    stay = _stay(service, member, nights=1)
+    _make_gold(service, member)
+    service.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": ROOM})
+    breakfast = _codes(service, stay)["breakfast"]
+    path = f"/v1/entitlements/{breakfast['id']}/fulfilments"
+    service.keys["member"] = service.key_for("member", member_id=member)
+    assert _codes(service, stay, "member")["breakfast"]["id"] == breakfast["id"]
+    service.call("POST", path, "member", json={"outcome": "delivered"}, expect=403)
+    # The room's agent delivers room benefits only; breakfast is the restaurant's.
+    refused = service.call("POST", path, "agent", json={"outcome": "delivered"}, expect=403)
+    assert "staff" in refused["error"]["message"]
+    # Another member, and an agent of another room, see the same 404 as for a missing id.
+    service.keys["other"] = service.key_for("member", member_id=service.member())
+    hidden = service.call("GET", f"/v1/stays/{stay}/entitlements", "other", expect=404)
+    missing = service.call("GET", "/v1/stays/s_doesnotexist00/entitlements", "other", expect=404)
+    assert hidden["error"]["code"] == missing["error"]["code"] == "stay_not_found"
+    service.keys["agent2"] = service.key_for("agent", property_id=PROPERTY, room_id="0999")
+    service.call("GET", f"/v1/stays/{stay}/entitlements", "agent2", expect=404)
+    service.call("POST", path, "agent2", json={"outcome": "delivered"}, expect=404)
+    service.call("GET", f"/v1/members/{member}/benefits", "other", expect=404)
+
+
+def test_experiences_bought_with_points_within_daily_capacity(service: Service) -> None:
+    day = (service.clock.now() + timedelta(days=1)).date().isoformat()
+    buyers = []
+    for _ in range(5):
+        member = service.member()
+        for activity, amount in (("fnb", "50000.00"), ("partner", "20000.00")):
+            body = {"member_id": member, "activity": activity, "amount": amount}
+            service.call("POST", "/v1/earn", json=body)
+        assert service.call("GET", f"/v1/members/{member}")["balance"]["points"] == 60000
+        buyers.append((member, _stay(service, member, nights=2)))
+    body = {"code": "chefs_table", "quantity": 2, "service_day": day}
+    for member, stay in buyers[:4]:
+        bought = service.call("POST", f"/v1/stays/{stay}/entitlements", json=body, expect=201)
+        assert bought["points_paid"] == 60000
+        assert service.call("GET", f"/v1/members/{member}")["balance"]["points"] == 0
+    # 4 x 2 places = the 8 a day the chef's table has
+    full = service.call("POST", f"/v1/stays/{buyers[4][1]}/entitlements", json=body, expect=409)
+    assert full["error"]["code"] == "capacity_exhausted"
+    assert "0 of 8 places left" in full["error"]["message"]
+    last = buyers[4][0]
+    assert service.call("GET", f"/v1/members/{last}")["balance"]["points"] == 60000
+    next_day = {**body, "service_day": (service.clock.now() + timedelta(days=2)).date().isoformat()}
+    service.call("POST", f"/v1/stays/{buyers[4][1]}/entitlements", json=next_day, expect=201)
+
+
+def test_purchase_refusals_change_nothing(service: Service) -> None:
+    member = service.member()
+    stay = _stay(service, member, nights=2)
+    day = (service.clock.now() + timedelta(days=1)).date().isoformat()
+    cases = [
+        ({"code": "no_such_benefit", "service_day": day}, 422, "unknown_benefit"),
+        ({"code": "lounge", "service_day": day}, 422, "not_purchasable"),
+        ({"code": "cultural_visit", "service_day": day}, 409, "insufficient_points"),
+        ({"code": "cultural_visit", "service_day": "2030-01-01"}, 422, "service_day_outside_stay"),
+        ({"code": "cultural_visit", "quantity": 5, "service_day": day}, 409, "limit_per_stay"),
+    ]
+    for body, status, code in cases:
+        refused = service.call("POST", f"/v1/stays/{stay}/entitlements", json=body, expect=status)
+        assert refused["error"]["code"] == code, refused
+    assert _codes(service, stay) == {}
+    assert service.call("GET", f"/v1/members/{member}")["balance"]["points"] == 0
+
+
+def test_cancelled_stay_withdraws_and_refunds(service: Service) -> None:
+    member = service.member()
+    body = {"member_id": member, "activity": "partner", "amount": "40000.00"}
+    service.call("POST", "/v1/earn", json=body)
+    before = service.call("GET", f"/v1/members/{member}")["balance"]["points"]
+    stay = _stay(service, member, nights=2)
+    day = (service.clock.now() + timedelta(days=1)).date().isoformat()
+    body = {"code": "cultural_visit", "service_day": day}
+    service.call("POST", f"/v1/stays/{stay}/entitlements", json=body, expect=201)
+    assert service.call("GET", f"/v1/members/{member}")["balance"]["points"] == before - 15000
+    service.call("POST", f"/v1/stays/{stay}/cancel")
+    rows = service.call("GET", f"/v1/stays/{stay}/entitlements")
+    assert [(r["code"], r["status"], r["reason"]) for r in rows] == [
+        ("cultural_visit", "withdrawn", "stay cancelled")
+    ]
+    assert service.call("GET", f"/v1/members/{member}")["balance"]["points"] == before
+    assert service.call("GET", "/v1/admin/ledger/verify", "admin")["ok"] is True
+
+
+def test_cost_report_per_tier(service: Service) -> None:
+    member = service.member()
+    stay = _stay(service, member, nights=1)
+    _make_gold(service, member)
+    breakfast = _codes(service, stay)["breakfast"]
+    service.call(
+        "POST",
+        f"/v1/entitlements/{breakfast['id']}/fulfilments",
+        json={"outcome": "delivered"},
+        expect=201,
+    )
+    today = service.clock.now().date()
+    report = service.call(
+        "GET",
+        "/v1/benefits/costs",
+        "admin",
+        params={"start": today.isoformat(), "end": (today + timedelta(days=1)).isoformat()},
+    )
+    gold = next(row for row in report["by_tier"] if row["tier"] == "gold")
+    assert (gold["deliveries"], Decimal(gold["benefit_cost"])) == (1, Decimal("120"))
+    assert Decimal(gold["revenue"]) == Decimal("30000")
+    assert Decimal(gold["cost_share"]) == Decimal("0.0040")
+    assert report["by_benefit"] == {"breakfast": "120.00"} or Decimal(
+        report["by_benefit"]["breakfast"]
+    ) == Decimal("120")
