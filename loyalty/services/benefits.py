@@ -162,7 +162,7 @@ def refresh_stay(
         facts = StayFacts(stay.arrival.date(), stay.departure.date())
         usage = _usage(conn, stay.member_id, stay.arrival.year, other_than=stay_id)
         granted = stay_entitlements(ctx.programme.benefits, member_facts(member), facts, usage)
-        grants = {g.code: g for g in granted}
+        grants = {g.code: g for g in _with_experiments(conn, ctx, member.id, granted)}
     delivered = _delivered(conn, [row.id for row in existing])
     for code, grant in grants.items():
         row = by_code.get(code)
@@ -196,6 +196,47 @@ def refresh_stay(
         else:
             values["status"] = "withdrawn"
         conn.execute(update(entitlements).where(entitlements.c.id == row.id).values(**values))
+
+
+def _with_experiments(
+    conn: Connection, ctx: Context, member_id: str, granted: list[Entitlement]
+) -> list[Entitlement]:
+    """A running benefit experiment swaps the benefit under test for the member's arm's
+    (`loyalty.analytics.experiments`: sticky, by hash). The source names experiment and
+    arm, so the fulfilment logs the exposure with its cost."""
+    from loyalty.analytics.experiments import assign, load
+    from loyalty.db.economics_tables import experiments
+
+    now = ctx.clock.now()
+    x = experiments.c
+    running = conn.execute(
+        select(x.id, x.benefit).where(x.starts_at <= now, x.ends_at > now).order_by(x.id)
+    ).all()
+    out = list(granted)
+    for experiment_id, tested in running:
+        index = next((i for i, g in enumerate(out) if g.code == tested), None)
+        if index is None:
+            continue
+        arm = assign(conn, experiment_id, member_id, now=now)
+        if arm is None:
+            continue
+        spec, _ = load(conn, experiment_id)
+        code = next(a.benefit for a in spec.arms if a.name == arm)
+        try:
+            benefit = find(ctx.programme.benefits, code)
+        except BenefitError:
+            continue  # an arm naming no catalogue benefit is refused when defined
+        base = out[index]
+        out[index] = Entitlement(
+            code=benefit.code,
+            quantity=base.quantity,
+            source=f"experiment:{experiment_id}:{arm}"[:48],
+            fulfilment=benefit.fulfilment,
+            unit_cost=benefit.unit_cost,
+            subject_to_availability=benefit.subject_to_availability,
+            room=benefit.room,
+        )
+    return out
 
 
 def refresh_member(conn: Connection, ctx: Context, member_id: str, *, reason: str) -> None:
@@ -440,6 +481,11 @@ def fulfil(
             at=now,
         )
     )
+    if body.outcome == "delivered" and row.source.startswith("experiment:"):
+        from loyalty.analytics.experiments import record_exposure
+
+        experiment_id = row.source.split(":")[1]
+        record_exposure(conn, experiment_id, row.member_id, now=now, cost_minor=cost)
     created = conn.execute(select(fulfilments).where(fulfilments.c.id == fulfilment_id)).one()
     return _fulfilment_view(created, row.code)
 

@@ -220,3 +220,47 @@ def test_cost_report_per_tier(service: Service) -> None:
     assert report["by_benefit"] == {"breakfast": "120.00"} or Decimal(
         report["by_benefit"]["breakfast"]
     ) == Decimal("120")
+
+
+def test_a_benefit_experiment_swaps_the_arms_benefit_and_logs_exposure(service: Service) -> None:
+    """Gold members: breakfast (control) against lounge access (treatment), sticky by hash;
+    the stay is promised its arm's benefit and the delivery logs the exposure with cost."""
+    from loyalty.analytics.experiments import Arm, assign_arm
+
+    service.keys["loyalty"] = service.key_for("loyalty")
+    start = service.clock.now()
+    arms = [
+        {"name": "control", "weight": 1, "benefit": "breakfast"},
+        {"name": "lounge", "weight": 1, "benefit": "lounge"},
+    ]
+    spec = {
+        "name": "gold breakfast vs lounge",
+        "benefit": "breakfast",
+        "segment": {"tiers": ["gold"]},
+        "arms": arms,
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(days=60)).isoformat(),
+        "plan": {"primary": "retention", "baseline": 0.05, "min_effect": 0.9, "window_days": 30},
+    }
+    x = service.call("POST", "/v1/experiments", "loyalty", expect=201, json=spec)["id"]
+    seen = set()
+    for _ in range(6):
+        member = service.member()
+        _make_gold(service, member)
+        stay = _stay(service, member, nights=1)
+        arm = assign_arm(x, [Arm(**a) for a in arms], member)
+        seen.add(arm)
+        granted = _codes(service, stay)
+        wanted = "breakfast" if arm == "control" else "lounge"
+        assert wanted in granted and granted[wanted]["source"] == f"experiment:{x}:{arm}"
+        if arm == "lounge":
+            assert "breakfast" not in granted
+        service.call(
+            "POST",
+            f"/v1/entitlements/{granted[wanted]['id']}/fulfilments",
+            json={"outcome": "delivered"},
+            expect=201,
+        )
+    exposures = service.call("GET", f"/v1/experiments/{x}/analysis", "loyalty")["arms"]
+    assert sum(exposures.values()) == 6
+    assert set(exposures) <= {"control", "lounge"}
