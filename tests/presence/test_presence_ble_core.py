@@ -15,7 +15,9 @@ from agent.presence.advert import (
     EDDYSTONE_UUID,
     AdvertError,
     build_advertising_data,
+    build_hci_report,
     parse_advertising_data,
+    parse_hci_reports,
     read_eid,
 )
 from agent.presence.ble import BleRecogniser
@@ -218,3 +220,23 @@ def test_resolution_table_is_built_once_per_window(clock: FakeClock) -> None:
     clock.advance(timedelta(seconds=EID_PERIOD_S).total_seconds())
     resolver.resolve(eid, clock.now())
     assert resolver._live is not table
+
+
+@settings(max_examples=300, deadline=None)
+@given(packet=st.binary(max_size=300))
+def test_malformed_hci_reports_are_refused_cleanly(packet: bytes) -> None:
+    clock = FakeClock()
+    hub = PresenceHub()
+    seen: list[PresenceSignal] = []
+    hub.subscribe(seen.append)
+    outcomes = recogniser(clock, hub).on_hci(packet)
+    assert outcomes and set(outcomes) <= {"ignored", "malformed", "unknown"}
+    assert seen == []
+
+
+def test_hci_report_round_trip_drops_the_address() -> None:
+    ad = build_advertising_data(rotating_id(SECRET, 3))
+    packet = build_hci_report(ad, rssi=-61, address=bytes.fromhex("c0ffee123456"))
+    assert parse_hci_reports(packet) == [(ad, -61)]
+    with pytest.raises(AdvertError, match="parameter length"):
+        parse_hci_reports(packet[:-1])
