@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, insert, select
 from loyalty.auth import Allow, Principal
 from loyalty.board.workflow import Staff
 from loyalty.db.board_tables import board_sessions, board_staff
+from loyalty.db.tables import api_keys
 from loyalty.errors import ApiError
 
 COOKIE = "board_session"
@@ -70,10 +71,12 @@ def load_staff(conn: Connection, staff_id: str) -> Staff | None:
 
 
 def _session_staff(conn: Connection, token: str, now: datetime) -> Staff | None:
-    s = board_sessions.c
+    s, k = board_sessions.c, api_keys.c
     row = conn.execute(
-        select(s.staff_id).where(s.id_hash == _hash(token), s.expires_at > now)
-    ).first()
+        select(s.staff_id)
+        .join(api_keys, k.id == s.staff_id)
+        .where(s.id_hash == _hash(token), s.expires_at > now, k.revoked_at.is_(None))
+    ).first()  # a revoked key ends its sessions too
     return load_staff(conn, row.staff_id) if row else None
 
 
