@@ -32,6 +32,7 @@ from smartroom.clock import Clock
 from sync.wire import (
     EventKind,
     MemberPreferences,
+    RoomCredentials,
     StayAssignment,
     SyncEvent,
     new_id,
@@ -407,6 +408,12 @@ class AgentStore:
     @property
     def can_seal(self) -> bool:
         return self._sealer is not None
+
+    def put_room_credentials(self, creds: RoomCredentials) -> None:
+        """Sync's writer for the room's credentials (agent/presence/vault.py does the work)."""
+        from agent.presence.vault import CredentialVault  # the vault builds on this module
+
+        CredentialVault(self).put_room_credentials(creds)
 
     def put_preferences(self, prefs: MemberPreferences, *, dirty: bool = False) -> None:
         with self.db.atomic():

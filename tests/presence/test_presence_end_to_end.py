@@ -24,6 +24,7 @@ from agent.config import parse_room_config
 from firmware_mocks.phone import ANDROID_FOREGROUND, IOS_BACKGROUND, passing_by, walk_in
 from firmware_mocks.rig import Rig
 from firmware_mocks.standard_room import standard_devices
+from smartroom.credentials import rotating_id, window_of
 from smartroom.services import MosquittoBroker, free_port
 from smartroom_cli.phone import AppError, MemberApp
 from sync.wire import MemberCredential
@@ -171,7 +172,15 @@ async def test_ble_and_room_key_feed_the_room_and_offline_keys_reconcile(
             await asyncio.to_thread(proc.wait, 20)
     text = log_path.read_text()
     secret = base64.b64decode(credential.stay_secret_b64)
-    for forbidden in (credential.stay_secret_b64, secret.hex(), offline.stay_secret_b64):
+    window = window_of(central.clock.now())
+    eids = [rotating_id(secret, w) for w in range(window - 3, window + 2)]
+    for forbidden in (
+        credential.stay_secret_b64,
+        secret.hex(),
+        offline.stay_secret_b64,
+        *(e.hex() for e in eids),
+        *(base64.b64encode(e).decode() for e in eids),
+    ):
         assert forbidden not in text
     assert "room_key_refused" in text and "revoked" in text
     assert "stay_taken_in_from_room_key" in text
