@@ -21,6 +21,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from agent.alerts import step_alerts
+from agent.benefits import deliver_room_benefits, effective_departure, signature_scene
 from agent.config import RoomConfig
 from agent.decide_room import Notes, fold, stay_changes
 from agent.facts import DeviceView, Fact
@@ -139,6 +140,7 @@ def decide(
         notes=notes,
     )
     memory = folded.memory
+    memory = deliver_room_benefits(memory, stay, now, rules.config.room.tz, events, notes)
     situation = _situation(memory, preferences, stay, now, rules)
     choice = select_scene(situation)
     target, expected_return, memory = _energy(memory, preferences, stay, now, rules)
@@ -202,7 +204,18 @@ def _situation(
         departed_at=memory.departed_at.astimezone(tz) if memory.departed_at else None,
         wake_time=wake,
         sleep_time=sleep,
+        # The member-exclusive scene is theirs alone: not for a stranger or staff inside.
+        signature=_signature(stay, memory, rules),
     )
+
+
+def _signature(stay: StayAssignment | None, memory: Memory, rules: RoomRules) -> str | None:
+    """The member-exclusive scene is theirs alone (not for a stranger or staff inside), and
+    only one this room's scene book has."""
+    if stay is None or memory.stranger_entry:
+        return None
+    name = signature_scene(stay)
+    return name if name is not None and name in rules.scenes else None
 
 
 def _energy(
@@ -248,7 +261,7 @@ def _energy(
             expected_return=expected,
             recovery_c_per_hour=memory.recovery.rate(season),
             recovering_for=memory.recovering_for,
-            departure=stay.departure if stay is not None else None,
+            departure=effective_departure(stay, rules.config.room.tz) if stay else None,
         ),
         rules.energy,
     )

@@ -48,6 +48,7 @@ class StayMemory:
     first_entry_at: datetime | None = None  # the welcome has played
     guest_left_at: datetime | None = None  # the guest's last departure (staff do not count)
     outings: tuple[tuple[datetime, datetime], ...] = ()  # (left, back), the last 20
+    benefits_delivered: tuple[str, ...] = ()  # entitlement ids the room has delivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +257,11 @@ def _dc_json(obj: Any) -> dict[str, Any]:
         if isinstance(value, datetime):
             value = value.isoformat()
         elif isinstance(value, tuple):
-            value = [[v.isoformat() for v in pair] for pair in value]
+            # (left, back) pairs of outings; plain strings (ids) as they are
+            value = [
+                [v.isoformat() for v in item] if isinstance(item, tuple) else item
+                for item in value
+            ]
         out[f.name] = value
     return out
 
@@ -291,4 +296,5 @@ def _stay_from(data: dict[str, Any]) -> StayMemory:
         first_entry_at=_dt(data.get("first_entry_at")),
         guest_left_at=_dt(data.get("guest_left_at")),
         outings=outings,
+        benefits_delivered=tuple(data.get("benefits_delivered") or ()),
     )

@@ -41,6 +41,7 @@ class Situation:
     wake_time: time | None = None
     sleep_time: time | None = None
     service: bool = False  # housekeeping started cleaning on the board
+    signature: str | None = None  # the member's exclusive scene (a benefit), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,8 @@ def select_scene(s: Situation) -> SceneChoice:
                 return SceneChoice("sleep", overlays, f"member's sleep time {s.sleep_time:%H:%M}")
         if s.entry == "first":
             return SceneChoice("welcome", overlays, "first entry of the stay")
+        if s.signature is not None:
+            return SceneChoice(s.signature, overlays, "guest back: their exclusive scene")
         return SceneChoice("welcome_back", overlays, "guest back in the room")
     if s.rented:
         if not s.first_entry_done:

@@ -292,6 +292,7 @@ class EventKind(StrEnum):
     ENERGY = "energy"  # telemetry: may be downsampled under disk pressure
     MINIBAR = "minibar"  # points-bearing: never dropped
     SURVEY = "survey"  # points-bearing: never dropped
+    BENEFIT = "benefit"  # a room-delivered benefit (issue 18): recorded once, with its cost
 
 
 POINTS_BEARING = frozenset({EventKind.MINIBAR, EventKind.SURVEY})

@@ -104,6 +104,10 @@ def upload(
         if (event.property_id, event.room_id) != (principal.property_id, principal.room_id):
             rejected[event.event_id] = "event is for another room than this agent's key"
             continue
+        reason = benefits.from_room_event(conn, ctx, principal, event)
+        if reason is not None:
+            rejected[event.event_id] = reason
+            continue
         seen.add(event.event_id)
         conn.execute(
             agent_events.insert().values(

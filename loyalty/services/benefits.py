@@ -51,7 +51,7 @@ from loyalty.rules.benefits import (
 )
 from loyalty.rules.benefits import purchase as price_purchase
 from loyalty.services.members import get_member, member_balance
-from sync.wire import RoomBenefit, new_id
+from sync.wire import EventKind, RoomBenefit, SyncEvent, new_id
 
 OPEN = ("booked", "checked_in")
 
@@ -657,3 +657,23 @@ def room_benefits(conn: Connection, stay_ids: list[str]) -> dict[str, list[RoomB
             )
         )
     return out
+
+
+def from_room_event(
+    conn: Connection, ctx: Context, agent: Principal, event: SyncEvent
+) -> str | None:
+    """A `benefit` event from a room's outbox: the room delivered a room benefit. Recorded
+    once (the event id is the fulfilment's key, so a re-sent event is the same record);
+    returns why it is refused, or None. Other event kinds pass through untouched."""
+    if event.kind != EventKind.BENEFIT:
+        return None
+    entitlement_id = event.payload.get("entitlement_id")
+    if not isinstance(entitlement_id, str):
+        return "benefit event without entitlement_id"
+    body = FulfilmentRequest(outcome="delivered", quantity=1)
+    try:
+        with conn.begin_nested():
+            fulfil(conn, ctx, agent, entitlement_id, event.event_id, body)
+    except ApiError as exc:
+        return f"{exc.code}: {exc.message}"[:256]
+    return None

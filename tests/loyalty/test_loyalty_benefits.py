@@ -264,3 +264,53 @@ def test_a_benefit_experiment_swaps_the_arms_benefit_and_logs_exposure(service: 
     exposures = service.call("GET", f"/v1/experiments/{x}/analysis", "loyalty")["arms"]
     assert sum(exposures.values()) == 6
     assert set(exposures) <= {"control", "lounge"}
+
+
+def test_the_rooms_benefit_events_record_the_fulfilment_once(service: Service) -> None:
+    """The room's agent reports a late check-out it honoured (an outbox event): central
+    records it once with its cost; a re-sent event is a duplicate; another room's stay or a
+    staff benefit is refused with a reason."""
+    member = service.member(name="Li Wei")
+    stay = _stay(service, member, nights=1)
+    first = _stay(service, member, nights=1)
+    service.call("POST", f"/v1/stays/{first}/check-in", json={"room_id": "0101"})
+    service.call(
+        "POST",
+        f"/v1/stays/{first}/check-out",
+        json={"folio": [{"category": "room", "amount": "100000.00"}]},
+    )
+    service.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": ROOM})
+    granted = _codes(service, stay)
+    late, lounge = granted["late_checkout"], granted["lounge"]
+    pulled = service.call("GET", "/v1/agent/stays", "agent")
+    (mine,) = [s for s in pulled if s["stay_id"] == stay]
+    assert [b["code"] for b in mine["benefits"]] == ["late_checkout", "signature_scene"]
+    assert mine["benefits"][0]["until"] == "16:00"
+
+    def event(n: int, entitlement: str) -> dict[str, object]:
+        return {
+            "event_id": f"ev_benefit_{n:04d}",
+            "seq": n,
+            "hlc": f"{int(service.clock.now().timestamp() * 1000)}:{n}",
+            "property_id": PROPERTY,
+            "room_id": ROOM,
+            "kind": "benefit",
+            "at": service.clock.now().isoformat(),
+            "stay_id": stay,
+            "member_id": member,
+            "payload": {"entitlement_id": entitlement, "code": "x", "outcome": "delivered"},
+        }
+
+    batch = {
+        "agent_id": "agent_test_0001",
+        "events": [event(1, late["id"]), event(2, lounge["id"])],
+    }
+    result = service.call("POST", "/v1/agent/events", "agent", json=batch)
+    assert result["accepted"] == ["ev_benefit_0001"]
+    assert "fulfilled by staff" in result["rejected"]["ev_benefit_0002"]
+    again = service.call("POST", "/v1/agent/events", "agent", json=batch)
+    assert again["duplicates"] == ["ev_benefit_0001"]
+    record = service.call("GET", f"/v1/members/{member}/benefits")
+    delivered = [f for f in record["fulfilments"] if f["code"] == "late_checkout"]
+    assert len(delivered) == 1 and delivered[0]["by_role"] == "agent"
+    assert Decimal(delivered[0]["cost"]) == Decimal("60")
