@@ -62,6 +62,7 @@ class Sensing:
         self._caps = dict(capabilities)
         self.states: dict[str, State] = {}
         self.availability: dict[str, AvailabilityState] = {}
+        self._meters: dict[str, float] = {}  # each device's own energy meter, last seen (Wh)
 
     def start(self, now: datetime) -> None:
         self.availability = {
@@ -99,6 +100,8 @@ class Sensing:
         state = update.state
         if state is None:
             return facts
+        if self._restarted(name, update, state):
+            facts.append(AvailabilityChanged(name, self.availability[name], at, returned=True))
         previous = self.states.get(name)
         self.states[name] = state
         if isinstance(state, SensorState):
@@ -112,6 +115,19 @@ class Sensing:
         if changed:
             facts.append(DeviceChanged(name, state, previous, update.manual, at))
         return facts
+
+    def _restarted(self, name: str, update: DeviceUpdate, state: State) -> bool:
+        """Did the device restart (with its power-on defaults) unseen? The driver saw an
+        outage too short to report as one (`after_outage`), or the device's energy meter,
+        which only a restart sets back, went backwards."""
+        meter = update.extra.get("energy_wh")
+        if isinstance(state, ClimateState) and state.energy_kwh is not None:
+            meter = state.energy_kwh * 1000
+        last = self._meters.get(name)
+        if isinstance(meter, int | float):
+            self._meters[name] = float(meter)
+        went_back = isinstance(meter, int | float) and last is not None and meter < last - 1e-6
+        return update.extra.get("after_outage") is True or went_back
 
     def _availability(
         self, name: str, avail: AvailabilityState, at: datetime, facts: list[Fact]

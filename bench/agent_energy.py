@@ -43,6 +43,8 @@ from drivers.base import (
     DeviceUpdate,
     FanMode,
     Listener,
+    SensorEvent,
+    SensorEventKind,
     SensorState,
 )
 from firmware_mocks.thermal import (
@@ -144,6 +146,13 @@ class Contact:
         self.state = state
         for listener in list(self._listeners):
             listener(DeviceUpdate(self.name, UP, state))
+
+    def unlock(self, at: datetime) -> None:
+        """The guest's keycard at the lock (a rented room's entry without a credential is
+        not the member's: no personal welcome)."""
+        event = SensorEvent(SensorEventKind.DOOR_UNLOCKED, at, "keycard")
+        for listener in list(self._listeners):
+            listener(DeviceUpdate(self.name, UP, event=event))
 
 
 # --- the week --------------------------------------------------------------------------------
@@ -406,6 +415,8 @@ async def with_agent(climate: DailySine, stays: list[Stay], minutes: int, tmp: P
         door_moment = now_inside != was_inside
         if door_moment:
             # The door opens, someone walks through, the door closes behind them.
+            if now_inside:
+                door.unlock(t)
             door.push(SensorState(door_open=True))
             if now_inside:
                 motion.push(SensorState(occupancy=True))

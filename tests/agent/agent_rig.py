@@ -8,6 +8,7 @@ import contextlib
 import json
 import tomllib
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,13 @@ from polling import eventually
 
 from agent.app import Agent
 from agent.config import RoomConfig, parse_room_config
+from agent.status_mqtt import status_topic
+from agent.store import AgentStore
 from firmware_mocks.rig import Rig
 from firmware_mocks.standard_room import standard_devices
 from smartroom.clock import JumpClock
 from smartroom.services import MosquittoBroker
+from sync.wire import ClimatePrefs, LightingPrefs, MemberPreferences, Stamped, StayAssignment
 
 
 def room_data(
@@ -96,3 +100,87 @@ async def arrive(rig: Rig, *, by: str = "rfid") -> None:
 
 
 __all__ = ["Agent", "JumpClock", "Rig", "StatusWatcher", "arrive", "eventually"]
+
+
+MEMBER, STAY = "mem_rigrigrigrig", "stay_rigrigrigrig"
+
+
+def seed_stay(path: Path, clock: JumpClock) -> None:
+    """What the sync worker would have cached from central: a checked-in stay + prefs."""
+    store = AgentStore(path, clock=clock, property_id="SHA-01", room_id="1201")
+    now = clock.now()
+    store.replace_stays(
+        [
+            StayAssignment(
+                stay_id=STAY,
+                member_id=MEMBER,
+                property_id="SHA-01",
+                room_id="1201",
+                tier="platinum",
+                arrival=now - timedelta(minutes=30),
+                departure=now + timedelta(days=2),
+                status="checked_in",
+            )
+        ]
+    )
+    store.put_preferences(
+        MemberPreferences(
+            member_id=MEMBER,
+            climate=ClimatePrefs(setpoint_c=Stamped[float](value=23.5, updated_at=now)),
+            lighting=LightingPrefs(level_pct=Stamped[int](value=40, updated_at=now)),
+        )
+    )
+    store.close()
+
+
+class Env:
+    def __init__(self, rig: Rig, agent: Agent, clock: JumpClock, watcher: StatusWatcher) -> None:
+        self.rig, self.agent, self.clock, self.watcher = rig, agent, clock, watcher
+        self.sims: Any = rig.simulators
+
+    @property
+    def room(self) -> Any:
+        return self.agent.room
+
+    def scene(self) -> str | None:
+        choice = self.room.choice
+        return None if choice is None else str(choice.name)
+
+    def kinds(self) -> list[str]:
+        return [e.kind.value for e in self.agent.store.pending()]  # type: ignore[union-attr]
+
+    async def guest_in(self, by: str = "rfid") -> None:
+        await arrive(self.rig, by=by)
+        await eventually(
+            lambda: self.room.occ.door_closed_at is not None and not self.room.occ.door_open,
+            what="door closed behind the guest",
+        )
+        self.clock.jump(3)
+        await self.move()  # moving about inside, door shut
+        await eventually(lambda: self.room.occ.motion_since_close, what="motion inside")
+
+    async def move(self) -> None:
+        """A fresh motion report (a real sensor re-triggers after its hold time)."""
+        await self.sims["motion"].leave()
+        await self.sims["motion"].walk_in()
+
+    async def guest_out(self) -> None:
+        await self.sims["motion"].leave()
+        await self.sims["entrance"].open()
+        await self.sims["entrance"].close()
+        await eventually(lambda: not self.room.occ.door_open, what="door closed seen")
+        self.clock.jump(31)
+        await eventually(lambda: not self.room.occ.occupied, what="room empty")
+
+
+async def rig_env(tmp_path: Path, mqtt_broker: MosquittoBroker) -> AsyncIterator[Env]:
+    """A checked-in member's room on the rig, its agent on a JumpClock, pre-arrival."""
+    clock = JumpClock()
+    seed_stay(tmp_path / "agent.db", clock)
+    async with Rig(room_data(tmp_path, mqtt_broker), free_ports=True, speed=60) as rig:
+        config = agent_config(rig)
+        watcher = StatusWatcher(mqtt_broker, status_topic(config))
+        async with watcher.running(), Agent(config, clock=clock) as agent:
+            env = Env(rig, agent, clock, watcher)
+            await eventually(lambda: env.scene() == "pre_arrival", what="pre-arrival scene")
+            yield env

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -13,9 +15,11 @@ import pytest
 from agent_fakes import FakeDevice, climate, light, sensor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polling import eventually
 
 from agent.app import Agent
 from agent.config import parse_room_config
+from agent.sdnotify import Notifier
 from smartroom.services import MosquittoBroker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,3 +207,55 @@ async def test_any_bytes_get_an_answer_or_a_close_and_the_server_lives_on(
         assert int(answer[9:12]) in (200, 400, 401, 404, 405, 413, 422, 431, 501, 502)
     async with httpx.AsyncClient(base_url=served.api_url) as http:
         assert (await http.get("/health")).status_code == 200
+
+
+async def test_the_watchdog_is_fed_by_the_control_loop_not_by_api_traffic(
+    tmp_path: Path, mqtt_broker: MosquittoBroker
+) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.setblocking(False)
+
+    def pings() -> int:
+        count = 0
+        while True:
+            try:
+                count += sock.recv(4096).decode().count("WATCHDOG=1")
+            except BlockingIOError:
+                return count
+
+    config = parse_room_config(
+        {
+            "room": {"property_id": "SHA-01", "room_id": "1201"},
+            "mqtt": {"host": mqtt_broker.host, "port": mqtt_broker.port},
+            "devices": {"lamp": {"driver": "coap_light"}},
+            "store": {"path": str(tmp_path / "agent.db")},
+            "api": {"port": 0},
+            "runtime": {"tick_s": 0.05},
+        },
+        source="test",
+    )
+    notifier = Notifier(str(tmp_path / "notify"), watchdog_usec=400_000)  # ping every 0.1 s
+    try:
+        async with Agent(config, devices={"lamp": light("lamp")}, notifier=notifier) as agent:
+            seen = [0]
+
+            def counted() -> int:
+                seen[0] += pings()
+                return seen[0]
+
+            await eventually(lambda: counted() >= 3, what="pings from the running loop")
+            # The control loop dies (its task is gone for good); the API still answers and
+            # still makes the room step, but nothing may feed the watchdog any more.
+            task = agent.supervisor._tasks["controller"].task
+            assert task is not None
+            task.cancel()
+            await asyncio.sleep(0.3)
+            pings()
+            async with httpx.AsyncClient(base_url=agent.api_url) as http:
+                for _ in range(10):
+                    assert (await http.put("/housekeeping", json={"dnd": True})).status_code == 200
+                    await asyncio.sleep(0.1)
+            assert pings() == 0
+    finally:
+        sock.close()

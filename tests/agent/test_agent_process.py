@@ -9,18 +9,21 @@ import asyncio
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from agent_rig import Rig, StatusWatcher, eventually, room_data
+from agent_rig import Rig, StatusWatcher, arrive, eventually, room_data, seed_stay
 
 from agent.config import parse_room_config
 from agent.status_mqtt import availability_topic, status_topic
 from firmware_mocks.standard_room import standard_devices
+from smartroom.clock import SystemClock
 from smartroom.services import MosquittoBroker, free_port
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(90)]
@@ -156,3 +159,90 @@ async def test_notify_watchdog_crash_restart_and_sigterm(
     ]
     order = [text.find(f'"step": "{s.split("=")[1]}"') for s in steps]
     assert len(steps) == 5 and order == sorted(order), text[-3000:]
+
+
+async def test_kill_9_mid_stay_keeps_every_timer_and_the_welcome_plays_once(
+    tmp_path: Path, mqtt_broker_fresh: MosquittoBroker
+) -> None:
+    broker = mqtt_broker_fresh
+    data = room_data(
+        tmp_path,
+        broker,
+        standard_devices(only=("bedside", "motion", "entrance", "lock")),
+        api={"port": free_port()},
+        occupancy={"confirm_after_close_s": 5},
+    )
+    seed_stay(tmp_path / "agent.db", SystemClock())
+    async with Rig(data, free_ports=True) as rig:
+        sims: Any = rig.simulators
+        room_file = tmp_path / "room.toml"
+        room_file.write_text(rig.room_toml(), encoding="utf-8")
+        api = f"http://127.0.0.1:{data['api']['port']}"
+
+        def start() -> subprocess.Popen[bytes]:
+            # umask 0: the store must still be private (it holds per-stay secrets).
+            return subprocess.Popen(
+                [str(BIN), "run", "--config", str(room_file)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=lambda: os.umask(0),
+            )
+
+        async def status(http: httpx.AsyncClient) -> dict[str, Any]:
+            try:
+                reply = await http.get("/status")
+            except httpx.TransportError:
+                return {}
+            return dict(reply.json()) if reply.status_code == 200 else {}
+
+        proc = start()
+        try:
+            async with httpx.AsyncClient(base_url=api, timeout=5) as http:
+                latest: dict[str, Any] = {}
+
+                async def poll(check: Any, what: str) -> None:
+                    for _ in range(400):
+                        latest.update(await status(http))
+                        if latest and check(latest):
+                            return
+                        await asyncio.sleep(0.1)
+                    raise AssertionError(f"never saw {what}: {latest}")
+
+                await poll(lambda s: s["scene"] == "pre_arrival", "pre-arrival")
+                await arrive(rig)
+                await sims["motion"].leave()
+                await sims["motion"].walk_in()
+                await poll(lambda s: s["occupied"] and s["scene"] == "welcome", "the welcome")
+                # The guest leaves; the agent dies before the vacancy is confirmed.
+                await sims["motion"].leave()
+                await sims["entrance"].open()
+                await sims["entrance"].close()
+                await asyncio.sleep(0.5)
+                proc.kill()
+                proc.wait()
+                proc = start()
+                latest.clear()
+                await poll(lambda s: not s["occupied"], "the room empty after the restart")
+                events = (await http.get("/events", params={"since": 0, "limit": 500})).json()
+                page = (await http.get("/events", params={"since": 0, "limit": 1})).json()
+                bad = await http.get("/events", params={"since": "-1"})
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(proc.wait, 20)
+    kinds = [e["kind"] for e in events["events"]]
+    arrivals = [e["payload"]["entry"] for e in events["events"] if e["kind"] == "arrival"]
+    welcomes = [
+        e
+        for e in events["events"]
+        if e["kind"] == "scene_applied" and e["payload"]["scene"] == "welcome"
+    ]
+    assert arrivals == ["first"] and len(welcomes) == 1, kinds
+    assert "departure" in kinds
+    assert {e["sync"] for e in events["events"]} <= {"local", "pending", "sent"}
+    assert len(page["events"]) == 1 and page["next"] == page["events"][0]["id"]
+    assert bad.status_code == 422 and "since" in bad.json()["detail"]
+    for name in ("agent.db", "agent.db-wal"):
+        path = tmp_path / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, name
