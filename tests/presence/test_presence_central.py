@@ -31,7 +31,7 @@ def get(central: Central, path: str, key: str) -> httpx.Response:
 
 
 def test_member_gets_own_key_and_secret_and_the_room_can_check_both(central: Central) -> None:
-    member, stay, key = central.checked_in_member()
+    member, stay, key = central.checked_in_member_with_key()
     reply = get(central, f"/v1/members/{member}/room-keys", key)
     assert reply.status_code == 200
     [credential] = [MemberCredential.model_validate(c) for c in reply.json()]
@@ -49,8 +49,8 @@ def test_member_gets_own_key_and_secret_and_the_room_can_check_both(central: Cen
 
 
 def test_member_api_is_member_only_and_self_only(central: Central) -> None:
-    member, _stay, key = central.checked_in_member()
-    other, _stay2, other_key = central.checked_in_member()
+    member, _stay, key = central.checked_in_member_with_key()
+    other, _stay2, other_key = central.checked_in_member_with_key()
     assert get(central, f"/v1/members/{member}/room-keys", other_key).status_code == 403
     assert get(central, f"/v1/members/{member}/room-keys", central.keys["staff"]).status_code == 403
     assert get(central, f"/v1/members/{member}/room-keys", central.keys["agent"]).status_code == 403
@@ -61,7 +61,7 @@ def test_member_api_is_member_only_and_self_only(central: Central) -> None:
 
 
 def test_each_room_gets_only_its_own_secret_and_revocations(central: Central) -> None:
-    member, stay, key = central.checked_in_member()
+    member, stay, key = central.checked_in_member_with_key()
     other_room = central.key("agent", property_id=PROPERTY, room_id="1202")
     mine = RoomCredentials.model_validate(
         get(central, "/v1/agent/credentials", central.keys["agent"]).json()

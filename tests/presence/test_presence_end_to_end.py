@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from presence_stack import Central, get
+from typer.testing import CliRunner
 
 from agent.config import parse_room_config
 from firmware_mocks.phone import ANDROID_FOREGROUND, IOS_BACKGROUND, passing_by, walk_in
@@ -26,6 +27,7 @@ from firmware_mocks.rig import Rig
 from firmware_mocks.standard_room import standard_devices
 from smartroom.credentials import rotating_id, window_of
 from smartroom.services import MosquittoBroker, free_port
+from smartroom_cli.cli import app as cli
 from smartroom_cli.phone import AppError, MemberApp
 from sync.wire import MemberCredential
 
@@ -88,7 +90,7 @@ async def test_ble_and_room_key_feed_the_room_and_offline_keys_reconcile(
     tmp_path: Path, central: Central, mqtt_broker_fresh: MosquittoBroker
 ) -> None:
     broker = mqtt_broker_fresh
-    member, stay, member_key = central.checked_in_member()
+    member, stay, member_key = central.checked_in_member_with_key()
     ble_port, api_port = free_port(), free_port()
     data: dict[str, Any] = {
         "room": {"property_id": "SHA-01", "room_id": "1201", "timezone": "Asia/Shanghai"},
@@ -146,7 +148,7 @@ async def test_ble_and_room_key_feed_the_room_and_offline_keys_reconcile(
             await eventually(
                 lambda: _health(api)["central"]["online"] is False, "the room noticing"
             )
-            member2, stay2, key2 = central.checked_in_member()
+            member2, stay2, key2 = central.checked_in_member_with_key()
             offline = credential_inproc(central, member2, key2)
             assert MemberApp.present(offline, api) == {"accepted": True, "provisional": True}
             # ...then the stay is cancelled at the front desk while the room is still offline.
@@ -158,6 +160,28 @@ async def test_ble_and_room_key_feed_the_room_and_offline_keys_reconcile(
             await eventually(lambda: _refused(offline, api), "the cancelled key refused")
             with pytest.raises(AppError, match="revoked"):
                 MemberApp.present(offline, api)
+
+            # The person's way in: `smartroom phone` plays the member's app end to end.
+            runner = CliRunner()
+            played = await asyncio.to_thread(
+                runner.invoke,
+                cli,
+                [
+                    "phone",
+                    "--member",
+                    member,
+                    "--central",
+                    central.url,
+                    "--room",
+                    api,
+                    "--ble-proxy",
+                    f"127.0.0.1:{ble_port}",
+                ],
+                env={"SMARTROOM_MEMBER_KEY": member_key},
+            )
+            assert played.exit_code == 0, played.output
+            assert "room key accepted (provisional stay: False)" in played.output
+            assert "member_present=True" in played.output
 
             # Flood: the room keeps answering, the flooder gets 429s.
             async with httpx.AsyncClient(base_url=api, timeout=10) as http:
