@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from loyalty.auth import Principal
 from loyalty.board import render
-from loyalty.board.model import RoomView
 from loyalty.board.routes_pages import attendants_of, lang_of
 from loyalty.board.session import BoardSession, staff_of
 from loyalty.board.views import changes_since, latest_change, load_board, property_info
@@ -40,46 +40,45 @@ async def events(request: Request, who: Principal = Depends(BoardSession())) -> 
     raw = request.headers.get("last-event-id") or request.query_params.get("after") or ""
     after = int(raw) if raw.isdigit() and len(raw) < 19 else None
 
-    def snapshot(
-        since: int | None,
-    ) -> tuple[int, set[str] | None, list[RoomView], str, dict[str, str]]:
+    def snapshot(since: int | None, stale: dict[str, bool]) -> Update:
+        """The board after `since`: the new change number, the cards to send (changed, or
+        stale/fresh again by time alone) redrawn, the priority list, and who is stale."""
         with ctx.engine.begin() as conn:
             if since is None:
-                seq, changed = latest_change(conn, staff.property_id), None
+                seq, changed = latest_change(conn, staff.property_id), set[str]()
             else:
                 seq, changed = changes_since(conn, staff.property_id, since)
             info = property_info(conn, staff.property_id)
             rooms = load_board(conn, staff.property_id, ctx.clock.now())
             attendants = attendants_of(conn, staff.property_id)
+        now_stale = {r.room_id: r.stale for r in rooms}
+        if stale:
+            changed |= {room for room, flag in now_stale.items() if stale.get(room) != flag}
         cards = {
             r.room_id: render.card(r, info=info, me=staff, attendants=attendants, lang=lang)
             for r in rooms
+            if r.room_id in changed
         }
-        return seq, changed, rooms, render.priority(rooms, info=info, lang=lang), cards
+        return Update(seq, cards, render.priority(rooms, info=info, lang=lang), now_stale)
 
     async def stream() -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         yield "retry: 500\n\n"
-        seq, _changed, rooms, _prio, _cards = await asyncio.to_thread(snapshot, after)
-        stale = {r.room_id: r.stale for r in rooms}
-        if after is not None and _changed:
-            yield _message(seq, _changed, _cards, _prio)
+        update = await asyncio.to_thread(snapshot, after, {})
+        if update.cards:
+            yield update.message()
         end = loop.time() + STREAM_S
         recheck = loop.time() + RECHECK_S
         while loop.time() < end and not await request.is_disconnected():
             await asyncio.sleep(POLL_S)
             with ctx.engine.begin() as conn:  # one indexed max() query: cheap enough inline
                 newest = latest_change(conn, staff.property_id)
-            if newest == seq and loop.time() < recheck:
+            if newest == update.seq and loop.time() < recheck:
                 continue
             recheck = loop.time() + RECHECK_S
-            new_seq, changed, rooms, prio, cards = await asyncio.to_thread(snapshot, seq)
-            flipped = {r.room_id for r in rooms if stale.get(r.room_id) != r.stale}
-            stale = {r.room_id: r.stale for r in rooms}
-            send = (changed or set()) | flipped
-            if send:
-                yield _message(new_seq, send, cards, prio)
-            seq = new_seq
+            update = await asyncio.to_thread(snapshot, update.seq, update.stale)
+            if update.cards:
+                yield update.message()
         yield ": bye\n\n"
 
     return StreamingResponse(
@@ -89,11 +88,13 @@ async def events(request: Request, who: Principal = Depends(BoardSession())) -> 
     )
 
 
-def _message(seq: int, rooms: set[str], cards: dict[str, str], priority: str) -> str:
-    data = json.dumps(
-        {
-            "cards": {room: cards[room] for room in sorted(rooms) if room in cards},
-            "priority": priority,
-        }
-    )
-    return f"id: {seq}\nevent: rooms\ndata: {data}\n\n"
+@dataclass(frozen=True)
+class Update:
+    seq: int
+    cards: dict[str, str]  # room -> redrawn card
+    priority: str
+    stale: dict[str, bool]
+
+    def message(self) -> str:
+        data = json.dumps({"cards": self.cards, "priority": self.priority})
+        return f"id: {self.seq}\nevent: rooms\ndata: {data}\n\n"
