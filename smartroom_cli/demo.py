@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class Guest:
     playlist: str | None
     room_type: str
     folio: tuple[tuple[str, str], ...]  # (category, amount in CNY) at check-out
+    birthday_today: bool = False  # the programme's birthday gift: the room delivers it
 
 
 GUESTS = (
@@ -64,6 +65,7 @@ GUESTS = (
         "evening-jazz",
         "deluxe",
         (("room", "2560.00"), ("fnb", "386.00"), ("minibar", "58.00")),
+        birthday_today=True,
     ),
     Guest("Anna Keller", None, 60, 12, None, "suite", (("room", "5200.00"), ("spa", "880.00"))),
     Guest(
@@ -184,11 +186,14 @@ class DemoError(Exception):
 
 async def _check_in(central: Central, run: RoomRun) -> None:
     guest = run.guest
-    member = await central.call(
-        "POST",
-        "/members",
-        {"name": guest.name, "consents": {"personalisation": True, "marketing": False}},
-    )
+    body: dict[str, Any] = {
+        "name": guest.name,
+        "consents": {"personalisation": True, "marketing": False},
+    }
+    if guest.birthday_today:
+        today = SystemClock().now().date()
+        body["birthday"] = date(1990, today.month, min(today.day, 28)).isoformat()
+    member = await central.call("POST", "/members", body)
     run.member_id = member["id"]
     at = SystemClock().now().isoformat()
 
@@ -463,17 +468,45 @@ async def _demo(
     return 0 if not failures else 1
 
 
+async def _benefits_line(central: Central, run: RoomRun, failures: list[str]) -> str:
+    """What the stay was promised and who delivered it (docs/benefits.md); a room benefit
+    the room did not deliver is a failure."""
+    record = await central.call("GET", f"/members/{run.member_id}/benefits")
+    by_room = {f["entitlement_id"] for f in record["fulfilments"] if f["by_role"] == "agent"}
+    parts = []
+    for entitlement in record["entitlements"]:
+        if entitlement["stay_id"] != run.stay_id:
+            continue
+        delivered = entitlement["id"] in by_room
+        parts.append(f"{entitlement['code']} ({'delivered by the room' if delivered else 'open'})")
+        # A late check-out is delivered only past the booked departure, after the demo.
+        room_now = entitlement["fulfilment"] == "room" and entitlement["code"] != "late_checkout"
+        if room_now and not delivered:
+            failures.append(f"room {run.room_id}: {entitlement['code']} not delivered")
+    return ", ".join(parts) or "points only"
+
+
 async def _summary(
     central: Central, runs: list[RoomRun], console: Console, failures: list[str]
 ) -> None:
     verify = await central.call("GET", "/admin/ledger/verify", key=central.admin_key)
     table = Table(title="what happened")
-    columns = ("room", "guest", "scenes seen", "room °C", "HVAC kWh", "balance", "comfort model")
+    columns = (
+        "room",
+        "guest",
+        "scenes seen",
+        "room °C",
+        "HVAC kWh",
+        "balance",
+        "benefits",
+        "comfort model",
+    )
     for column in columns:
         table.add_column(column)
     for run in runs:
         readings = run.rig.thermostat_readings().get("hvac", {})
         member = await central.call("GET", f"/members/{run.member_id}")
+        benefits = await _benefits_line(central, run, failures)
         updater = run.agent.model_updater if run.agent is not None else None
         model = updater.version if updater is not None else "?"
         table.add_row(
@@ -483,6 +516,7 @@ async def _summary(
             str(readings.get("temperature_c", "?")),
             str(readings.get("energy_kwh", "?")),
             f"{member['balance']['points']:,} pts ({member['tier']})",
+            benefits,
             model,
         )
         if "welcome" not in " ".join(run.seen_scenes):
