@@ -259,8 +259,7 @@ def _dc_json(obj: Any) -> dict[str, Any]:
         elif isinstance(value, tuple):
             # (left, back) pairs of outings; plain strings (ids) as they are
             value = [
-                [v.isoformat() for v in item] if isinstance(item, tuple) else item
-                for item in value
+                [v.isoformat() for v in item] if isinstance(item, tuple) else item for item in value
             ]
         out[f.name] = value
     return out
