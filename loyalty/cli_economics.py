@@ -76,6 +76,9 @@ def kpis(
     segment: Annotated[str | None, typer.Option(help="age_band=30-50, marketing=yes, ...")] = None,
     high_value_line: Annotated[str | None, typer.Option(help="yearly spend line")] = None,
     cost_per_point: Annotated[str | None, typer.Option(help="default: the point value")] = None,
+    expected_redemption_rate: Annotated[
+        str | None, typer.Option(help="finance's assumption (0-1) instead of the history's")
+    ] = None,
     csv: Annotated[bool, typer.Option("--csv", help="CSV instead of JSON")] = False,
     lang: Annotated[str, typer.Option(help="en or zh (CSV labels)")] = "en",
     database: Database = None,
@@ -97,6 +100,7 @@ def kpis(
             segment=segment,
             high_value_line=_money("--high-value-line", high_value_line),
             cost_per_point=_money("--cost-per-point", cost_per_point),
+            expected_redemption_rate=_money("--expected-redemption-rate", expected_redemption_rate),
         )
         r = kpi_report(engine, programme, query)
     except QueryError as exc:

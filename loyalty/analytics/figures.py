@@ -46,6 +46,8 @@ class Query:
     cost_per_point: Decimal | None = None  # default: the programme's redemption point value
     inactive_days: int = 90
     cost_band: tuple[Decimal, Decimal] = (Decimal("0.02"), Decimal("0.05"))
+    # Finance's own assumption, when the programme's history is too short to trust.
+    redemption_rate_override: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
@@ -54,6 +56,10 @@ class Query:
             raise ValueError("the high-value line must be zero or more")
         if self.cost_per_point is not None and self.cost_per_point <= 0:
             raise ValueError("cost per point must be more than zero")
+        if self.redemption_rate_override is not None and not (
+            0 <= self.redemption_rate_override <= 1
+        ):
+            raise ValueError("the expected redemption rate must be between 0 and 1")
         if not 1 <= self.inactive_days <= 3650:
             raise ValueError("inactive days must be between 1 and 3650")
 

@@ -55,7 +55,9 @@ def report(facts: Facts, programme: Programme, query: Query) -> Report:
     expiry = programme.expiry
     horizon = expiry.months_after_earning if expiry.policy == "fixed" else expiry.inactivity_months
     table = cohort_table(sel.moves(None, at(query.end)), as_of=query.end, expiry_months=horizon)
-    err = table.expected_redemption_rate
+    err = query.redemption_rate_override
+    if err is None:
+        err = table.expected_redemption_rate
 
     add(
         Figure(
@@ -93,20 +95,25 @@ def report(facts: Facts, programme: Programme, query: Query) -> Report:
             "Points redeemed ÷ points issued, everything up to the end of the period.",
         )
     )
+    source = (
+        "set by the caller (finance's assumption); the history alone says "
+        f"{table.expected_redemption_rate}"
+        if query.redemption_rate_override is not None
+        else "projected per issue month from the programme's own redemption history (chain "
+        f"ladder over {table.observed_months} months observed, to the {horizon}-month expiry)"
+    )
     add(
         Figure(
             "expected_redemption_rate",
             err,
             "share",
-            "Share of issued points expected ever to be redeemed, projected per issue month "
-            "from the programme's own redemption history (chain ladder over "
-            f"{table.observed_months} months observed, to the {horizon}-month expiry).",
+            f"Share of issued points expected ever to be redeemed, {source}.",
         )
     )
     add(
         Figure(
             "breakage_rate",
-            table.breakage_rate,
+            Decimal(1) - err,
             "share",
             "1 − expected redemption rate: the share of points expected to expire unspent.",
         )

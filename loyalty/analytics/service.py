@@ -39,6 +39,7 @@ def make_query(
     high_value_line: Decimal | None = None,
     cost_per_point: Decimal | None = None,
     inactive_days: int = 90,
+    expected_redemption_rate: Decimal | None = None,
 ) -> Query:
     if tier is not None and tier not in programme.tier_names:
         raise QueryError(
@@ -63,9 +64,12 @@ def make_query(
             high_value_line=line,
             cost_per_point=cost_per_point,
             inactive_days=inactive_days,
+            redemption_rate_override=expected_redemption_rate,
         )
     except ValueError as exc:
-        raise QueryError("end" if "period" in str(exc) else "query", str(exc)) from None
+        field = "end" if "period" in str(exc) else "query"
+        field = "expected_redemption_rate" if "redemption rate" in str(exc) else field
+        raise QueryError(field, str(exc)) from None
 
 
 def kpi_report(engine: Engine, programme: Programme, query: Query) -> Report:

@@ -36,6 +36,16 @@ SegmentQ = Annotated[
 ]
 MoneyQ = Annotated[Decimal | None, Query(ge=0, le=1_000_000_000, max_digits=16, decimal_places=4)]
 Lang = Annotated[Literal["en", "zh"], Query()]
+RateQ = Annotated[
+    Decimal | None,
+    Query(
+        ge=0,
+        le=1,
+        max_digits=5,
+        decimal_places=4,
+        description="finance's expected redemption rate, instead of the history's estimate",
+    ),
+]
 
 
 def _report(
@@ -48,6 +58,7 @@ def _report(
     high_value_line: Decimal | None,
     cost_per_point: Decimal | None,
     inactive_days: int,
+    expected_redemption_rate: Decimal | None = None,
 ) -> Report:
     ctx = ctx_of(request)
     if (end - start).days > 3660:
@@ -63,6 +74,7 @@ def _report(
             high_value_line=high_value_line,
             cost_per_point=cost_per_point,
             inactive_days=inactive_days,
+            expected_redemption_rate=expected_redemption_rate,
         )
     except QueryError as exc:
         raise ApiError(422, "invalid_query", str(exc), field=exc.field) from None
@@ -84,6 +96,7 @@ def kpis(
     high_value_line: MoneyQ = None,
     cost_per_point: MoneyQ = None,
     inactive_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+    expected_redemption_rate: RateQ = None,
     who: Principal = Depends(TEAM),
 ) -> dict[str, Any]:
     """Every programme figure for [start, end), each with its definition; tier
@@ -99,6 +112,7 @@ def kpis(
         high_value_line,
         cost_per_point,
         inactive_days,
+        expected_redemption_rate,
     )
     return report_json(r)
 

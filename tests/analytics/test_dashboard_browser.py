@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 from service_harness import Service
-from test_kpis import _stay, april
+
+from loyalty.examples.economics import half_year
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "board"))
 from browser import chromium
@@ -21,18 +21,6 @@ from browser import chromium
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 ROOT = Path(__file__).resolve().parents[2]
 PERIOD = ("2026-04-01", "2026-10-01")
-
-
-def half_year(service: Service) -> dict[str, str]:
-    """April's hand-computed example, then a stay a month until September."""
-    ids = april(service)
-    for month in range(5, 10):
-        service.clock.set(datetime(2026, month, 5, 9, 0, tzinfo=UTC))
-        _stay(service, ids["a"], "sh01", 1 + month % 3, "1200.00")
-        if month % 2:
-            _stay(service, ids["c"], "sh02", 2, "900.00")
-    service.clock.set(datetime(2026, 10, 1, 9, 0, tzinfo=UTC))
-    return ids
 
 
 def _shots(tmp_path: Path) -> Path:
@@ -50,7 +38,7 @@ async def _show(page: object, url: str, key: str, lang: str) -> None:
 
 async def test_dashboard_in_a_browser(sqlite_service: Service, tmp_path: Path) -> None:
     service = sqlite_service
-    half_year(service)
+    half_year(service.call, service.clock)
     url = str(service.client.base_url).rstrip("/")
     api = service.call(
         "GET", "/v1/analytics/kpis", "loyalty", params={"start": PERIOD[0], "end": PERIOD[1]}

@@ -12,58 +12,19 @@ standard rooms outside the seasons):
 
 from __future__ import annotations
 
-from datetime import timedelta
-from decimal import Decimal
+from service_harness import Service
 
-from service_harness import ROOM, Service
+from loyalty.examples import economics
 
 PERIOD = {"start": "2026-04-01", "end": "2026-05-01"}
 
 
 def _stay(service: Service, member: str, prop: str, nights: int, rate: str) -> None:
-    arrival = service.clock.now()
-    body = {
-        "member_id": member,
-        "property_id": prop,
-        "arrival": arrival.isoformat(),
-        "departure": (arrival + timedelta(days=nights)).isoformat(),
-        "nightly_rate": rate,
-        "channel": "ota",
-    }
-    stay = service.call("POST", "/v1/stays", json=body, expect=201)["id"]
-    service.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": ROOM})
-    service.clock.advance(days=nights)
-    total = str(Decimal(rate) * nights)
-    folio = {"folio": [{"category": "room", "amount": total}]}
-    service.call("POST", f"/v1/stays/{stay}/check-out", json=folio)
+    economics.stay(service.call, service.clock, member, prop, nights, rate)
 
 
 def april(service: Service) -> dict[str, str]:
-    a = service.member(name="A", consents={"personalisation": True}, age_band="30-50")
-    b = service.member(name="B")
-    c = service.member(name="C")
-    _stay(service, a, "sh01", 2, "1000.00")  # 04-01 .. 04-03
-    service.clock.advance(days=2)
-    _stay(service, b, "sh01", 3, "2000.00")  # 04-05 .. 04-08
-    service.clock.advance(days=2)
-    _stay(service, a, "sh02", 1, "1000.00")  # 04-10 .. 04-11
-    service.clock.advance(days=9)  # 04-20
-    service.call("POST", "/v1/earn", json={"member_id": b, "activity": "fnb", "amount": "500"})
-    service.clock.advance(days=5)  # 04-25
-    held = service.call(
-        "POST",
-        "/v1/redemptions",
-        expect=201,
-        json={
-            "member_id": b,
-            "property_id": "sh01",
-            "check_in": "2026-06-10",
-            "cash_rate": "50.00",
-        },
-    )
-    assert held["points"] == 5000
-    service.call("POST", f"/v1/redemptions/{held['id']}/confirm")
-    return {"a": a, "b": b, "c": c}
+    return economics.april(service.call, service.clock)
 
 
 def kpis(service: Service, **params: str) -> dict[str, object]:
@@ -101,6 +62,15 @@ def test_each_figure_matches_the_hand_computation(service: Service) -> None:
     assert k["revenue_deferred"] == "49.74"
     assert k["revenue_recognised_from_points"] == "49.74"
     assert k["contract_liability"] == "0.00"
+    # Finance's own assumption instead of the short history's: ERR 0.8.
+    f = kpis(service, expected_redemption_rate="0.8")
+    assert (f["expected_redemption_rate"], f["breakage_rate"]) == ("0.8", "0.2")
+    assert f["liability"] == "36.00"  # 4500 × 0.01 × 0.8
+    # SSP per point 0.008: 15.87 + 47.62 + 7.94 + 3.97 deferred; 5000 of the expected
+    # 9500 × 0.8 = 7600 redeemed: 75.40 × 5000/7600 = 49.605 → 49.61 recognised.
+    assert f["revenue_deferred"] == "75.40"
+    assert f["revenue_recognised_from_points"] == "49.61"
+    assert f["contract_liability"] == "25.79"
     report = k["_"]
     assert report["tier_distribution"] == {"silver": 3, "gold": 0, "platinum": 0, "diamond": 0}  # type: ignore[index]
     assert report["cohorts"] == [  # type: ignore[index]
