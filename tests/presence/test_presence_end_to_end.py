@@ -103,10 +103,14 @@ async def test_ble_and_room_key_feed_the_room_and_offline_keys_reconcile(
     async with Rig(data, free_ports=True) as rig:
         room_file = room_toml(rig.room_toml(), tmp_path, central, ble_port, api_port)
         log_path = tmp_path / "agent.log"
-        with log_path.open("w") as log:
-            proc = subprocess.Popen(
-                [str(BIN), "run", "--config", str(room_file)], stdout=log, stderr=log
-            )
+
+        def start_agent() -> subprocess.Popen[bytes]:
+            with log_path.open("a") as log:
+                return subprocess.Popen(
+                    [str(BIN), "run", "--config", str(room_file)], stdout=log, stderr=log
+                )
+
+        proc = start_agent()
         api = f"http://127.0.0.1:{api_port}"
         try:
             await eventually(
@@ -154,6 +158,14 @@ async def test_ble_and_room_key_feed_the_room_and_offline_keys_reconcile(
             # ...then the stay is cancelled at the front desk while the room is still offline.
             central.call("POST", f"/v1/stays/{stay2}/cancel")
             assert MemberApp.present(offline, api)["accepted"]  # the room cannot know yet
+
+            # Power cut (kill -9) while offline: the stay it took in, the pinned key and the
+            # sealed room secret survive; the key still works, now for a stay it knows.
+            proc.kill()
+            await asyncio.to_thread(proc.wait, 20)
+            proc = start_agent()
+            await eventually(lambda: _health(api).get("ok"), "the agent back after kill -9")
+            assert MemberApp.present(offline, api) == {"accepted": True, "provisional": False}
 
             central.start()
             await eventually(lambda: _health(api)["central"]["online"], "sync back")
