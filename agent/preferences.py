@@ -301,9 +301,12 @@ class PreferenceResolver:
             n = min(old.observations, _MAX_WEIGHT_N)
             correction = chosen_c - suggested_c + old.offset_c
             value = old.offset_c + (correction - old.offset_c) / (n + 1)
-            offset = ComfortOffset(
-                offset_c=max(-6.0, min(6.0, round(value, 2))),
-                observations=old.observations + 1,
-                updated_at=inputs.at,
+            # model_copy: the member's learned votes travel on untouched.
+            offset = old.model_copy(
+                update={
+                    "offset_c": max(-6.0, min(6.0, round(value, 2))),
+                    "observations": old.observations + 1,
+                    "updated_at": inputs.at,
+                }
             )
         return prefs.model_copy(update={"comfort_offset": offset})
