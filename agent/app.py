@@ -23,7 +23,6 @@ from types import TracebackType
 from typing import Any
 
 from agent.api import create_api
-from agent.central import CentralClient, SyncWorker, make_client
 from agent.config import RoomConfig
 from agent.http_server import LocalServer
 from agent.memory import settle_memory, trim_heap
@@ -39,6 +38,7 @@ from agent.sdnotify import Notifier
 from agent.status_mqtt import StatusPublisher, availability_topic
 from agent.store import AgentStore
 from agent.supervisor import Supervisor
+from agent.sync_link import SyncLink
 from drivers.base import Device, DriverError
 from drivers.mqtt import MqttConnection
 from drivers.registry import RoomDevices, build_room, read_password
@@ -94,8 +94,7 @@ class Agent:
         self.status_publisher: StatusPublisher | None = None
         self._session: MqttConnection | None = None
         self._own_session = False
-        self.central: CentralClient | None = None
-        self.sync: SyncWorker | None = None
+        self.link: SyncLink | None = None
         self.model_updater: ModelUpdater | None = None
         self._server: LocalServer | None = None
         self.api_port: int | None = None
@@ -215,26 +214,22 @@ class Agent:
         if self._session is not None:
             self.status_publisher = StatusPublisher(config, room, self._session)
             sup.add("status", self.status_publisher.run)
-        self.central = make_client(config)
         if model_store is not None:
             self.model_updater = ModelUpdater(
                 model_store,
                 on_model=resolver.use_model,
                 count=lambda outcome: self.metrics.model_updates.labels(outcome=outcome).inc(),
             )
-        elif self.central is not None:
-            log.info("comfort_model_updates_off", reason="[comfort] model_signing_key is not set")
-        if self.central is not None:
-            self.sync = SyncWorker(
-                self.central,
-                store,
-                room,
-                config,
-                self.metrics,
-                models=self.model_updater,
-                on_credentials=recognition.refresh,
-            )
-            sup.add("sync", self.sync.run)
+        self.link = SyncLink.create(
+            config, store, room, self.clock, self.model_updater, on_credentials=recognition.refresh
+        )
+        if self.link is not None:
+            if self.model_updater is None:
+                log.info(
+                    "comfort_model_updates_off", reason="[comfort] model_signing_key is not set"
+                )
+            await self.link.start()
+            self.link.add_tasks(sup)
         sup.add("store-housekeeping", self._store_housekeeping)
         sup.start()
 
@@ -278,13 +273,18 @@ class Agent:
         self.api_port = server.port
 
     def _health(self) -> dict[str, Any]:
-        sync = self.sync
+        sync = None if self.link is None else self.link.worker
         return {
             "ready": self.ready.is_set(),
             "tasks": self.supervisor.info(),
             "central": None
             if sync is None
-            else {"online": sync.online, "last_error": sync.last_error, "pulls": sync.pulls},
+            else {
+                "online": sync.online,
+                "last_error": sync.last_error,
+                "pulls": sync.pulls,
+                "outbox_pending": self.store.outbox_depth() if self.store else None,
+            },
             "comfort_model": None if self.model_updater is None else self.model_updater.info(),
             "comfort_context": None if self.room is None else self.room.resolver.context_info(),
         }
@@ -335,8 +335,8 @@ class Agent:
         if self._session is not None:
             await _bounded(self._session.stop(), "mqtt session")
         self._step("devices")
-        if self.central is not None:
-            await _bounded(self.central.aclose(), "central client")
+        if self.link is not None:
+            await _bounded(self.link.aclose(), "central client")
         if self.store is not None:
             self.store.close()
             self._step("store")

@@ -39,10 +39,10 @@ def run_agent(config_path: Path, *, clock_speed: float = 1.0) -> int:
     """Run the agent until SIGTERM/SIGINT (systemd: Type=notify); the exit code.
     `clock_speed` > 1 runs the room on a scaled clock, for rig runs only (see _run_main)."""
     _skip_optional()
-    from agent.central import CentralError, read_agent_key
     from agent.config import load_room_config
     from smartroom.log import configure_logging
     from smartroom.settings import ConfigError
+    from sync.client import SyncError, read_agent_key
 
     try:
         room = load_room_config(config_path)
@@ -50,7 +50,7 @@ def run_agent(config_path: Path, *, clock_speed: float = 1.0) -> int:
         # a configuration mistake, said in one line, not a traceback from inside start-up.
         if room.central.credential_file is not None:
             read_agent_key(room.central.credential_file)
-    except (ConfigError, CentralError) as exc:
+    except (ConfigError, SyncError) as exc:
         print(str(exc), file=sys.stderr, flush=True)
         return 2
     configure_logging(room.runtime.log_level)
@@ -70,7 +70,7 @@ def run_agent(config_path: Path, *, clock_speed: float = 1.0) -> int:
     clock: Clock = SystemClock() if clock_speed == 1.0 else ScaledClock(clock_speed)
     try:
         asyncio.run(Agent(room, resolver=resolver, clock=clock).run())
-    except (ConfigError, CentralError) as exc:  # e.g. the key file changed since the check
+    except (ConfigError, SyncError) as exc:  # e.g. the key file changed since the check
         print(str(exc), file=sys.stderr, flush=True)
         return 2
     return 0

@@ -16,9 +16,8 @@ import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from agent.central import CentralClient
 from smartroom.log import get_logger
 from sync.wire import ModelManifest, version_key
 
@@ -27,6 +26,13 @@ if TYPE_CHECKING:  # the comfort runtime is imported only when updates are confi
     from agent.comfort.updates import InstallOutcome, ModelStore
 
 log = get_logger("agent.model_updates")
+
+
+class ModelSource(Protocol):
+    """Where offers and model bytes come from (`sync.client.SyncClient`)."""
+
+    async def models(self) -> list[ModelManifest]: ...
+    async def model_blob(self, manifest: ModelManifest) -> bytes: ...
 
 
 def open_model_store(models_dir: Path, signing_key_b64: str) -> ModelStore:
@@ -57,8 +63,8 @@ class ModelUpdater:
         best = max(fresh, key=lambda m: version_key(m.version), default=None)
         return best if best is not None and self.store.is_newer(best.version) else None
 
-    async def check(self, client: CentralClient) -> InstallOutcome | None:
-        """One look at central's offers; raises CentralError only for transport problems."""
+    async def check(self, client: ModelSource) -> InstallOutcome | None:
+        """One look at central's offers; raises SyncError only for transport problems."""
         from agent.comfort.updates import UpdateRejected
 
         manifest = self.candidate(await client.models())

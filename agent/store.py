@@ -28,7 +28,10 @@ from typing import Any
 import sqlite_utils
 
 from agent.presence.sealing import Sealer
+from agent.store_sync import SyncStore
 from smartroom.clock import Clock
+from sync import faults, inbox
+from sync.outbox import DEFAULT_BUDGETS, Budget, BudgetClass, budget_class
 from sync.wire import (
     EventKind,
     MemberPreferences,
@@ -96,7 +99,11 @@ def _m3(db: sqlite_utils.Database) -> None:
 
 
 # Append only: a released migration is never edited; a new one is added at the end.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1, _m2, _m3)
+def _m4(db: sqlite_utils.Database) -> None:
+    db.executescript(inbox.MIGRATION)  # issue 16: cursors, inbox tables, outbox budgets
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1, _m2, _m3, _m4)
 MEMORY_KEY = "memory"
 
 
@@ -104,7 +111,11 @@ class StoreError(RuntimeError):
     pass
 
 
-class AgentStore:
+class OutboxRefused(StoreError):
+    """A never-dropped event did not fit its budget: the whole change was refused."""
+
+
+class AgentStore(SyncStore):
     def __init__(
         self,
         path: Path,
@@ -113,10 +124,14 @@ class AgentStore:
         property_id: str,
         room_id: str,
         sealer: Sealer | None = None,
+        budgets: dict[BudgetClass, Budget] | None = None,
     ) -> None:
         self.path = path
         self._clock = clock
         self._sealer = sealer
+        self.budgets = budgets or DEFAULT_BUDGETS  # outbox budgets per class (sync.outbox)
+        self.refused: dict[str, int] = {}  # never-dropped events refused, per class
+        self.dropped = 0  # telemetry events thinned or dropped under disk pressure
         self.property_id, self.room_id = property_id, room_id
         path.parent.mkdir(parents=True, exist_ok=True)
         # Private at rest: SQLite gives its -wal and -shm files the database file's mode.
@@ -233,6 +248,8 @@ class AgentStore:
                     [key, json.dumps(value, default=str), now],
                 )
             for event in events:
+                if event.sync:
+                    self._make_room(event.kind, event.payload)
                 event_id = new_id("evt_") if event.sync else None
                 self.db.execute(
                     "INSERT INTO event_log (at, kind, event_id, payload) VALUES (?, ?, ?, ?)",
@@ -257,25 +274,17 @@ class AgentStore:
                     member_id=event.member_id,
                     payload=json.loads(json.dumps(event.payload, default=str)),
                 )
+                text = doc.model_dump_json()
                 self.db.execute(
-                    "UPDATE outbox SET doc = ? WHERE seq = ?", [doc.model_dump_json(), seq]
+                    "UPDATE outbox SET doc = ?, size = ?, budget = ? WHERE seq = ?",
+                    [text, len(text), budget_class(event.kind), seq],
                 )
                 created.append(doc)
+            faults.point("agent.commit.after_outbox")
         return created
 
-    def _next_hlc(self) -> str:
-        # Hybrid logical clock: never goes backwards even when the Pi's wall clock does.
-        wall = int(self._clock.now().timestamp() * 1000)
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'hlc'").fetchone()
-        last_wall, last_count = (int(p) for p in row[0].split(":")) if row else (0, 0)
-        stamp = (wall, 0) if wall > last_wall else (last_wall, last_count + 1)
-        value = f"{stamp[0]:013d}:{stamp[1]}"
-        self.db.execute(
-            "INSERT INTO meta (key, value) VALUES ('hlc', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [value],
-        )
-        return value
+    def _wall_ms(self) -> int:
+        return int(self._clock.now().timestamp() * 1000)
 
     def recent_events(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -416,6 +425,11 @@ class AgentStore:
         CredentialVault(self).put_room_credentials(creds)
 
     def put_preferences(self, prefs: MemberPreferences, *, dirty: bool = False) -> None:
+        """`dirty=True`: a change made in this room, stamped, merged and queued for central
+        in one transaction (`SyncStore._local_preferences`)."""
+        if dirty:
+            self._local_preferences(prefs)
+            return
         with self.db.atomic():
             self.db.execute(
                 "INSERT INTO preferences (member_id, doc, fetched_at, dirty) VALUES (?, ?, ?, ?) "
@@ -430,24 +444,13 @@ class AgentStore:
         ).fetchone()
         return None if row is None else MemberPreferences.model_validate_json(row[0])
 
-    def dirty_preferences(self) -> list[MemberPreferences]:
-        rows = self.db.execute("SELECT doc FROM preferences WHERE dirty = 1").fetchall()
-        return [MemberPreferences.model_validate_json(r[0]) for r in rows]
-
-    def clear_dirty(self, prefs: MemberPreferences) -> None:
-        """Clear the flag only if the row is still what was pushed (no newer local change)."""
-        with self.db.atomic():
-            self.db.execute(
-                "UPDATE preferences SET dirty = 0 WHERE member_id = ? AND doc = ?",
-                [prefs.member_id, prefs.model_dump_json()],
-            )
-
     def forget_members(self, keep: set[str]) -> None:
         """Drop cached profiles of members no longer staying here (data minimisation)."""
-        rows = self.db.execute("SELECT member_id FROM preferences WHERE dirty = 0").fetchall()
+        rows = self.db.execute("SELECT member_id FROM preferences").fetchall()
+        pending = {p.member_id for p in self.dirty_preferences()}  # not yet sent: kept
         with self.db.atomic():
             for (member_id,) in rows:
-                if member_id not in keep:
+                if member_id not in keep and member_id not in pending:
                     self.db.execute("DELETE FROM preferences WHERE member_id = ?", [member_id])
 
 

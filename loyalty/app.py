@@ -51,6 +51,7 @@ from loyalty.routers import (
     system,
     webhooks,
 )
+from loyalty.routers import sync as sync_routes
 from loyalty.rules.loader import default_programme, load_programme
 from loyalty.rules.programme import Programme
 from loyalty.schemas import MODEL_B64_MAX
@@ -162,6 +163,7 @@ def create_app(
             {"name": "stays"},
             {"name": "points"},
             {"name": "agent", "description": "called by room agents"},
+            {"name": "sync", "description": "offline-first sync with the rooms (docs/sync.md)"},
             {"name": "admin"},
             {"name": "analytics", "description": "programme KPIs for the loyalty team"},
             {"name": "webhooks", "description": "signed event deliveries (outbox)"},
@@ -184,6 +186,7 @@ def create_app(
         admin,
         agent,
         models,
+        sync_routes,
         analytics,
         experiments,
         presence,

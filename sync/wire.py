@@ -16,7 +16,14 @@ import secrets
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 
@@ -26,6 +33,7 @@ T = TypeVar("T")
 OpaqueId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 RoomId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
 PropertyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+HlcText = Annotated[str, StringConstraints(pattern=r"^\d{13}:\d{1,6}$")]
 
 
 def new_id(prefix: str = "") -> str:
@@ -52,6 +60,9 @@ class Stamped(Wire, Generic[T]):
     value: T
     updated_at: AwareDatetime
     source: Literal["member", "staff", "agent", "learned", "import"] = "member"
+    # Hybrid logical clock stamp (sync.hlc): orders concurrent writes from the room and
+    # central; absent on documents written before stamps, which then order by `updated_at`.
+    hlc: HlcText | None = None
 
 
 class ClimatePrefs(Wire):
@@ -293,9 +304,14 @@ class EventKind(StrEnum):
     MINIBAR = "minibar"  # points-bearing: never dropped
     SURVEY = "survey"  # points-bearing: never dropped
     BENEFIT = "benefit"  # a room-delivered benefit (issue 18): recorded once, with its cost
+    ROOM_SPEND = "room_spend"  # points-bearing: a RoomSpend charged to the stay
+    ROOM_STATUS = "room_status"  # a RoomStatus for staff (latest wins by hlc)
+    PREFERENCES = "preferences"  # a MemberPreferences change, merged per field by hlc
+    CONFIG_APPLIED = "config_applied"  # {"version": n}: the room config the agent runs
+    COMMAND_DONE = "command_done"  # {"command_id": ..., "ok": bool, "detail": ...}
 
 
-POINTS_BEARING = frozenset({EventKind.MINIBAR, EventKind.SURVEY})
+POINTS_BEARING = frozenset({EventKind.MINIBAR, EventKind.SURVEY, EventKind.ROOM_SPEND})
 
 
 class SyncEvent(Document):
@@ -313,18 +329,6 @@ class SyncEvent(Document):
     stay_id: OpaqueId | None = None
     member_id: OpaqueId | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
-
-
-class UploadBatch(Document):
-    agent_id: OpaqueId
-    events: list[SyncEvent] = Field(max_length=500)
-
-
-class UploadResult(Document):
-    accepted: list[OpaqueId]
-    duplicates: list[OpaqueId]
-    rejected: dict[OpaqueId, str] = Field(default_factory=dict)
-    high_water_seq: Annotated[int, Field(ge=0)]
 
 
 class ModelManifest(Document):
@@ -363,16 +367,147 @@ class StaffCommand(Document):
     at: AwareDatetime
 
 
-class DownloadPage(Document):
-    """What the central service has for one room since `cursor`: a page of changes, the
-    next cursor, and whether more remain."""
+# --- offline-first sync (sync/, loyalty/routers/sync.py; docs/sync.md) ---------------------
 
-    cursor: Annotated[str, StringConstraints(max_length=128)]
-    next_cursor: Annotated[str, StringConstraints(max_length=128)]
-    more: bool
-    stays: list[StayAssignment] = Field(default_factory=list)
-    preferences: list[MemberPreferences] = Field(default_factory=list)
-    models: list[ModelManifest] = Field(default_factory=list)
+Money = Annotated[str, StringConstraints(pattern=r"^\d{1,9}(\.\d{1,2})?$")]
+Stream = Literal["stays", "members", "credentials", "config", "models", "commands"]
+STREAMS: tuple[Stream, ...] = ("stays", "members", "credentials", "config", "models", "commands")
+
+
+class RoomSpend(Wire):
+    """The payload of a `room_spend` event: bought in the room and charged to the stay.
+    Earns points at central through the programme's stay rules (the folio category)."""
+
+    category: Literal["minibar", "room_service", "in_room_purchase"]
+    item: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    quantity: Annotated[int, Field(ge=1, le=100)] = 1
+    amount: Money  # the line's total, a decimal string ("36.00")
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+
+
+class SyncUpload(Document):
+    """A batch of outbox events, in `seq` order. `agent_id` names the agent's database
+    incarnation: a rebuilt database starts a new one, with its own `seq` from 1."""
+
+    agent_id: OpaqueId
+    hlc: HlcText  # the agent's clock when it sent the batch
+    events: list[SyncEvent] = Field(max_length=500)
+
+
+class EventAnswer(Wire):
+    event_id: OpaqueId
+    status: Literal["accepted", "duplicate", "rejected"]
+    reason: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
+class SyncUploadResult(Document):
+    """One answer per event, in the batch's order; rejected events are in central's
+    dead-letter table and never come back."""
+
+    results: list[EventAnswer]
+    high_water_seq: Annotated[int, Field(ge=0)]
+    hlc: HlcText  # central's clock: the agent advances its own past it
+
+
+class StayEvent(Wire):
+    """A stay's lifecycle step, as an explicit event (never inferred from absence)."""
+
+    event: Literal[
+        "booked", "checked_in", "room_changed", "late_checkout", "checked_out", "cancelled"
+    ]
+    stay: StayAssignment
+
+
+class RoomConfigDoc(Wire):
+    """Server-authoritative room settings, versioned; the agent reports the version it
+    applied with a `config_applied` event."""
+
+    version: Annotated[int, Field(ge=1)]
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class RoomCommand(Wire):
+    """A staff action for the room (from the housekeeping board, the front desk)."""
+
+    command_id: OpaqueId
+    action: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    detail: dict[str, Any] = Field(default_factory=dict)
+    issued_at: AwareDatetime
+
+
+class StreamItem(Wire):
+    """One change on one download stream. `op="delete"` removes `key` from the room's
+    copy; `op="put"` carries exactly the document of its stream."""
+
+    seq: Annotated[int, Field(ge=1)]
+    stream: Stream
+    op: Literal["put", "delete"] = "put"
+    key: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    stay: StayEvent | None = None
+    member: MemberPreferences | None = None
+    credential: RoomCredentials | None = None  # issue 15's room credentials, key "room"
+    config: RoomConfigDoc | None = None
+    model: ModelManifest | None = None
+    command: RoomCommand | None = None
+
+    def document(self) -> Wire | None:
+        return {
+            "stays": self.stay,
+            "members": self.member,
+            "credentials": self.credential,
+            "config": self.config,
+            "models": self.model,
+            "commands": self.command,
+        }[self.stream]
+
+    @model_validator(mode="after")
+    def _one_document(self) -> StreamItem:
+        present = [
+            name
+            for name in ("stay", "member", "credential", "config", "model", "command")
+            if getattr(self, name) is not None
+        ]
+        want = [] if self.op == "delete" else [_FIELD_OF[self.stream]]
+        if present != want:
+            raise ValueError(
+                f"a {self.op} on stream {self.stream} carries {want or 'no document'}, "
+                f"not {present or 'nothing'}"
+            )
+        return self
+
+
+_FIELD_OF = {
+    "stays": "stay",
+    "members": "member",
+    "credentials": "credential",
+    "config": "config",
+    "models": "model",
+    "commands": "command",
+}
+
+
+class SyncPull(Document):
+    """Ask for changes after `cursors` (one per stream; 0 = never synced). `wait_s` > 0
+    makes it a long poll: central answers as soon as something changes, or empty."""
+
+    agent_id: OpaqueId
+    hlc: HlcText
+    epoch: OpaqueId | None = None  # the snapshot epoch the room's copy belongs to
+    cursors: dict[Stream, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    wait_s: Annotated[float, Field(ge=0, le=30)] = 0.0
+
+
+class SyncPage(Document):
+    """A page of changes. With `reset`, the room replaces its copy of every stream by
+    `items` (a snapshot); its outbox is untouched. Apply the items and store `cursors` in
+    one transaction, then ask again (at once if `more`)."""
+
+    epoch: OpaqueId
+    reset: bool = False
+    items: list[StreamItem] = Field(default_factory=list, max_length=1000)
+    cursors: dict[Stream, Annotated[int, Field(ge=0)]]
+    more: bool = False
+    hlc: HlcText
 
 
 WIRE_DOCUMENTS: tuple[type[Document], ...] = (
@@ -384,9 +519,10 @@ WIRE_DOCUMENTS: tuple[type[Document], ...] = (
     KeyPresentation,
     RoomStatus,
     SyncEvent,
-    UploadBatch,
-    UploadResult,
     ModelManifest,
     StaffCommand,
-    DownloadPage,
+    SyncUpload,
+    SyncUploadResult,
+    SyncPull,
+    SyncPage,
 )

@@ -35,3 +35,16 @@ def commands_after(
         )
         for r in rows
     ]
+
+
+def command_doc(conn: Connection, command_id: str) -> StaffCommand:
+    """One queued command as the agent receives it (the sync commands stream)."""
+    r = conn.execute(select(board_commands).where(board_commands.c.id == command_id)).one()
+    return StaffCommand(
+        command_id=r.id,
+        seq=r.seq,
+        property_id=r.property_id,
+        room_id=r.room_id,
+        kind=r.kind,
+        at=r.created_at,
+    )

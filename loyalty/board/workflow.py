@@ -164,7 +164,16 @@ def enqueue_command(
             created_at=now,
         )
     )
+    _to_room(conn, command_id, now)
     return command_id
+
+
+def _to_room(conn: Connection, command_id: str, now: datetime) -> None:
+    """Put the command on the room's sync `commands` stream too (issue 16)."""
+    from loyalty.board.commands import command_doc
+    from loyalty.services import sync_feed
+
+    sync_feed.board_command(conn, now, command_doc(conn, command_id))
 
 
 def act(conn: Connection, staff: Staff, action: Action, *, key: str, now: datetime) -> RoomView:

@@ -264,7 +264,9 @@ models = Table(
 )
 
 # Tables of later issues live in their own modules on the same metadata: the housekeeping
-# board (17), programme economics (20: experiments, webhook outbox) and benefits (18).
+# board (17), programme economics (20: experiments, webhook outbox), benefits (18) and the
+# offline-first sync (16).
 from loyalty.db import benefit_tables as _benefit_tables  # noqa: E402,F401
 from loyalty.db import board_tables as _board_tables  # noqa: E402,F401
 from loyalty.db import economics_tables as _economics_tables  # noqa: E402,F401
+from loyalty.db import sync_tables as _sync_tables  # noqa: E402,F401

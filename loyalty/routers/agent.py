@@ -1,4 +1,6 @@
-"""The room agent's endpoints (stable: the agent calls exactly these)."""
+"""Older per-resource agent endpoints (stays, preferences). Events go up and changes come
+down through `/v1/sync` (loyalty.routers.sync); the old `POST /v1/agent/events` is gone:
+it stored events without acting on them, and would have swallowed points."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from loyalty.auth import Allow, Principal
 from loyalty.routers.common import ERRORS, ctx_of, read, retrying
 from loyalty.services import agent as svc
 from loyalty.services import preferences as prefs
-from sync.wire import MemberPreferences, StayAssignment, UploadBatch, UploadResult
+from sync.wire import MemberPreferences, StayAssignment
 
 router = APIRouter(prefix="/agent", tags=["agent"], responses=ERRORS)
 AGENT = Allow("agent")
@@ -47,10 +49,3 @@ def put_preferences(
         return prefs.save(conn, member, body, ctx.clock.now())
 
     return retrying(request, work)
-
-
-@router.post("/events", response_model=UploadResult)
-def events(request: Request, body: UploadBatch, who: Principal = Depends(AGENT)) -> UploadResult:
-    """Store events idempotently by `event_id`; returns the agent's high-water `seq`."""
-    ctx = ctx_of(request)
-    return retrying(request, lambda c: svc.upload(c, ctx, who, body))

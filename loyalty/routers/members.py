@@ -26,6 +26,7 @@ from loyalty.schemas import (
 )
 from loyalty.services import members as svc
 from loyalty.services import preferences as prefs
+from loyalty.services import sync_feed
 from loyalty.services.redemptions import view as redemption_view
 from loyalty.services.stays import stay_view
 from loyalty.services.tiers import progress_for
@@ -165,9 +166,12 @@ def put_preferences(
     ctx = ctx_of(request)
     from loyalty.routers.common import retrying
 
-    return retrying(
-        request, lambda c: prefs.save(c, svc.get_member(c, member_id), body, ctx.clock.now())
-    )
+    def work(conn: Connection) -> MemberPreferences:
+        merged = prefs.save(conn, svc.get_member(conn, member_id), body, ctx.clock.now())
+        sync_feed.member_changed(conn, ctx, member_id)  # the rooms they stay in hear it
+        return merged
+
+    return retrying(request, work)
 
 
 @router.get("/{member_id}/export", response_model=MemberExport)

@@ -11,11 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
+from sqlalchemy import Connection
 
 from loyalty.auth import Allow, Principal
 from loyalty.routers.common import ERRORS, ctx_of, read, retrying
 from loyalty.schemas import ModelPublish, PublishedModel
 from loyalty.services import models as svc
+from loyalty.services import sync_feed
 from sync.wire import ModelManifest
 
 router = APIRouter(responses=ERRORS)
@@ -52,7 +54,14 @@ def publish(request: Request, body: ModelPublish, who: Principal = Depends(ADMIN
     422 naming the field when the bytes are not base64 or do not match size or sha256."""
     ctx = ctx_of(request)
     blob = svc.decode_model_b64(body.model_b64)
-    out = retrying(request, lambda c: svc.publish(c, body.manifest, blob, ctx.clock.now()))
+
+    def work(conn: Connection) -> svc.Published:
+        published = svc.publish(conn, body.manifest, blob, ctx.clock.now())
+        if published.created:
+            sync_feed.models_changed(conn, ctx)  # every room hears the new offer list
+        return published
+
+    out = retrying(request, work)
     return JSONResponse(
         out.manifest.model_dump(mode="json"), status_code=201 if out.created else 200
     )
@@ -70,7 +79,13 @@ def withdraw(request: Request, version: Version, who: Principal = Depends(ADMIN)
     """Stop offering a version to agents (idempotent; 404 for an unknown version). Rooms
     that installed it keep it until a newer version arrives."""
     ctx = ctx_of(request)
-    return retrying(request, lambda c: svc.withdraw(c, version, ctx.clock.now()))
+
+    def work(conn: Connection) -> PublishedModel:
+        withdrawn = svc.withdraw(conn, version, ctx.clock.now())
+        sync_feed.models_changed(conn, ctx)
+        return withdrawn
+
+    return retrying(request, work)
 
 
 @router.get(

@@ -9,12 +9,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 
 from loyalty.auth import Principal
-from loyalty.board import projection as board
 from loyalty.context import Context
-from loyalty.db.tables import agent_cursors, agent_events, members, stays
+from loyalty.db.tables import members, stays
 from loyalty.errors import ApiError
 from loyalty.services import benefits
-from sync.wire import StayAssignment, UploadBatch, UploadResult
+from sync.wire import StayAssignment
 
 WINDOW = timedelta(hours=48)
 WIRE_TIERS = ("silver", "gold", "platinum", "diamond")
@@ -70,79 +69,3 @@ def member_in_room(conn: Connection, ctx: Context, principal: Principal, member_
     if found is None or row is None or row.erased_at is not None:
         raise ApiError(404, "member_not_found", f"no member {member_id!r} staying in this room")
     return row
-
-
-def upload(
-    conn: Connection, ctx: Context, principal: Principal, batch: UploadBatch
-) -> UploadResult:
-    now = ctx.clock.now()
-    cursor = conn.execute(
-        select(agent_cursors).where(agent_cursors.c.agent_id == batch.agent_id)
-    ).first()
-    if cursor is not None and (cursor.property_id, cursor.room_id) != (
-        principal.property_id,
-        principal.room_id,
-    ):
-        raise ApiError(
-            403, "forbidden", f"agent {batch.agent_id} belongs to another room", field="agent_id"
-        )
-    high = cursor.high_water_seq if cursor else 0
-    accepted: list[str] = []
-    duplicates: list[str] = []
-    rejected: dict[str, str] = {}
-    ids = [e.event_id for e in batch.events]
-    known = set(
-        conn.execute(
-            select(agent_events.c.event_id).where(agent_events.c.event_id.in_(ids))
-        ).scalars()
-    )
-    seen: set[str] = set()
-    for event in batch.events:
-        if event.event_id in known or event.event_id in seen:
-            duplicates.append(event.event_id)
-            continue
-        if (event.property_id, event.room_id) != (principal.property_id, principal.room_id):
-            rejected[event.event_id] = "event is for another room than this agent's key"
-            continue
-        reason = benefits.from_room_event(conn, ctx, principal, event)
-        if reason is not None:
-            rejected[event.event_id] = reason
-            continue
-        seen.add(event.event_id)
-        conn.execute(
-            agent_events.insert().values(
-                event_id=event.event_id,
-                agent_id=batch.agent_id,
-                property_id=event.property_id,
-                room_id=event.room_id,
-                seq=event.seq,
-                kind=str(event.kind),
-                at=event.at,
-                document=event.model_dump_json(),
-                received_at=now,
-            )
-        )
-        accepted.append(event.event_id)
-        high = max(high, event.seq)
-        board.apply_event(conn, event, now)
-    if principal.property_id and principal.room_id:
-        board.touch(conn, principal.property_id, principal.room_id, now)
-    values = {"high_water_seq": high, "updated_at": now}
-    if cursor is None:
-        conn.execute(
-            agent_cursors.insert().values(
-                agent_id=batch.agent_id,
-                property_id=principal.property_id,
-                room_id=principal.room_id,
-                **values,
-            )
-        )
-    else:
-        conn.execute(
-            agent_cursors.update()
-            .where(agent_cursors.c.agent_id == batch.agent_id)
-            .values(**values)
-        )
-    return UploadResult(
-        accepted=accepted, duplicates=duplicates, rejected=rejected, high_water_seq=high
-    )

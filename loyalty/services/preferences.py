@@ -4,7 +4,6 @@ sides of a sync converge). Consent-gated attributes follow the member's consent.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy import Connection, select
 
 from loyalty.db.tables import preferences
 from loyalty.errors import ApiError
+from sync.merge import field_order
 from sync.wire import MemberPreferences
 
 SECTIONS = ("climate", "lighting", "audio", "routine")
@@ -19,14 +19,13 @@ MAX_SKEW = timedelta(minutes=5)
 
 
 def _newer(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
+    # The same order as the rooms' merge (sync.merge): hybrid logical clock stamp, else
+    # `updated_at`, then the value's JSON, so central and the rooms converge.
     if old is None:
         return new
     if new is None:
         return old
-    a, b = datetime.fromisoformat(old["updated_at"]), datetime.fromisoformat(new["updated_at"])
-    if a != b:
-        return new if b > a else old
-    return max(old, new, key=lambda v: json.dumps(v, sort_keys=True))
+    return new if field_order(new) > field_order(old) else old
 
 
 def merge(current: MemberPreferences, incoming: MemberPreferences) -> MemberPreferences:

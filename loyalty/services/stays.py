@@ -15,7 +15,7 @@ from loyalty.db.tables import members, stays, transfers
 from loyalty.errors import ApiError
 from loyalty.ledger import SYSTEM, TransferSpec, create_transfer, get_transfer, member_account
 from loyalty.schemas import CheckOut, FolioLine, RuleLine, StayCreate, StayView
-from loyalty.services import benefits, offers, rules_adapter
+from loyalty.services import benefits, offers, rules_adapter, sync_feed
 from loyalty.services.agent import WIRE_TIERS
 from loyalty.services.members import get_member, touch_activity
 from loyalty.services.presence import derived_stay_secret_b64
@@ -171,6 +171,7 @@ def check_in(conn: Connection, ctx: Context, stay_id: str, room_id: str) -> list
     )
     frontdesk.stay_changed(conn, row.property_id, room_id, now)
     benefits.refresh_stay(conn, ctx, stay_id, reason="checked in", withdraw=False)
+    sync_feed.stay_changed(conn, ctx, stay_id, "checked_in")
     return rules_adapter.breakdown_lines(estimate)
 
 
@@ -269,6 +270,7 @@ def check_out(conn: Connection, ctx: Context, stay_id: str, body: CheckOut) -> l
             "property_id": row.property_id,
         }
         emit(conn, "points.posted", data, now=now)
+    sync_feed.stay_changed(conn, ctx, stay_id, "checked_out")
     touch_activity(conn, member.id, now)
     upgrade_if_qualified(conn, ctx, member)
     return rules_adapter.breakdown_lines(breakdown)
@@ -330,3 +332,4 @@ def cancel(conn: Connection, ctx: Context, stay_id: str, *, no_show: bool) -> No
     benefits.withdraw_stay(
         conn, ctx, stay_id, reason="stay no-show" if no_show else "stay cancelled"
     )
+    sync_feed.stay_changed(conn, ctx, stay_id, "cancelled")

@@ -14,13 +14,19 @@ from agent_fakes import FakeDevice, climate
 from agent_rig import eventually
 
 from agent.app import Agent
-from agent.central import CentralError, read_agent_key
 from agent.config import parse_room_config
 from drivers.base import ClimateMode, ClimateState
 from smartroom.services import MosquittoBroker
-from sync.wire import MemberPreferences, SyncEvent
+from sync.client import SyncError as CentralError
+from sync.client import read_agent_key
+from sync.wire import MemberPreferences, SyncEvent, SyncUpload
 
 pytestmark = [pytest.mark.timeout(90)]
+
+
+def remote_offset(central: Central, member: str) -> int:
+    doc = central.call("GET", f"/v1/agent/preferences/{member}", "agent")
+    return int(MemberPreferences.model_validate(doc).comfort_offset.observations)
 
 
 def test_credential_file_must_be_private(tmp_path: Path) -> None:
@@ -72,7 +78,7 @@ async def test_pull_push_learn_and_outage(
     )
     hvac: FakeDevice = climate("hvac")
     async with Agent(config, devices={"hvac": hvac}) as agent:
-        assert agent.store is not None and agent.room is not None and agent.sync is not None
+        assert agent.store is not None and agent.room is not None and agent.link is not None
         store, room = agent.store, agent.room
         # Pulled: the stay, and the member's preferences; the room warms up for them.
         await eventually(lambda: room.active_stay(room.clock.now()) is not None, what="stay")
@@ -86,13 +92,14 @@ async def test_pull_push_learn_and_outage(
         await eventually(lambda: store.outbox_depth() == 0, what="outbox pushed")
         (first_doc,) = store.db.execute("SELECT doc FROM outbox ORDER BY seq LIMIT 1").fetchone()
         first = SyncEvent.model_validate_json(first_doc)
+        batch = SyncUpload(agent_id=store.agent_id, hlc=store.hlc_now(), events=[first])
         again = httpx.post(
-            f"{central.url}/v1/agent/events",
+            f"{central.url}/v1/sync/upload",
             headers={"Authorization": f"Bearer {central.keys['agent']}"},
-            json={"agent_id": store.agent_id, "events": [first.model_dump(mode="json")]},
+            content=batch.model_dump_json(),
             timeout=10,
         ).json()
-        assert again["accepted"] == [] and len(again["duplicates"]) == 1
+        assert [a["status"] for a in again["results"]] == ["duplicate"]
 
         # A guest's knob change is learned and the learned offset reaches central.
         hvac.push(
@@ -101,7 +108,7 @@ async def test_pull_push_learn_and_outage(
         )
         await eventually(lambda: "hvac" in room.manual, what="knob change seen")
         await eventually(
-            lambda: not store.dirty_preferences() and store.outbox_depth() == 0,
+            lambda: store.outbox_depth() == 0 and remote_offset(central, member) == 1,
             what="learned preference pushed",
         )
         remote = MemberPreferences.model_validate(
@@ -113,13 +120,12 @@ async def test_pull_push_learn_and_outage(
         # Central goes down: the room keeps working on its cache and queues events.
         central.stop()
         await room.set_housekeeping(mur=True, via="app")
-        sync = agent.sync
+        sync = agent.link.worker
         await eventually(lambda: sync.online is False, what="central seen down")
         assert store.outbox_depth() >= 1
         assert room.status().mur and room.active_stay(room.clock.now()) is not None
         async with httpx.AsyncClient(base_url=agent.api_url) as http:
             assert (await http.get("/health")).json()["central"]["online"] is False
         central.start()
-        sync.kick.set()
         await eventually(lambda: store.outbox_depth() == 0, timeout=30, what="drained after outage")
         assert sync.online

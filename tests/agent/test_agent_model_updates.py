@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from polling import eventually
 
 from agent.app import Agent
-from agent.central import CentralClient
 from agent.comfort import shipped_model_path
 from agent.comfort.features import N_FEATURES, FeatureSpec, Imputation
 from agent.comfort.updates import public_key_b64, publish_body, signed_manifest
@@ -121,39 +120,6 @@ async def test_a_signed_version_is_installed_used_and_kept(
     central.start()
 
 
-class Recording(httpx.AsyncHTTPTransport):
-    """The real transport, noting each request's If-None-Match and the status it got."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[tuple[str | None, int]] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await super().handle_async_request(request)
-        self.seen.append((request.headers.get("if-none-match"), response.status_code))
-        return response
-
-
-async def test_the_offer_list_is_polled_with_its_etag(central: Central) -> None:
-    signing = Ed25519PrivateKey.generate()
-    wire = Recording()
-    client = CentralClient(central.url, central.keys["agent"], transport=wire)
-    try:
-        assert await client.models() == []
-        publish(central, peaked_model(24.0), "1.1.0", signing)
-        first = await client.models()
-        assert [m.version for m in first] == ["1.1.0"]
-        assert await client.models() == first  # unchanged: an empty 304, the list remembered
-        central.call("DELETE", "/v1/admin/models/comfort/1.1.0", "admin")
-        assert await client.models() == []  # a withdrawal changes the ETag
-    finally:
-        await client.aclose()
-    etags = [tag for tag, _ in wire.seen]
-    assert [status for _, status in wire.seen] == [200, 200, 304, 200]
-    assert etags[0] is None and None not in etags[1:]
-    assert etags[1] != etags[2] and etags[2] == etags[3]  # asked with the latest list's tag
-
-
 async def test_bad_offers_are_refused_and_the_room_keeps_its_model(
     tmp_path: Path, central: Central, mqtt_broker: MosquittoBroker
 ) -> None:
@@ -180,12 +146,12 @@ async def test_bad_offers_are_refused_and_the_room_keeps_its_model(
         assert updater.store.state() == {"current": "1.1.0", "previous": None}
 
         # Refused versions are not fetched again on every pull.
-        pulls = agent.sync.pulls if agent.sync else 0
-        await eventually(lambda: agent.sync is not None and agent.sync.pulls >= pulls + 3)
+        pulls = agent.link.worker.pulls if agent.link else 0
+        await eventually(lambda: agent.link is not None and agent.link.worker.pulls >= pulls + 3)
         assert set(updater.refused) == {"1.2.0", "1.3.0"}
         info = (await health(agent))["comfort_model"]
         assert info["last"] == "rolled_back" and info["version"] == "1.1.0"
-        assert agent.sync is not None and agent.sync.online is True
+        assert agent.link is not None and agent.link.worker.online is True
 
 
 async def test_no_signing_key_means_no_updates(
@@ -195,8 +161,8 @@ async def test_no_signing_key_means_no_updates(
     publish(central, peaked_model(25.5), "1.1.0", signing)
     config = room_config(tmp_path, central, mqtt_broker, None)
     async with Agent(config, devices={"hvac": climate("hvac")}) as agent:
-        assert agent.sync is not None
-        await eventually(lambda: agent.sync is not None and agent.sync.pulls >= 2)
+        assert agent.link is not None
+        await eventually(lambda: agent.link is not None and agent.link.worker.pulls >= 2)
         assert agent.model_updater is None
         assert (await health(agent))["comfort_model"] is None
         assert agent.room is not None and agent.room.resolver.has_model

@@ -98,7 +98,9 @@ def test_bad_events_name_the_field(change: dict[str, Any], needle: str) -> None:
 def test_oversized_batches_are_refused() -> None:
     events = [_event(seq=i + 1) for i in range(501)]
     with pytest.raises(ValidationError, match="at most 500"):
-        wire.UploadBatch.model_validate({"agent_id": "agent_" + "x" * 10, "events": events})
+        wire.SyncUpload.model_validate(
+            {"agent_id": "agent_" + "x" * 10, "hlc": "1772366400000:0", "events": events}
+        )
 
 
 def test_models_are_immutable() -> None:

@@ -81,10 +81,11 @@ def test_preferences_merge_per_field_last_writer_wins(service: Service) -> None:
 
 def test_event_upload_is_idempotent_with_high_water(service: Service) -> None:
     now = service.clock.now()
+    hlc = f"{int(now.timestamp() * 1000)}:0"
 
-    def event(seq: int, room: str = ROOM) -> dict[str, object]:
+    def event(seq: int, room: str = ROOM, tag: str = "abc") -> dict[str, object]:
         return {
-            "event_id": f"ev{seq:08d}abc",
+            "event_id": f"ev{seq:08d}{tag}",
             "seq": seq,
             "hlc": f"{int(now.timestamp() * 1000)}:{seq}",
             "property_id": PROPERTY,
@@ -93,13 +94,19 @@ def test_event_upload_is_idempotent_with_high_water(service: Service) -> None:
             "at": now.isoformat(),
         }
 
-    batch = {"agent_id": "agent-sh01-1208", "events": [event(1), event(2), event(3, "0101")]}
-    first = service.call("POST", "/v1/agent/events", "agent", json=batch)
-    assert first["accepted"] == ["ev00000001abc", "ev00000002abc"]
-    assert list(first["rejected"]) == ["ev00000003abc"]
-    assert first["high_water_seq"] == 2
-    again = service.call(
-        "POST", "/v1/agent/events", "agent", json={**batch, "events": [event(2), event(4)]}
-    )
-    assert again["duplicates"] == ["ev00000002abc"]
-    assert again["accepted"] == ["ev00000004abc"] and again["high_water_seq"] == 4
+    def upload(*events: dict[str, object], expect: int = 200) -> dict[str, object]:
+        body = {"agent_id": "agent-sh01-1208", "hlc": hlc, "events": list(events)}
+        return dict(service.call("POST", "/v1/sync/upload", "agent", json=body, expect=expect))
+
+    def statuses(answer: dict[str, object]) -> list[str]:
+        return [r["status"] for r in answer["results"]]  # type: ignore[attr-defined]
+
+    first = upload(event(1), event(2))
+    assert statuses(first) == ["accepted", "accepted"] and first["high_water_seq"] == 2
+    again = upload(event(2), event(4))
+    assert statuses(again) == ["duplicate", "accepted"] and again["high_water_seq"] == 4
+    reused = upload(event(3, tag="new"))  # a new id below the high-water mark: refused
+    assert statuses(reused) == ["rejected"]
+    assert "reused" in reused["results"][0]["reason"]  # type: ignore[index]
+    foreign = upload(event(5, "0101"), expect=403)  # a key for another room: nothing taken
+    assert foreign["error"]["code"] == "forbidden"  # type: ignore[index]

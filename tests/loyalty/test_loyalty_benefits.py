@@ -303,13 +303,15 @@ def test_the_rooms_benefit_events_record_the_fulfilment_once(service: Service) -
 
     batch = {
         "agent_id": "agent_test_0001",
+        "hlc": f"{int(service.clock.now().timestamp() * 1000)}:0",
         "events": [event(1, late["id"]), event(2, lounge["id"])],
     }
-    result = service.call("POST", "/v1/agent/events", "agent", json=batch)
-    assert result["accepted"] == ["ev_benefit_0001"]
-    assert "fulfilled by staff" in result["rejected"]["ev_benefit_0002"]
-    again = service.call("POST", "/v1/agent/events", "agent", json=batch)
-    assert again["duplicates"] == ["ev_benefit_0001"]
+    result = service.call("POST", "/v1/sync/upload", "agent", json=batch)
+    first, second = result["results"]
+    assert first == {"event_id": "ev_benefit_0001", "status": "accepted", "reason": None}
+    assert second["status"] == "rejected" and "fulfilled by staff" in second["reason"]
+    again = service.call("POST", "/v1/sync/upload", "agent", json=batch)
+    assert [a["status"] for a in again["results"]] == ["duplicate", "duplicate"]
     record = service.call("GET", f"/v1/members/{member}/benefits")
     delivered = [f for f in record["fulfilments"] if f["code"] == "late_checkout"]
     assert len(delivered) == 1 and delivered[0]["by_role"] == "agent"

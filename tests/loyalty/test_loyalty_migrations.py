@@ -24,6 +24,15 @@ ECONOMICS = {
 }
 # 0006_benefits: entitlements, fulfilments, lifecycle offers (issue 18)
 BENEFITS = {"entitlements", "fulfilments", "offers"}
+# 0007_sync: the sync tables (issue 16)
+SYNC_TABLES = {
+    "sync_dead_letters",
+    "sync_changes",
+    "sync_rooms",
+    "sync_alerts",
+    "stay_presence",
+    "room_spends",
+}
 MODEL_COLUMNS = {
     "name",
     "version",
@@ -54,22 +63,23 @@ def _check(url: str) -> None:
             "name",
             "version",
         ]
+        downgrade(engine, "0006_benefits")  # 0007_sync drops only the sync tables
+        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - SYNC_TABLES
+        below = EXPECTED - SYNC_TABLES
         board = {t for t in EXPECTED if t.startswith("board_")}  # 0003_board, after 0002
         downgrade(engine, "0005_presence")  # 0006_benefits drops its tables and columns
-        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - BENEFITS
+        assert set(inspect(engine).get_table_names()) & below == below - BENEFITS
         member_columns = {c["name"] for c in inspect(engine).get_columns("members")}
         assert not member_columns & {"birthday", "segments_json"}
         downgrade(engine, "0004_economics")  # 0005_presence drops only room_secrets
-        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - BENEFITS - {
-            "room_secrets"
-        }
+        assert set(inspect(engine).get_table_names()) & below == below - BENEFITS - {"room_secrets"}
         downgrade(engine, "0003_board")  # 0004_economics drops only its own tables
-        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - ECONOMICS - (
+        assert set(inspect(engine).get_table_names()) & below == below - ECONOMICS - (
             BENEFITS | {"room_secrets"}
         )
         downgrade(engine, "0001")  # 0002 drops only the models table
         gone = {"models", "room_secrets"} | board | ECONOMICS | BENEFITS
-        assert set(inspect(engine).get_table_names()) & EXPECTED == EXPECTED - gone
+        assert set(inspect(engine).get_table_names()) & below == below - gone
         upgrade(engine)
         assert "models" in inspect(engine).get_table_names()
         downgrade(engine, "base")

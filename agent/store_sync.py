@@ -1,0 +1,255 @@
+"""The sync half of the agent's store (issue 16), mixed into `AgentStore`: outbox budgets,
+the persisted hybrid logical clock, acknowledgements, local preference changes, and the
+download streams (applied with their cursors in one transaction, `sync.inbox`).
+
+It never opens the database: it works on the `AgentStore`'s handle, inside its
+transactions, so an outbox event still commits with the state change that caused it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from smartroom.log import get_logger
+from sync import faults, inbox
+from sync.hlc import ClockSkewError, Hlc, Stamp
+from sync.merge import fields_changed, merge
+from sync.outbox import Budget, BudgetClass, OutboxFull, Usage, budget_class, thin_half
+from sync.outbox import relief as budget_relief
+from sync.wire import (
+    EventAnswer,
+    EventKind,
+    MemberPreferences,
+    RoomConfigDoc,
+    RoomCredentials,
+    StayAssignment,
+    SyncEvent,
+    SyncPage,
+)
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from agent.store import NewEvent
+
+log = get_logger("agent.store")
+
+
+class SyncStore:
+    """Mixin: expects `db`, `_clock`, `_now()`, `commit()`, `preferences()`, `_put_stay()`,
+    `_check_room()`, `property_id`, `room_id` from AgentStore."""
+
+    db: sqlite_utils.Database
+    budgets: dict[BudgetClass, Budget]
+    refused: dict[str, int]
+    dropped: int
+    property_id: str
+    room_id: str
+
+    if TYPE_CHECKING:
+
+        def _now(self) -> str: ...
+        def _wall_ms(self) -> int: ...
+        def commit(
+            self, *, state: dict[str, Any] | None = None, events: Sequence[NewEvent] = ()
+        ) -> list[SyncEvent]: ...
+        def preferences(self, member_id: str) -> MemberPreferences | None: ...
+        def _put_stay(self, stay: StayAssignment, now: str, *, provisional: bool) -> None: ...
+        def _check_room(self, stay: StayAssignment) -> None: ...
+
+    # --- budgets ---------------------------------------------------------------------------
+
+    def _usage(self, cls: BudgetClass) -> Usage:
+        count, size = self.db.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM outbox "
+            "WHERE sent_at IS NULL AND budget = ?",
+            [cls],
+        ).fetchone()
+        return Usage(int(count), int(size))
+
+    def _make_room(self, kind: EventKind, payload: dict[str, Any]) -> None:
+        """Keep the event's class within its budget: thin or drop old telemetry, or refuse
+        a never-dropped event (raising rolls the whole change back)."""
+        from agent.store import OutboxRefused
+
+        cls = budget_class(kind)
+        budget = self.budgets[cls]
+        size = len(json.dumps(payload, default=str)) + 400  # the envelope's share
+        while True:
+            usage = self._usage(cls)
+            seqs: list[int] = []
+            if cls == "telemetry" and budget.exceeded_by(usage.events + 1, usage.size + size):
+                seqs = [
+                    int(r[0])
+                    for r in self.db.execute(
+                        "SELECT seq FROM outbox WHERE sent_at IS NULL AND budget = ? ORDER BY seq",
+                        [cls],
+                    ).fetchall()
+                ]
+            thin = thin_half(seqs) if len(seqs) >= 4 else []
+            action = budget_relief(cls, budget, usage, size, len(thin))
+            if action == "admit":
+                return
+            if action == "refuse":
+                self.refused[cls] = self.refused.get(cls, 0) + 1
+                error = OutboxFull(cls, budget, usage.events, usage.size)
+                log.error("outbox_full", budget=cls, kind=str(kind), error=str(error))
+                raise OutboxRefused(str(error)) from error
+            doomed = thin if action == "thin" else seqs[: max(1, len(seqs) // 10)]
+            if not doomed:
+                return  # nothing left to drop (a budget below one event): admit
+            self.db.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(q,) for q in doomed])
+            self.dropped += len(doomed)
+
+    # --- hybrid logical clock ----------------------------------------------------------------
+
+    def _hlc(self) -> Hlc:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'hlc'").fetchone()
+        return Hlc.parse(row[0] if row else None)
+
+    def _save_hlc(self, clock: Hlc) -> str:
+        value = str(clock.last)
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES ('hlc', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [value],
+        )
+        return value
+
+    def _next_hlc(self) -> str:
+        # Persisted: never goes backwards even when the Pi's wall clock does (no RTC,
+        # rebooted offline), so a later change here always wins a merge against our own.
+        clock = self._hlc()
+        clock.tick(self._wall_ms())
+        return self._save_hlc(clock)
+
+    def hlc_now(self) -> str:
+        with self.db.atomic():
+            return self._next_hlc()
+
+    def hlc_last(self) -> str:
+        return str(self._hlc().last)
+
+    def receive_hlc(self, stamp: str) -> None:
+        """Advance past central's clock (a far-future stamp is logged, not adopted)."""
+        with self.db.atomic():
+            clock = self._hlc()
+            try:
+                clock.receive(Stamp.parse(stamp), self._wall_ms())
+            except ClockSkewError as exc:
+                log.warning("central_clock_ahead", error=str(exc))
+                return
+            self._save_hlc(clock)
+
+    # --- outbox -------------------------------------------------------------------------------
+
+    def pending_sized(self, limit: int = 500) -> list[tuple[SyncEvent, int]]:
+        rows = self.db.execute(
+            "SELECT doc, size FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?", [limit]
+        ).fetchall()
+        return [(SyncEvent.model_validate_json(doc), int(size)) for doc, size in rows]
+
+    def acknowledge(self, answers: Sequence[EventAnswer]) -> None:
+        """Central's answers: every answered event leaves the queue (a rejected one with its
+        reason, kept for the operator; it would fail forever if retried)."""
+        now = self._now()
+        with self.db.atomic():
+            for answer in answers:
+                self.db.execute(
+                    "UPDATE outbox SET sent_at = ?, rejected = ? "
+                    "WHERE event_id = ? AND sent_at IS NULL",
+                    [now, answer.reason if answer.status == "rejected" else None, answer.event_id],
+                )
+            faults.point("agent.ack.before_commit")
+
+    def rejected_events(self) -> list[tuple[str, str]]:
+        rows = self.db.execute(
+            "SELECT event_id, rejected FROM outbox WHERE rejected IS NOT NULL ORDER BY seq"
+        ).fetchall()
+        return [(str(a), str(b)) for a, b in rows]
+
+    # --- preferences changed in this room -----------------------------------------------------
+
+    def _local_preferences(self, prefs: MemberPreferences) -> None:
+        """Stamp the fields this change sets with the room's clock, merge them into the
+        stored profile, and queue a `preferences` event, in one transaction."""
+        from agent.store import NewEvent
+
+        with self.db.atomic():
+            current = self.preferences(prefs.member_id) or MemberPreferences(
+                member_id=prefs.member_id
+            )
+            data = prefs.model_dump(mode="json")
+            for name in fields_changed(current, prefs):
+                if name == "comfort_offset":
+                    continue
+                section, key = name.split(".")
+                if data[section].get(key) is not None:
+                    data[section][key]["hlc"] = self._next_hlc()
+            merged = merge(current, MemberPreferences.model_validate(data))
+            if prefs.comfort_offset != current.comfort_offset:
+                merged = merged.model_copy(update={"comfort_offset": prefs.comfort_offset})
+            self.db.execute(
+                "INSERT INTO preferences (member_id, doc, fetched_at, dirty) VALUES (?, ?, ?, 0) "
+                "ON CONFLICT(member_id) DO UPDATE SET doc = excluded.doc, "
+                "fetched_at = excluded.fetched_at",
+                [merged.member_id, merged.model_dump_json(), self._now()],
+            )
+            payload = merged.model_dump(mode="json")
+            self.commit(
+                events=[NewEvent(EventKind.PREFERENCES, payload, member_id=merged.member_id)]
+            )
+
+    def dirty_preferences(self) -> list[MemberPreferences]:
+        """Profiles changed in this room whose change central has not acknowledged yet."""
+        rows = self.db.execute(
+            "SELECT DISTINCT json_extract(doc, '$.member_id') FROM outbox "
+            "WHERE kind = 'preferences' AND sent_at IS NULL"
+        ).fetchall()
+        found = [self.preferences(str(r[0])) for r in rows]
+        return [p for p in found if p is not None]
+
+    # --- download streams -----------------------------------------------------------------------
+
+    def sync_cursors(self) -> dict[str, int]:
+        return inbox.cursors(self.db)
+
+    def sync_epoch(self) -> str | None:
+        return inbox.epoch(self.db)
+
+    def put_stream_stay(self, stay: StayAssignment) -> None:
+        self._check_room(stay)
+        self.db.execute("DELETE FROM stays WHERE stay_id = ?", [stay.stay_id])
+        self._put_stay(stay, self._now(), provisional=False)
+
+    def put_room_credentials(self, creds: RoomCredentials) -> None:
+        """The credentials stream's document, kept by the presence vault (issue 15)."""
+        from agent.presence.vault import CredentialVault  # the vault imports the store
+
+        CredentialVault(self).put_room_credentials(creds)  # type: ignore[arg-type]
+
+    def drop_stream_stay(self, stay_id: str) -> None:
+        self.db.execute("DELETE FROM stays WHERE stay_id = ?", [stay_id])
+        self.db.execute("DELETE FROM credentials WHERE name = ?", [f"stay:{stay_id}"])
+
+    def apply_page(self, page: SyncPage) -> inbox.Applied:
+        """Apply a downloaded page and advance the cursors, in one transaction."""
+        where = (self.property_id, self.room_id)
+        with self.db.atomic():
+            return inbox.apply_page(self.db, page, where, self._now(), self)
+
+    def room_config(self) -> RoomConfigDoc | None:
+        return inbox.room_config(self.db)
+
+    def pending_commands(self) -> list[dict[str, Any]]:
+        return inbox.pending_commands(self.db)
+
+    def command_done(self, command_id: str, event: NewEvent) -> None:
+        """Mark a staff command done and report it, in one transaction."""
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE commands SET done_at = ? WHERE command_id = ?", [self._now(), command_id]
+            )
+            self.commit(events=[event])

@@ -1,0 +1,199 @@
+"""Accepting a room's upload: durable dedupe, the effect and its dedupe record in one
+transaction, one answer per event.
+
+Dedupe is two records that never expire: the event id (the row in `agent_events`, or in
+`sync_dead_letters` for a refused one) and, per agent database incarnation, the highest
+`seq` seen (`agent_cursors`). An event whose id is known is a `duplicate` (the common case:
+central committed, the answer was lost). An event with a new id but a `seq` at or below
+the high-water mark means the agent's database went back in time (a restored backup
+reusing its incarnation): refused, not counted. Everything else is consumed
+(`sync_consume`) inside a savepoint: a refusal rolls back only that event's effect, writes a
+dead letter and an alert, and the batch goes on.
+
+    result = accept(conn, ctx, property_id, room_id, upload, server_hlc)
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import Connection, select, update
+
+from loyalty.board import projection as board
+from loyalty.context import Context
+from loyalty.db.sync_tables import sync_alerts, sync_dead_letters, sync_rooms
+from loyalty.db.tables import agent_cursors, agent_events
+from loyalty.errors import ApiError
+from loyalty.ledger.errors import LedgerError
+from loyalty.services import sync_consume, sync_feed
+from sync import faults
+from sync.wire import EventAnswer, SyncEvent, SyncUpload, SyncUploadResult, new_id
+
+# Only for the meta-test that proves the suite catches a broken dedupe (docs/sync.md).
+UNSAFE = os.environ.get("SMARTROOM_SYNC_UNSAFE", "")
+
+
+def _known(conn: Connection, ids: list[str]) -> dict[str, str]:
+    """event id → the agent that sent it, for ids already recorded (accepted or refused)."""
+    found: dict[str, str] = {}
+    for table in (agent_events, sync_dead_letters):
+        rows = conn.execute(
+            select(table.c.event_id, table.c.agent_id).where(table.c.event_id.in_(ids))
+        ).all()
+        found.update({r.event_id: r.agent_id for r in rows})
+    return found
+
+
+def _dead_letter(
+    conn: Connection, ctx: Context, agent_id: str, event: SyncEvent, reason: str
+) -> None:
+    now = ctx.clock.now()
+    conn.execute(
+        sync_dead_letters.insert().values(
+            event_id=event.event_id,
+            agent_id=agent_id,
+            property_id=event.property_id,
+            room_id=event.room_id,
+            seq=event.seq,
+            kind=str(event.kind),
+            reason=reason[:256],
+            document=event.model_dump_json(),
+            received_at=now,
+        )
+    )
+    conn.execute(
+        sync_alerts.insert().values(
+            id=new_id("al_"),
+            property_id=event.property_id,
+            room_id=event.room_id,
+            kind="dead_letter",
+            detail=f"{event.kind} event {event.event_id} refused: {reason}"[:512],
+            source_event_id=event.event_id,
+            created_at=now,
+        )
+    )
+
+
+def _cursor(conn: Connection, upload: SyncUpload, property_id: str, room_id: str) -> int:
+    row = conn.execute(
+        select(agent_cursors).where(agent_cursors.c.agent_id == upload.agent_id)
+    ).first()
+    if row is None:
+        return 0
+    if (row.property_id, row.room_id) != (property_id, room_id):
+        raise ApiError(
+            403, "forbidden", f"agent {upload.agent_id} belongs to another room", field="agent_id"
+        )
+    return int(row.high_water_seq)
+
+
+def _answer(
+    conn: Connection, ctx: Context, agent_id: str, event: SyncEvent, high: int
+) -> EventAnswer:
+    if event.seq <= high:
+        reason = f"seq {event.seq} reused: this incarnation already sent up to {high}"
+        _dead_letter(conn, ctx, agent_id, event, reason)
+        return EventAnswer(event_id=event.event_id, status="rejected", reason=reason)
+    try:
+        with conn.begin_nested():
+            sync_consume.consume(conn, ctx, event)
+            faults.point("central.accept.after_effect")
+            conn.execute(
+                agent_events.insert().values(
+                    event_id=event.event_id,
+                    agent_id=agent_id,
+                    property_id=event.property_id,
+                    room_id=event.room_id,
+                    seq=event.seq,
+                    kind=str(event.kind),
+                    at=event.at,
+                    document=event.model_dump_json(),
+                    received_at=ctx.clock.now(),
+                )
+            )
+    except sync_consume.Rejected as exc:
+        reason = str(exc)
+    except (ApiError, LedgerError) as exc:
+        reason = f"{getattr(exc, 'code', 'refused')}: {exc}"
+    else:
+        return EventAnswer(event_id=event.event_id, status="accepted")
+    _dead_letter(conn, ctx, agent_id, event, reason)
+    return EventAnswer(event_id=event.event_id, status="rejected", reason=reason[:256])
+
+
+def accept(
+    conn: Connection,
+    ctx: Context,
+    property_id: str,
+    room_id: str,
+    upload: SyncUpload,
+    server_hlc: str,
+) -> SyncUploadResult:
+    for event in upload.events:
+        # A key for another room is a misconfigured agent: refuse the whole batch (the
+        # room keeps its events and shows the error) rather than dead-letter them all.
+        if (event.property_id, event.room_id) != (property_id, room_id):
+            raise ApiError(
+                403,
+                "forbidden",
+                f"this key is for {property_id}/{room_id}; event {event.event_id} is for "
+                f"{event.property_id}/{event.room_id}",
+                field="events",
+            )
+    high = _cursor(conn, upload, property_id, room_id)
+    start = high
+    ids = [e.event_id for e in upload.events]
+    known = {} if UNSAFE == "no_dedupe" else _known(conn, ids)
+    results: list[EventAnswer] = []
+    seen: set[str] = set()
+    for event in upload.events:
+        faults.point("central.accept.event")
+        owner = known.get(event.event_id)
+        if event.event_id in seen or owner == upload.agent_id:
+            results.append(EventAnswer(event_id=event.event_id, status="duplicate"))
+            continue
+        seen.add(event.event_id)
+        if owner is not None:
+            results.append(
+                EventAnswer(
+                    event_id=event.event_id,
+                    status="rejected",
+                    reason="event_id already used by another agent",
+                )
+            )
+            continue
+        results.append(
+            _answer(conn, ctx, upload.agent_id, event, 0 if UNSAFE == "no_dedupe" else high)
+        )
+        high = max(high, event.seq)
+    faults.point("central.accept.before_commit")
+    now = ctx.clock.now()
+    if (
+        start == 0
+        and not conn.execute(
+            select(agent_cursors.c.agent_id).where(agent_cursors.c.agent_id == upload.agent_id)
+        ).first()
+    ):
+        conn.execute(
+            agent_cursors.insert().values(
+                agent_id=upload.agent_id,
+                property_id=property_id,
+                room_id=room_id,
+                high_water_seq=high,
+                updated_at=now,
+            )
+        )
+    elif high != start:
+        conn.execute(
+            update(agent_cursors)
+            .where(agent_cursors.c.agent_id == upload.agent_id)
+            .values(high_water_seq=high, updated_at=now)
+        )
+    sync_feed.room_row(conn, now, property_id, room_id)
+    board.touch(conn, property_id, room_id, now)  # the room is not stale on the board
+    conn.execute(
+        update(sync_rooms)
+        .where(sync_rooms.c.property_id == property_id, sync_rooms.c.room_id == room_id)
+        .values(last_seen_at=now)
+    )
+    return SyncUploadResult(results=results, high_water_seq=high, hlc=server_hlc)

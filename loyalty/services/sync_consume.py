@@ -1,0 +1,255 @@
+"""What central does with each kind of event a room uploads. Called by
+`sync_accept.accept` inside the transaction that also writes the event's dedupe record, so
+an effect exists exactly when its event is recorded as accepted.
+
+Each consumer first checks everything that could refuse the event (raising `Rejected`
+before it writes anything), then writes: a refused event leaves no trace but its
+dead letter, without a savepoint.
+
+* `room_spend` (and `minibar`): points through the programme's stay rules, as a folio line
+  of the stay it was charged to; the transfer id derives from the event id.
+* `preferences`: merged per field into the member's profile by HLC (sync.merge); far-future
+  stamps refused; the member's rooms hear the merged profile.
+* `room_status`, `housekeeping`, `alert`: what staff see, through the housekeeping board's
+  projection (`loyalty.board.projection`, issue 17).
+* `arrival` / `departure`: presence recorded for the stay.
+* `config_applied`: the config version the room runs.
+Everything else is stored (in `agent_events`) and not interpreted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, select, update
+
+from loyalty.auth import Principal
+from loyalty.board import projection as board
+from loyalty.context import Context
+from loyalty.db.sync_tables import room_spends, stay_presence, sync_rooms
+from loyalty.db.tables import preferences, stays
+from loyalty.ledger import SYSTEM, TransferSpec, create_transfer, member_account
+from loyalty.schemas import FolioLine
+from loyalty.services import benefits, rules_adapter, sync_feed
+from loyalty.services import preferences as prefs_service
+from loyalty.services.members import get_member
+from sync.hlc import MAX_SKEW_MS, Stamp
+from sync.merge import merge, stamps
+from sync.wire import Alert, EventKind, MemberPreferences, RoomSpend, RoomStatus, SyncEvent
+
+# The programme's folio category for each kind of in-room spend.
+FOLIO_CATEGORY = {"minibar": "minibar", "room_service": "fnb", "in_room_purchase": "minibar"}
+SPEND_STAYS = ("checked_in", "checked_out")
+
+
+class Rejected(Exception):
+    """The event can never be applied (bad payload, unknown stay, far-future clock): it goes
+    to the dead-letter table with this reason and never blocks the queue."""
+
+
+def _payload(model: type[Any], event: SyncEvent) -> Any:
+    try:
+        return model.model_validate(event.payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
+        raise Rejected(f"payload.{where}: {first.get('msg', 'invalid')}") from None
+
+
+def _not_future(stamp: Stamp, now: datetime, what: str) -> None:
+    ahead = stamp.wall_ms - int(now.timestamp() * 1000)
+    if ahead > MAX_SKEW_MS:
+        raise Rejected(f"clock_skew: {what} is {ahead // 1000} s ahead of central")
+
+
+def _stay_of(conn: Connection, event: SyncEvent) -> Any:
+    if event.stay_id is None:
+        raise Rejected("stay_id: required for this kind")
+    row = conn.execute(select(stays).where(stays.c.id == event.stay_id)).first()
+    if row is None or (row.property_id, row.room_id) != (event.property_id, event.room_id):
+        raise Rejected(f"stay_id: no stay {event.stay_id} in this room")
+    return row
+
+
+def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
+    spend: RoomSpend = _payload(RoomSpend, event)
+    if event.kind is EventKind.MINIBAR and spend.category != "minibar":
+        raise Rejected("payload.category: a minibar event is a minibar spend")
+    stay = _stay_of(conn, event)
+    if stay.status not in SPEND_STAYS:
+        raise Rejected(f"stay_id: the stay is {stay.status}, nothing can be charged to it")
+    if spend.currency != ctx.programme.currency:
+        raise Rejected(f"payload.currency: the programme counts {ctx.programme.currency}")
+    member = get_member(conn, stay.member_id, for_update=True)
+    amount = Decimal(spend.amount)
+    breakdown = rules_adapter.stay_earn(
+        ctx.programme,
+        tier=member.tier,
+        check_in=stay.arrival.date(),
+        check_out=stay.departure.date(),
+        channel=stay.channel,
+        room_type=stay.room_type,
+        folio=[FolioLine(category=FOLIO_CATEGORY[spend.category], amount=amount)],
+    )
+    now = ctx.clock.now()
+    transfer_id = None
+    if breakdown.points > 0:
+        transfer_id = f"t_rs_{event.event_id}"
+        create_transfer(
+            conn,
+            TransferSpec(
+                id=transfer_id,
+                ledger="points",
+                debit=SYSTEM["points:issuance"],
+                credit=member_account(member.pseudonym, "points"),
+                amount=breakdown.points,
+                code="room_spend",
+                reference=stay.id,
+                chain_owner=member.pseudonym,
+            ),
+            now=now,
+        )
+    spend_minor = int(breakdown.qualifying_spend * 100)
+    if spend_minor > 0:
+        create_transfer(
+            conn,
+            TransferSpec(
+                id=f"t_rq_{event.event_id}",
+                ledger="qualifying",
+                debit=SYSTEM["qualifying:issuance"],
+                credit=member_account(member.pseudonym, "qualifying"),
+                amount=spend_minor,
+                code="room_spend",
+                reference=stay.id,
+                chain_owner=member.pseudonym,
+            ),
+            now=now,
+        )
+    conn.execute(
+        room_spends.insert().values(
+            event_id=event.event_id,
+            stay_id=stay.id,
+            member_id=member.id,
+            category=spend.category,
+            item=spend.item,
+            amount_minor=int(amount * 100),
+            currency=spend.currency,
+            points=breakdown.points,
+            transfer_id=transfer_id,
+            at=event.at,
+        )
+    )
+
+
+def preference_change(conn: Connection, ctx: Context, event: SyncEvent) -> None:
+    incoming: MemberPreferences = _payload(MemberPreferences, event)
+    now = ctx.clock.now()
+    for where, stamp in stamps(incoming):
+        _not_future(stamp, now, where)
+    found = conn.execute(
+        select(stays.c.id).where(
+            stays.c.member_id == incoming.member_id,
+            stays.c.property_id == event.property_id,
+            stays.c.room_id == event.room_id,
+            stays.c.status.in_(("checked_in", "checked_out")),
+        )
+    ).first()
+    if found is None:
+        raise Rejected(f"member_id: {incoming.member_id} has no stay in this room")
+    member = get_member(conn, incoming.member_id)
+    current = prefs_service.load(conn, member)
+    merged = merge(current, incoming.model_copy(update={"age_band": None, "gender": None}))
+    document = merged.model_copy(update={"age_band": None, "gender": None}).model_dump_json()
+    if conn.execute(
+        select(preferences.c.member_id).where(preferences.c.member_id == member.id)
+    ).first():
+        conn.execute(
+            update(preferences)
+            .where(preferences.c.member_id == member.id)
+            .values(document=document, updated_at=now)
+        )
+    else:
+        conn.execute(
+            preferences.insert().values(member_id=member.id, document=document, updated_at=now)
+        )
+    sync_feed.member_changed(conn, ctx, member.id)
+
+
+def room_status(conn: Connection, ctx: Context, event: SyncEvent) -> None:
+    """What staff see: the housekeeping board's projection (i17) takes the status."""
+    status: RoomStatus = _payload(RoomStatus, event)
+    if (status.property_id, status.room_id) != (event.property_id, event.room_id):
+        raise Rejected("payload: the status of another room")
+    _not_future(Stamp.parse(event.hlc), ctx.clock.now(), "hlc")
+    board.apply_room_status(
+        conn, event.property_id, event.room_id, status, received_at=ctx.clock.now()
+    )
+
+
+def board_event(conn: Connection, ctx: Context, event: SyncEvent) -> None:
+    """DND/MUR changes and alerts raised or cleared: the board's projection applies them."""
+    if event.kind is EventKind.ALERT:
+        try:
+            Alert.model_validate(event.payload.get("alert"))
+        except ValidationError:
+            raise Rejected("payload.alert: not an Alert") from None
+        if not isinstance(event.payload.get("raised"), bool):
+            raise Rejected("payload.raised: must be true or false")
+    board.apply_event(conn, event, received_at=ctx.clock.now())
+
+
+def presence(conn: Connection, ctx: Context, event: SyncEvent) -> None:
+    if event.stay_id is None:
+        return  # presence without a stay (staff, unknown guest): kept as an event only
+    stay = _stay_of(conn, event)
+    conn.execute(
+        stay_presence.insert().values(
+            event_id=event.event_id, stay_id=stay.id, kind=str(event.kind), at=event.at
+        )
+    )
+
+
+def config_applied(conn: Connection, ctx: Context, event: SyncEvent) -> None:
+    version = event.payload.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise Rejected("payload.version: a config version (integer >= 0)")
+    sync_feed.room_row(conn, ctx.clock.now(), event.property_id, event.room_id)
+    conn.execute(
+        update(sync_rooms)
+        .where(sync_rooms.c.property_id == event.property_id, sync_rooms.c.room_id == event.room_id)
+        .values(config_applied=version)
+    )
+
+
+def benefit(conn: Connection, ctx: Context, event: SyncEvent) -> None:
+    """A room-delivered benefit (issue 18): recorded once as the fulfilment."""
+    who = Principal(
+        key_id="sync", role="agent", property_id=event.property_id, room_id=event.room_id
+    )
+    reason = benefits.from_room_event(conn, ctx, who, event)
+    if reason is not None:
+        raise Rejected(reason)
+
+
+CONSUMERS: dict[EventKind, Callable[[Connection, Context, SyncEvent], None]] = {
+    EventKind.ROOM_SPEND: room_spend,
+    EventKind.MINIBAR: room_spend,
+    EventKind.PREFERENCES: preference_change,
+    EventKind.ROOM_STATUS: room_status,
+    EventKind.ALERT: board_event,
+    EventKind.HOUSEKEEPING: board_event,
+    EventKind.ARRIVAL: presence,
+    EventKind.DEPARTURE: presence,
+    EventKind.CONFIG_APPLIED: config_applied,
+    EventKind.BENEFIT: benefit,
+}
+
+
+def consume(conn: Connection, ctx: Context, event: SyncEvent) -> None:
+    handler = CONSUMERS.get(event.kind)
+    if handler is not None:
+        handler(conn, ctx, event)

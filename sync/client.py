@@ -1,0 +1,158 @@
+"""The agent's HTTP client for central's sync endpoints (httpx), and its credential.
+
+    client = SyncClient("https://loyalty.example.com", token, timeout_s=5)
+    result = await client.upload(SyncUpload(...))        # gzip body
+    page = await client.pull(SyncPull(..., wait_s=20))   # long poll
+
+Every failure is a `SyncError` carrying whether it is worth retrying soon (`retry_after`
+from a 429/503, else the caller's backoff decides). A response larger than
+`MAX_RESPONSE_BYTES` is refused unread.
+"""
+
+from __future__ import annotations
+
+import gzip
+import stat
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from sync.wire import ModelManifest, SyncPage, SyncPull, SyncUpload, SyncUploadResult, model_path
+
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+_MODELS = TypeAdapter(list[ModelManifest])
+
+
+class SyncError(RuntimeError):
+    """Central did not answer, refused us, or answered something we cannot use."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+# The name the model updater and older callers know.
+CentralError = SyncError
+
+
+def read_agent_key(path: Path) -> str:
+    """The agent's bearer key from its credential file (refusing world-readable files).
+    Read again on every start, so a rotated key (a new file) needs no other change."""
+    try:
+        info = path.stat()
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SyncError(f"cannot read central.credential_file {path}: {exc.strerror}") from None
+    if info.st_mode & stat.S_IROTH:
+        raise SyncError(
+            f"central.credential_file {path} is readable by everyone (fix: chmod 600 {path})"
+        )
+    if not token or any(c.isspace() for c in token):
+        raise SyncError(f"central.credential_file {path} does not hold one key")
+    return token
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return None if value is None else max(0.0, min(300.0, float(value)))
+    except ValueError:
+        return None
+
+
+class SyncClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout_s: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "smartroom-agent"},
+            timeout=timeout_s,
+            transport=transport or httpx.AsyncHTTPTransport(retries=0),
+            follow_redirects=False,
+        )
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.offers: list[ModelManifest] = []  # model offers, fed by the models stream
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _post(self, path: str, body: bytes, read_s: float) -> Any:
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        data = gzip.compress(body, compresslevel=5)
+        try:
+            response = await self._http.post(path, content=data, headers=headers, timeout=read_s)
+        except httpx.HTTPError as exc:
+            raise SyncError(f"POST {path}: {type(exc).__name__}: {exc}") from None
+        self.bytes_sent += len(data)
+        self.bytes_received += len(response.content)
+        if len(response.content) > MAX_RESPONSE_BYTES:
+            raise SyncError(f"POST {path}: response larger than {MAX_RESPONSE_BYTES} B")
+        if response.status_code >= 400:
+            raise SyncError(
+                f"POST {path}: HTTP {response.status_code} {response.text[:200]}",
+                status=response.status_code,
+                retry_after=_retry_after(response),
+            )
+        return response.content
+
+    async def upload(self, batch: SyncUpload) -> SyncUploadResult:
+        raw = await self._post("/v1/sync/upload", batch.model_dump_json().encode(), self.timeout_s)
+        try:
+            result = SyncUploadResult.model_validate_json(raw)
+        except ValidationError as exc:
+            raise SyncError(f"POST /v1/sync/upload: bad document: {exc}") from None
+        if [r.event_id for r in result.results] != [e.event_id for e in batch.events]:
+            raise SyncError("POST /v1/sync/upload: the answers do not match the batch")
+        return result
+
+    async def pull(self, request: SyncPull) -> SyncPage:
+        timeout = self.timeout_s + request.wait_s
+        raw = await self._post("/v1/sync/pull", request.model_dump_json().encode(), timeout)
+        try:
+            return SyncPage.model_validate_json(raw)
+        except ValidationError as exc:
+            raise SyncError(f"POST /v1/sync/pull: bad document: {exc}") from None
+
+    async def models(self) -> list[ModelManifest]:
+        """The offered model versions, as the models stream last delivered them."""
+        return list(self.offers)
+
+    async def model_blob(self, manifest: ModelManifest) -> bytes:
+        """The model file, read no further than the manifest's size (the model store checks
+        size, hash and signature). Only our central's own download path is followed."""
+        path = model_path(manifest.version, manifest.name)
+        if manifest.url != path:
+            raise SyncError(f"model {manifest.version}: url {manifest.url!r} is not {path!r}")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with self._http.stream("GET", path) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise SyncError(
+                        f"GET {path}: HTTP {response.status_code} {response.text[:200]}",
+                        status=response.status_code,
+                    )
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > manifest.size_bytes:
+                        raise SyncError(
+                            f"GET {path}: more than the manifest's {manifest.size_bytes} bytes"
+                        )
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise SyncError(f"GET {path}: {type(exc).__name__}: {exc}") from None
+        return b"".join(chunks)

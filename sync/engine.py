@@ -1,0 +1,121 @@
+"""One round of each direction of sync, against the local store and a client.
+
+    engine = SyncEngine(store, client)
+    sent = await engine.push()             # drain the outbox, batch by batch
+    applied = await engine.pull(wait_s=20) # one page (long poll), applied + cursors saved
+
+Upload: the oldest unsent events go up in `seq` order; central answers each one and the
+answered ones leave the queue in one transaction. A lost answer only means the same
+events go again and come back `duplicate`. Download: the page and its cursors are applied
+in one transaction (`LocalStore.apply_page`); both clocks advance past each other's stamps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from sync import faults
+from sync.client import SyncError
+from sync.inbox import Applied
+from sync.outbox import cut_batch
+from sync.wire import (
+    EventAnswer,
+    ModelManifest,
+    SyncEvent,
+    SyncPage,
+    SyncPull,
+    SyncUpload,
+    SyncUploadResult,
+)
+
+
+class LocalStore(Protocol):
+    agent_id: str
+
+    def pending_sized(self, limit: int = 500) -> list[tuple[SyncEvent, int]]: ...
+    def acknowledge(self, answers: Sequence[EventAnswer]) -> None: ...
+    def sync_cursors(self) -> dict[str, int]: ...
+    def sync_epoch(self) -> str | None: ...
+    def apply_page(self, page: SyncPage) -> Applied: ...
+    def hlc_now(self) -> str: ...
+    def receive_hlc(self, stamp: str) -> None: ...
+    def outbox_depth(self) -> int: ...
+
+
+class Client(Protocol):
+    async def upload(self, batch: SyncUpload) -> SyncUploadResult: ...
+    async def pull(self, request: SyncPull) -> SyncPage: ...
+
+
+class SyncEngine:
+    def __init__(self, store: LocalStore, client: Client, *, batch_events: int = 500) -> None:
+        self.store = store
+        self.client = client
+        self.batch_events = batch_events
+        self.accepted = 0
+        self.duplicates = 0
+        self.rejected = 0
+        self.pages = 0
+
+    async def push_batch(self) -> int:
+        """Upload the oldest pending batch; the number of events central answered."""
+        batch = cut_batch(self.store.pending_sized(self.batch_events), max_events=self.batch_events)
+        if not batch:
+            return 0
+        upload = SyncUpload(agent_id=self.store.agent_id, hlc=self.store.hlc_now(), events=batch)
+        faults.point("agent.upload.before_send")
+        result = await self.client.upload(upload)
+        faults.point("agent.upload.after_send")
+        self.store.receive_hlc(result.hlc)
+        self.store.acknowledge(result.results)
+        for answer in result.results:
+            if answer.status == "accepted":
+                self.accepted += 1
+            elif answer.status == "duplicate":
+                self.duplicates += 1
+            else:
+                self.rejected += 1
+        return len(result.results)
+
+    async def push(self) -> int:
+        """Drain the outbox; raises SyncError when central cannot be reached."""
+        total = 0
+        while True:
+            done = await self.push_batch()
+            if done == 0:
+                return total
+            total += done
+
+    async def pull(self, wait_s: float = 0.0) -> tuple[SyncPage, Applied]:
+        request = SyncPull(
+            agent_id=self.store.agent_id,
+            hlc=self.store.hlc_now(),
+            epoch=self.store.sync_epoch(),
+            cursors=self.store.sync_cursors(),
+            wait_s=wait_s,
+        )
+        page = await self.client.pull(request)
+        self.store.receive_hlc(page.hlc)
+        applied = self.store.apply_page(page)
+        self.pages += 1
+        return page, applied
+
+    async def pull_all(self, wait_s: float = 0.0) -> list[Applied]:
+        """Pull until central has nothing more (the first request may long-poll)."""
+        out = []
+        page, applied = await self.pull(wait_s)
+        out.append(applied)
+        while page.more:
+            page, applied = await self.pull(0.0)
+            out.append(applied)
+        return out
+
+
+def offers_of(store: Any) -> list[ModelManifest]:
+    """The model offers the models stream delivered (from the agent's store)."""
+    rows = store.db.execute("SELECT doc FROM model_offers").fetchall()
+    return [ModelManifest.model_validate_json(r[0]) for r in rows]
+
+
+__all__ = ["Client", "LocalStore", "SyncEngine", "SyncError", "offers_of"]

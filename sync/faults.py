@@ -1,0 +1,73 @@
+"""Named fault points for crash tests: at a point the process can SIGKILL itself.
+
+Off unless `SMARTROOM_FAULTS` is set (read once, at import), so production pays one
+attribute check per point. The value is a comma-separated list of:
+
+* `name` — die at the first hit of that point;
+* `name@n` — die at its n-th hit;
+* `random:<p>:<seed>` — die at any point with probability p (seeded).
+
+    faults.point("agent.apply.after_items")
+
+Tests can instead install a hook (`set_hook`) that raises, to simulate a crash in-process
+(the stateful model does: its "crash" discards the uncommitted transaction, as SIGKILL would).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from collections import Counter
+from collections.abc import Callable
+
+POINTS = (
+    "agent.commit.after_outbox",
+    "agent.upload.before_send",
+    "agent.upload.after_send",
+    "agent.ack.before_commit",
+    "agent.apply.after_items",
+    "agent.apply.before_commit",
+    "central.accept.event",
+    "central.accept.after_effect",
+    "central.accept.before_commit",
+)
+
+hits: Counter[str] = Counter()
+_hook: Callable[[str], None] | None = None
+
+
+def _parse(spec: str) -> tuple[dict[str, int], float, random.Random | None]:
+    targets: dict[str, int] = {}
+    chance, rng = 0.0, None
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        if part.startswith("random:"):
+            _, p, seed = part.split(":")
+            chance, rng = float(p), random.Random(int(seed))  # fault choice, not security
+            continue
+        name, _, nth = part.partition("@")
+        if name not in POINTS:
+            raise ValueError(f"SMARTROOM_FAULTS: unknown fault point {name!r}")
+        targets[name] = int(nth or 1)
+    return targets, chance, rng
+
+
+_targets, _chance, _rng = _parse(os.environ.get("SMARTROOM_FAULTS", ""))
+ENABLED = bool(_targets) or _rng is not None
+
+
+def set_hook(hook: Callable[[str], None] | None) -> None:
+    """Call `hook(name)` at every point (tests); None removes it."""
+    global _hook
+    _hook = hook
+
+
+def point(name: str) -> None:
+    if _hook is not None:
+        _hook(name)
+    if not ENABLED:
+        return
+    hits[name] += 1
+    die = _targets.get(name) == hits[name] or (_rng is not None and _rng.random() < _chance)
+    if die:
+        os.kill(os.getpid(), signal.SIGKILL)

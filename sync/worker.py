@@ -1,0 +1,139 @@
+"""The agent's sync tasks: upload, download (long poll) and room status.
+
+    worker = SyncWorker(engine, store, hooks, clock=clock)
+    supervisor.add("sync-up", worker.run_upload)
+    supervisor.add("sync-down", worker.run_download)
+    supervisor.add("sync-status", worker.run_status)
+
+* Upload looks at the outbox every `tick_s` and drains it whenever it is not empty; a
+  failure backs off exponentially with jitter (capped) and tries again on its own, never
+  only on the next local write (several PowerSync bugs stalled queues that way).
+* Download long-polls central (`wait_s`), so a change at central reaches the room as soon
+  as central has it; on failure it backs off the same way. Polling is the fallback: the
+  same request with `wait_s=0` when long polls keep failing.
+* Status commits a `room_status` event when the room's status changes (ignoring its
+  timestamp), at most every `tick_s`; the upload loop sends it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from drivers.availability import Backoff
+from smartroom.clock import Clock
+from smartroom.log import get_logger
+from sync.client import SyncError
+from sync.engine import SyncEngine
+from sync.inbox import Applied
+from sync.wire import RoomStatus
+
+log = get_logger("sync.worker")
+
+
+class Store(Protocol):
+    def outbox_depth(self) -> int: ...
+    def commit(self, *, state: dict[str, Any] | None = None, events: Any = ()) -> Any: ...
+
+
+@dataclass
+class Hooks:
+    """What the worker tells the room (all optional)."""
+
+    applied: Callable[[Applied], Awaitable[None]] | None = None
+    status: Callable[[], RoomStatus] | None = None
+    status_event: Callable[[RoomStatus], Any] | None = None  # -> the NewEvent to commit
+    models: Callable[[], Any] | None = None  # async: check the model offers
+
+
+@dataclass
+class SyncWorker:
+    engine: SyncEngine
+    store: Store
+    hooks: Hooks
+    clock: Clock
+    tick_s: float = 0.25
+    wait_s: float = 20.0
+    backoff_max_s: float = 60.0
+    online: bool | None = None
+    last_error: str | None = None
+    uploads_failed: int = 0
+    pulls_failed: int = 0
+    _backoff_up: Backoff = field(init=False)
+    _backoff_down: Backoff = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._backoff_up = Backoff(initial=0.5, maximum=self.backoff_max_s)
+        self._backoff_down = Backoff(initial=0.5, maximum=self.backoff_max_s)
+
+    @property
+    def pulls(self) -> int:
+        return self.engine.pages
+
+    def _state(self, ok: bool, error: str | None = None) -> None:
+        if ok and self.online is not True:
+            log.info("central_reachable")
+        elif not ok and self.online is not False:
+            log.warning("central_unreachable", error=error)  # once per outage, not per try
+        self.online, self.last_error = ok, error
+
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def _delay(self, backoff: Backoff, exc: SyncError) -> float:
+        delay = backoff.next()
+        if exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        return delay
+
+    async def run_upload(self) -> None:
+        while True:
+            if self.store.outbox_depth() == 0:
+                await self._sleep(self.tick_s)
+                continue
+            try:
+                await self.engine.push()
+            except SyncError as exc:
+                self.uploads_failed += 1
+                self._state(False, str(exc))
+                await self._sleep(self._delay(self._backoff_up, exc))
+                continue
+            self._backoff_up.reset()
+            self._state(True)
+
+    async def run_download(self) -> None:
+        failures = 0
+        while True:
+            # After repeated failures, fall back to plain polling (no long wait that a proxy
+            # might cut) until a request succeeds again.
+            wait = self.wait_s if failures < 3 else 0.0
+            try:
+                for applied in await self.engine.pull_all(wait):
+                    if self.hooks.applied is not None:
+                        await self.hooks.applied(applied)
+                    if "models" in applied.streams and self.hooks.models is not None:
+                        await self.hooks.models()
+            except SyncError as exc:
+                failures += 1
+                self.pulls_failed += 1
+                self._state(False, str(exc))
+                await self._sleep(self._delay(self._backoff_down, exc))
+                continue
+            failures = 0
+            self._backoff_down.reset()
+            self._state(True)
+
+    async def run_status(self) -> None:
+        if self.hooks.status is None or self.hooks.status_event is None:
+            await asyncio.Event().wait()
+            return
+        last: dict[str, Any] | None = None
+        while True:
+            status = self.hooks.status()
+            shape = status.model_dump(mode="json", exclude={"at"})
+            if shape != last:
+                self.store.commit(events=[self.hooks.status_event(status)])
+                last = shape
+            await self._sleep(self.tick_s)
