@@ -58,6 +58,7 @@ class SyncStore:
         def preferences(self, member_id: str) -> MemberPreferences | None: ...
         def _put_stay(self, stay: StayAssignment, now: str, *, provisional: bool) -> None: ...
         def _check_room(self, stay: StayAssignment) -> None: ...
+        def put_room_credentials(self, creds: RoomCredentials) -> None: ...
 
     # --- budgets ---------------------------------------------------------------------------
 
@@ -223,12 +224,6 @@ class SyncStore:
         self._check_room(stay)
         self.db.execute("DELETE FROM stays WHERE stay_id = ?", [stay.stay_id])
         self._put_stay(stay, self._now(), provisional=False)
-
-    def put_room_credentials(self, creds: RoomCredentials) -> None:
-        """The credentials stream's document, kept by the presence vault (issue 15)."""
-        from agent.presence.vault import CredentialVault  # the vault imports the store
-
-        CredentialVault(self).put_room_credentials(creds)  # type: ignore[arg-type]
 
     def drop_stream_stay(self, stay_id: str) -> None:
         self.db.execute("DELETE FROM stays WHERE stay_id = ?", [stay_id])
