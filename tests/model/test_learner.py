@@ -133,3 +133,18 @@ def test_any_vote_history_stays_on_the_wire_and_gives_probabilities(
         ComfortOffset.model_validate(offset.model_dump())  # still a valid wire document
         p = personal_probabilities(POP, offset, at)
         assert np.all(np.isfinite(p)) and np.allclose(p.sum(axis=1), 1.0)
+
+
+def test_central_keeps_a_vote_only_update() -> None:
+    """A vote changes `votes_at`, not the offset's `updated_at`: central's merge must still
+    take it, or the member's votes would not follow them to the next room."""
+    from loyalty.services.preferences import merge
+    from sync.wire import MemberPreferences
+
+    offset = learn_offset(ComfortOffset(), 1.0, T0)
+    stored = MemberPreferences(member_id="member-abcdefgh", comfort_offset=offset)
+    voted = stored.model_copy(
+        update={"comfort_offset": learn_vote(offset, WARMER, T0 + timedelta(hours=2))}
+    )
+    assert merge(stored, voted).comfort_offset == voted.comfort_offset
+    assert merge(voted, stored).comfort_offset == voted.comfort_offset  # older never wins
