@@ -241,6 +241,16 @@ class EarnResult(Response):
     dry_run: bool
     balance: Balance | None = None
     flagged: bool = False
+    capped_by: RuleLine | None = Field(
+        default=None,
+        description="the limit that cut this earn (its breakdown line), e.g. the yearly "
+        "`limit:spa` once 30,000 spa points were earned; null when nothing capped it",
+    )
+    upgraded_to: str | None = Field(
+        default=None,
+        description="the tier this earn's qualifying spend lifted the member to, in the same "
+        "transaction; this earn is priced at the tier held before it, the next at the new one",
+    )
 
 
 class ReverseRequest(Request):

@@ -5,6 +5,7 @@ earns is batched: see `loyalty.services.earn_batch`."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 from sqlalchemy import Connection, func, select
 
@@ -18,10 +19,11 @@ from loyalty.rules.periods import limit_window
 from loyalty.schemas import EarnRequest, EarnResult, ReverseRequest
 from loyalty.services import rules_adapter
 from loyalty.services.members import get_member
+from loyalty.services.tiers import qualification_totals, year_window
 from sync.wire import new_id
 
 
-def _at(day: date) -> datetime:
+def at_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
@@ -94,7 +96,7 @@ def window_of(ctx: Context, activity: str, on: date) -> tuple[datetime, datetime
     if rule is None or rule.limit is None:
         return None
     start, end = limit_window(ctx.programme, rule.limit.period, on)
-    return _at(start), _at(end)
+    return at_midnight(start), at_midnight(end)
 
 
 def dry_run(conn: Connection, ctx: Context, body: EarnRequest) -> EarnResult:
@@ -108,13 +110,28 @@ def dry_run(conn: Connection, ctx: Context, body: EarnRequest) -> EarnResult:
         account = member_account(member.pseudonym, "points")
         earned = _earned_in_window(conn, account, activity_code(body.activity), *window)
     breakdown = price(ctx, tier=member.tier, body=body, on=now.date(), earned=earned)
+    upgraded_to = None
+    if breakdown.qualifying_spend > 0:
+        start, end = year_window(ctx, now.date())
+        spend, nights, stays = qualification_totals(conn, member.pseudonym, start, end)
+        upgraded_to = crossed(ctx, member.tier, spend + breakdown.qualifying_spend, nights, stays)
     return EarnResult(
         member_id=member.id,
         points=breakdown.points,
         breakdown=rules_adapter.breakdown_lines(breakdown),
         transfer_id=None,
         dry_run=True,
+        capped_by=rules_adapter.capped_line(breakdown),
+        upgraded_to=upgraded_to,
     )
+
+
+def crossed(ctx: Context, tier: str, spend: Decimal, nights: int, stays: int) -> str | None:
+    """The higher tier these qualification totals reach, or None when they reach none."""
+    reached = rules_adapter.qualified_tier(ctx.programme, spend, nights, stays)
+    names = ctx.programme.tier_names
+    current = names.index(tier) if tier in names else 0
+    return reached if names.index(reached) > current else None
 
 
 def reverse(conn: Connection, ctx: Context, transfer_id: str, body: ReverseRequest) -> str:

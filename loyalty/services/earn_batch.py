@@ -25,6 +25,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal, select, update
@@ -44,7 +45,8 @@ from loyalty.ledger import SYSTEM, member_account
 from loyalty.ledger.batch import TransferBatch
 from loyalty.schemas import Balance, EarnRequest, EarnResult
 from loyalty.services import rules_adapter
-from loyalty.services.earn import activity_code, flag_row, price, window_of
+from loyalty.services.earn import activity_code, at_midnight, crossed, flag_row, price, window_of
+from loyalty.services.tiers import upgrade, year_totals, year_window
 from sync.wire import new_id
 
 OPERATION = "earn"
@@ -177,6 +179,10 @@ class Reads:
     member_ids: list[str]
     windows: dict[str, tuple[datetime, datetime]]
     since: datetime
+    # Members with a qualifying activity in this batch, and the qualification year: their
+    # year's totals are read so an earn that crosses a tier line upgrades in this batch.
+    qualifying_ids: list[str]
+    year: tuple[datetime, datetime]
 
     @classmethod
     def of(cls, ctx: Context, jobs: list[tuple[int, EarnJob]]) -> Reads:
@@ -190,11 +196,20 @@ class Reads:
             if window is not None
         }
         minutes = ctx.programme.abuse.velocity.window_minutes
+        activities = ctx.programme.earn.activities
+        qualifying = {
+            job.body.member_id
+            for _, job in jobs
+            if job.body.activity in activities and activities[job.body.activity].qualifying
+        }
+        start, end = year_window(ctx, now.date())
         return cls(
             now,
             sorted({job.body.member_id for _, job in jobs}),
             windows,
             now - timedelta(minutes=minutes),
+            sorted(qualifying),
+            (at_midnight(start), at_midnight(end)),
         )
 
 
@@ -210,6 +225,8 @@ def _post(conn: Connection, ctx: Context, jobs: list[tuple[int, EarnJob]]) -> di
     accounts_ = [member_account(m.pseudonym, "points") for m in found.values()]
     counts = _earn_counts(conn, accounts_, reads.windows, reads.since)
     plan = Plan(ctx, reads.now, found, counts, reads.windows)
+    owners = {found[m].pseudonym: m for m in reads.qualifying_ids if m in found}
+    plan.qualification = year_totals(conn, owners, reads.year)
     outcomes = {i: plan.earn(job) for i, job in jobs}
     records = records_of(jobs, outcomes)
     mine = claim(conn, records, reads.now)
@@ -311,6 +328,9 @@ class Plan:
         self.ledger = TransferBatch({m.pseudonym: (m.seq, m.head) for m in found.values()}, now=now)
         self.flags: list[dict[str, object]] = []
         self.touched: set[str] = set()
+        # member id -> [spend, nights, stays] this qualification year (see _qualification)
+        self.qualification: dict[str, list[Any]] = {}
+        self.upgrades: list[tuple[str, str, str]] = []  # (member id, from tier, to tier)
 
     def earn(self, job: EarnJob) -> Outcome:
         try:
@@ -347,6 +367,7 @@ class Plan:
             self.recent[account] += 1
             member.balance[3] += breakdown.points
         spend_minor = int(breakdown.qualifying_spend * 100)
+        upgraded_to = None
         if spend_minor > 0:
             self.ledger.credit(
                 id=new_id("t_"),
@@ -358,6 +379,7 @@ class Plan:
                 reference=transfer_id,
                 owner=member.pseudonym,
             )
+            upgraded_to = self._upgrade(member, Decimal(spend_minor) / 100)
         self.touched.add(member.id)
         dp, dpo, cp, cpo = member.balance
         return EarnResult(
@@ -368,7 +390,23 @@ class Plan:
             dry_run=False,
             balance=Balance(points=cpo - dpo, available=cpo - dpo - dp, held=dp, incoming=cp),
             flagged=flagged,
+            capped_by=rules_adapter.capped_line(breakdown),
+            upgraded_to=upgraded_to,
         )
+
+    def _upgrade(self, member: Member, spend: Decimal) -> str | None:
+        """Add this earn's qualifying spend to the member's year; if it crosses a tier line,
+        the member is upgraded (in this transaction) and later earns price at the new tier.
+        This earn keeps the tier it was priced at: the spend that qualified was made there."""
+        totals = self.qualification.get(member.id)
+        if totals is None:
+            return None
+        totals[0] += spend
+        reached = crossed(self.ctx, member.tier, totals[0], totals[1], totals[2])
+        if reached is not None:
+            self.upgrades.append((member.id, member.tier, reached))
+            member.tier = reached
+        return reached
 
     def _velocity(self, member: Member, account: str) -> bool:
         """Too many earns in the window: flag for review, or refuse (programme's choice)."""
@@ -394,6 +432,8 @@ class Plan:
 
     def flush(self, conn: Connection) -> None:
         self.ledger.flush(conn)
+        for member_id, from_tier, to_tier in self.upgrades:
+            upgrade(conn, self.ctx, member_id, from_tier, to_tier)
         if self.touched:
             conn.execute(
                 update(members)

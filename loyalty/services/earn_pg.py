@@ -22,7 +22,9 @@ the statement's snapshot: every transfer moves its chain's head, so a head that 
 
 from __future__ import annotations
 
+import asyncio
 import json
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -39,6 +41,7 @@ from loyalty.services.earn_batch import (
     Plan,
     Reads,
     busy,
+    earn_batch,
     records_of,
     replay_outcome,
     split_repeats,
@@ -69,6 +72,37 @@ WHERE m.erased_at IS NULL
 ORDER BY c.owner
 FOR NO KEY UPDATE OF c, m, a
 """  # noqa: S608 - constant fragments only
+
+# The qualification year so far of the batch's members with a qualifying earn (as
+# `tiers.qualification_totals` counts it), read after the locks in the same round trip.
+YEAR_TOTALS = """
+SELECT m.id,
+       (SELECT coalesce(sum(CASE WHEN t.credit_account_id = k.q THEN t.amount
+                                 ELSE -t.amount END), 0)
+          FROM transfers t
+         WHERE (t.credit_account_id = k.q OR t.debit_account_id = k.q) AND t.flags = 'single'
+           AND t.created_at >= %(qstart)s AND t.created_at < %(qend)s) AS spend_minor,
+       (SELECT coalesce(sum(CASE WHEN t.credit_account_id = k.n THEN t.amount
+                                 ELSE -t.amount END), 0)
+          FROM transfers t
+         WHERE (t.credit_account_id = k.n OR t.debit_account_id = k.n) AND t.flags = 'single'
+           AND t.created_at >= %(qstart)s AND t.created_at < %(qend)s) AS nights,
+       (SELECT coalesce(sum(CASE WHEN t.code = 'stay_nights' THEN 1 ELSE -1 END), 0)
+          FROM transfers t
+         WHERE (t.credit_account_id = k.n OR t.debit_account_id = k.n) AND t.flags = 'single'
+           AND t.code IN ('stay_nights', 'stay_nights_reversal')
+           AND t.created_at >= %(qstart)s AND t.created_at < %(qend)s) AS stays
+FROM members m
+CROSS JOIN LATERAL (SELECT m.pseudonym || ':qualifying' AS q, m.pseudonym || ':nights' AS n) k
+WHERE m.id = ANY(CAST(%(qids)s AS text[]))
+"""
+
+
+class UpgradeInBatch(Exception):
+    """An earn in the batch crosses a tier line: the batch is redone on the reference path,
+    which writes the upgrade and its webhook in the same transaction (rare: once a year
+    per member at most)."""
+
 
 COUNT_AGAIN = f"""
 SELECT a.id, {_EARN_COUNTS}
@@ -114,6 +148,7 @@ class _Row:
 _STATEMENTS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "earn_lock": (LOCK_AND_COUNT, ("ids", "since", "windows"), "text[], timestamptz, json"),
     "earn_count": (COUNT_AGAIN, ("accounts", "since", "windows"), "text[], timestamptz, json"),
+    "earn_year": (YEAR_TOTALS, ("qids", "qstart", "qend"), "text[], timestamptz, timestamptz"),
     "earn_write": (
         WRITE,
         (
@@ -153,7 +188,7 @@ def _call(name: str) -> str:
     return f"EXECUTE {name}({', '.join(['%s'] * len(_STATEMENTS[name][1]))})"
 
 
-_LOCK = f"BEGIN; {_call('earn_lock')}"
+_LOCK = f"BEGIN; {_call('earn_lock')}; {_call('earn_year')}"
 _COUNT = _call("earn_count")
 _WRITE = f"{_call('earn_write')}; COMMIT"
 
@@ -171,6 +206,8 @@ async def earn_batch_pg(
         try:
             outcomes.update(await _post(conn, ctx, [(i, jobs[i]) for i in todo]))
             break
+        except UpgradeInBatch:  # nothing was written: the whole batch goes the other way
+            return await asyncio.to_thread(earn_batch, ctx, jobs, attempts=attempts)
         except psycopg.errors.DivisionByZero:
             # A twin stored some of these keys first: find which, redo without them.
             taken = set(await _lookup(conn, [jobs[i].pair for i in todo]))
@@ -211,15 +248,24 @@ async def _post(
     cur = psycopg.AsyncClientCursor(conn, row_factory=dict_row)
     try:
         lock = {"ids": reads.member_ids, "since": reads.since, "windows": windows}
-        await cur.execute(_LOCK, _args("earn_lock", lock))
+        year = {"qids": reads.qualifying_ids, "qstart": reads.year[0], "qend": reads.year[1]}
+        await cur.execute(_LOCK, _args("earn_lock", lock) + _args("earn_year", year))
         cur.nextset()  # past BEGIN's empty result
         found, counts, stale = _read_locked(await cur.fetchall())
+        cur.nextset()
+        qualification = {
+            r["id"]: [Decimal(r["spend_minor"]) / 100, int(r["nights"]), int(r["stays"])]
+            for r in await cur.fetchall()
+        }
         if stale:
             again = {"accounts": stale, "since": reads.since, "windows": windows}
             await cur.execute(_COUNT, _args("earn_count", again))
             counts.update({r["id"]: _counts(r) for r in await cur.fetchall()})
         plan = Plan(ctx, reads.now, found, counts, reads.windows)
+        plan.qualification = qualification
         outcomes = {i: plan.earn(job) for i, job in jobs}
+        if plan.upgrades:
+            raise UpgradeInBatch
         records = records_of(jobs, outcomes)
         params = {
             **plan.pg_params(),

@@ -45,6 +45,7 @@ __all__ = [
     "RulesError",
     "activity_earn",
     "breakdown_lines",
+    "capped_line",
     "partner_conversion",
     "points_text",
     "progress_message",
@@ -81,6 +82,14 @@ def breakdown_lines(breakdown: EarnBreakdown) -> list[RuleLine]:
         RuleLine(rule=step.rule, points=int(step.points), detail=step.explanation[:256])
         for step in breakdown.steps
     ]
+
+
+def capped_line(breakdown: EarnBreakdown) -> RuleLine | None:
+    """The limit step that took points off this earn, if one did."""
+    for step in breakdown.steps:
+        if step.rule.startswith("limit") and step.points < 0:
+            return RuleLine(rule=step.rule, points=int(step.points), detail=step.explanation[:256])
+    return None
 
 
 def stay_earn(

@@ -11,15 +11,15 @@ from sqlalchemy import Connection, func, select, update
 
 from loyalty.board import frontdesk
 from loyalty.context import Context
-from loyalty.db.tables import members, stays, transfers
+from loyalty.db.tables import stays, transfers
 from loyalty.errors import ApiError
 from loyalty.ledger import SYSTEM, TransferSpec, create_transfer, get_transfer, member_account
 from loyalty.schemas import CheckOut, FolioLine, RuleLine, StayCreate, StayView
-from loyalty.services import benefits, offers, rules_adapter, sync_feed
+from loyalty.services import benefits, rules_adapter, sync_feed
 from loyalty.services.agent import WIRE_TIERS
 from loyalty.services.members import get_member, touch_activity
 from loyalty.services.presence import derived_stay_secret_b64
-from loyalty.services.tiers import qualification_totals
+from loyalty.services.tiers import qualification_totals, upgrade, year_window
 from loyalty.webhooks import emit
 from sync.wire import RoomKey, new_id
 
@@ -278,27 +278,12 @@ def check_out(conn: Connection, ctx: Context, stay_id: str, body: CheckOut) -> l
 
 def upgrade_if_qualified(conn: Connection, ctx: Context, member: Any) -> None:
     """Upgrades happen as soon as the member qualifies; downgrades only at year end."""
-    from loyalty.rules.periods import qualification_year_bounds, qualification_year_of
-
-    today = ctx.clock.now().date()
-    start, end = qualification_year_bounds(
-        ctx.programme, qualification_year_of(ctx.programme, today)
-    )
+    start, end = year_window(ctx, ctx.clock.now().date())
     spend, nights, count = qualification_totals(conn, member.pseudonym, start, end)
     earned = rules_adapter.qualified_tier(ctx.programme, spend, nights, count)
     names = ctx.programme.tier_names
     if names.index(earned) > names.index(member.tier):
-        conn.execute(update(members).where(members.c.id == member.id).values(tier=earned))
-        data = {
-            "member_id": member.id,
-            "from_tier": member.tier,
-            "to_tier": earned,
-            "reason": "qualified during the year",
-        }
-        emit(conn, "tier.changed", data, now=ctx.clock.now())
-        offers.tier_changed(
-            conn, ctx, member.id, member.tier, earned, reason=f"tier changed to {earned}"
-        )
+        upgrade(conn, ctx, member.id, member.tier, earned)
 
 
 def cancel(conn: Connection, ctx: Context, stay_id: str, *, no_show: bool) -> None:
