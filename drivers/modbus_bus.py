@@ -268,17 +268,23 @@ class ModbusBus:
             )
         return values
 
+    @contextlib.asynccontextmanager
+    async def _line(self, device: str, priority: int) -> AsyncIterator[AsyncModbusSerialClient]:
+        """The line to ourselves, open, after the silence the last frame needs."""
+        async with self._lock.hold(priority):
+            client = await self._ensure_open(device)
+            wait = max(self._quiet_until - asyncio.get_running_loop().time(), 0.0)
+            if wait:
+                await asyncio.sleep(wait)
+            yield client
+
     async def broadcast(
         self, device: str, *, address: int, value: int, priority: int = COMMAND
     ) -> None:
         """FC06 to unit 0: every unit on the line executes it and none replies, so there is
         no confirmation; the line is then left quiet for the slaves' turnaround delay."""
         loop = asyncio.get_running_loop()
-        async with self._lock.hold(priority):
-            client = await self._ensure_open(device)
-            wait = max(self._quiet_until - loop.time(), 0.0)
-            if wait:
-                await asyncio.sleep(wait)
+        async with self._line(device, priority) as client:
             self.stats.requests += 1
             try:
                 await client.write_register(address, value, device_id=0, no_response_expected=True)
@@ -330,11 +336,7 @@ class ModbusBus:
         deadline: float | None,
     ) -> ModbusPDU:
         loop = asyncio.get_running_loop()
-        async with self._lock.hold(priority):
-            client = await self._ensure_open(device)
-            wait = max(self._quiet_until - loop.time(), 0.0)
-            if wait:
-                await asyncio.sleep(wait)
+        async with self._line(device, priority) as client:
             if deadline is not None:
                 # Time spent queueing for the line comes out of the caller's budget; end a
                 # little before it so the caller sees this request's error, not a bare timeout.

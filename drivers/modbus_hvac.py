@@ -421,6 +421,10 @@ class ModbusHvac:
             reason = f"command not confirmed within {self.config.timeout_s} s" + (
                 f" (last error: {str(cause).removeprefix(f'{self.name}: ')})" if cause else ""
             )
+            if isinstance(cause, DeviceBusy):
+                # It answered "busy" until the time ran out (mid-request or between tries):
+                # alive, as when the retry loop gives up itself; not an outage.
+                raise DeviceBusy(self.name, reason) from None
             self._tracker.failed(reason)
             self._was_down = True
             if isinstance(cause, ProtocolError):

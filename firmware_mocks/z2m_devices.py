@@ -193,32 +193,20 @@ def set_body(attribute_path: str, payload: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+def _feature(kind: str, name: str, access: int, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, "name": name, "property": name, "access": access, **fields}
+
+
 def _binary(name: str, on: Any, off: Any, access: int = 1, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "binary",
-        "name": name,
-        "property": name,
-        "access": access,
-        "value_on": on,
-        "value_off": off,
-        **extra,
-    }
+    return _feature("binary", name, access, value_on=on, value_off=off, **extra)
 
 
 def _numeric(name: str, low: float, high: float, access: int = 1, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "numeric",
-        "name": name,
-        "property": name,
-        "access": access,
-        "value_min": low,
-        "value_max": high,
-        **extra,
-    }
+    return _feature("numeric", name, access, value_min=low, value_max=high, **extra)
 
 
 def _enum(name: str, values: list[str], access: int = 1) -> dict[str, Any]:
-    return {"type": "enum", "name": name, "property": name, "access": access, "values": values}
+    return _feature("enum", name, access, values=values)
 
 
 # Zigbee2MQTT's `access` bits: 1 published in state, 2 settable (/set), 4 gettable (/get).
