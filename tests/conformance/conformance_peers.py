@@ -21,9 +21,11 @@ docs/rig.md "Conformance suite"):
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import struct
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -201,20 +203,43 @@ def mqtt_pub(target: Z2mTarget, topic: str, payload: bytes | str) -> Run:
 
 
 class MqttListener:
-    """A mosquitto_sub running in the background: start it, act, then read what it saw."""
+    """A mosquitto_sub running in the background: start it, act, then read what it saw.
+
+    It is only handed back once it demonstrably receives: a ping on a private topic is
+    published until it comes through (a fixed wait is not enough on a loaded machine)."""
 
     def __init__(self, target: Z2mTarget, topic: str, *, fresh: bool = True) -> None:
-        args = ["mosquitto_sub", "-h", target.host, "-p", str(target.port), "-t", topic, "-v"]
+        self._ping = f"smartroom-conformance/{secrets.token_hex(4)}"
+        args = ["mosquitto_sub", "-h", target.host, "-p", str(target.port), "-v"]
+        args += ["-t", topic, "-t", self._ping]
         if fresh:
             args.append("-R")
         self._proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(0.3)  # let it subscribe before the caller acts
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 10
+        while not any(line.startswith(self._ping) for line in self._lines):
+            if time.monotonic() > deadline:
+                self._proc.kill()
+                raise RuntimeError(f"mosquitto_sub never received on {target.host}:{target.port}")
+            mqtt_pub(target, self._ping, "ping")
+            time.sleep(0.1)
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for raw in self._proc.stdout:
+            self._lines.append(raw.decode(errors="replace").rstrip("\n"))
 
     def lines(self, wait_s: float) -> list[str]:
         time.sleep(wait_s)
         self._proc.terminate()
-        out, _ = self._proc.communicate(timeout=5)
-        return out.decode(errors="replace").splitlines()
+        self._proc.wait(timeout=5)
+        self._reader.join(timeout=5)
+        for stream in (self._proc.stdout, self._proc.stderr):
+            if stream is not None:
+                stream.close()
+        return [line for line in self._lines if not line.startswith(self._ping)]
 
 
 # --- targets ------------------------------------------------------------------------------
