@@ -483,9 +483,17 @@ class ModbusHvac:
             try:
                 return await attempt()
             except (DeviceUnavailable, ProtocolError) as exc:
-                self._last_error = exc
                 busy = isinstance(exc, DeviceBusy)
+                # A try cut short by the end of the budget after "busy" says nothing new:
+                # the unit is still reported busy (alive), not silent.
+                cut_short = type(exc) is DeviceUnavailable and isinstance(
+                    self._last_error, DeviceBusy
+                )
+                if not cut_short:
+                    self._last_error = exc
                 if not (busy or _retryable(exc)) or loop.time() + 0.05 >= deadline:
+                    if cut_short and self._last_error is not None:
+                        raise self._last_error from None
                     raise
                 if busy:
                     await asyncio.sleep(0.05)
