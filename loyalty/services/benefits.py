@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -47,6 +47,7 @@ from loyalty.rules.benefits import (
     StayFacts,
     Usage,
     find,
+    late_checkout_until,
     stay_entitlements,
 )
 from loyalty.rules.benefits import purchase as price_purchase
@@ -163,6 +164,14 @@ def refresh_stay(
         usage = _usage(conn, stay.member_id, stay.arrival.year, other_than=stay_id)
         granted = stay_entitlements(ctx.programme.benefits, member_facts(member), facts, usage)
         grants = {g.code: g for g in _with_experiments(conn, ctx, member.id, granted)}
+        late = grants.get("late_checkout")
+        clash = _late_checkout_clash(conn, ctx, stay, late)
+        if late is not None and clash is not None:
+            # The room's next booking needs the room: recorded as withdrawn with what the
+            # next booking allows, so the member and the desk see why.
+            grants.pop("late_checkout")
+            _refuse_late_checkout(conn, ctx, stay, late, by_code.get("late_checkout"), clash)
+            by_code.pop("late_checkout", None)
     delivered = _delivered(conn, [row.id for row in existing])
     for code, grant in grants.items():
         row = by_code.get(code)
@@ -196,6 +205,59 @@ def refresh_stay(
         else:
             values["status"] = "withdrawn"
         conn.execute(update(entitlements).where(entitlements.c.id == row.id).values(**values))
+
+
+def _refuse_late_checkout(
+    conn: Connection, ctx: Context, stay: Any, grant: Entitlement, row: Any, why: str
+) -> None:
+    now = ctx.clock.now()
+    if row is None:
+        entitlement_id = _insert(conn, ctx, stay, grant, now)
+        row = conn.execute(select(entitlements).where(entitlements.c.id == entitlement_id)).one()
+    if row.status == "promised" and not _delivered(conn, [row.id])[row.id]["delivered"]:
+        conn.execute(
+            update(entitlements)
+            .where(entitlements.c.id == row.id)
+            .values(status="withdrawn", reason=why[:256], updated_at=now)
+        )
+
+
+def _next_arrival(conn: Connection, stay: Any) -> datetime | None:
+    """When the room's next stay arrives (the first booked or checked-in one after this)."""
+    if stay.room_id is None:
+        return None
+    s = stays.c
+    nxt = conn.execute(
+        select(s.arrival)
+        .where(
+            s.property_id == stay.property_id,
+            s.room_id == stay.room_id,
+            s.id != stay.id,
+            s.status.in_(OPEN),
+            s.arrival >= stay.arrival,
+        )
+        .order_by(s.arrival)
+        .limit(1)
+    ).first()
+    return nxt.arrival if nxt else None
+
+
+def _late_checkout_clash(
+    conn: Connection, ctx: Context, stay: Any, grant: Entitlement | None
+) -> str | None:
+    """Why the room's next booking does not allow this late check-out, or None."""
+    if grant is None or grant.room is None:
+        return None
+    from loyalty.services.calendar import property_zone
+
+    zone = property_zone(conn, ctx, stay.property_id)
+    try:
+        late_checkout_until(
+            grant, stay.departure.astimezone(zone).date(), _next_arrival(conn, stay), tz=zone
+        )
+    except BenefitError as exc:
+        return str(exc)
+    return None
 
 
 def _with_experiments(
@@ -237,6 +299,25 @@ def _with_experiments(
             room=benefit.room,
         )
     return out
+
+
+def refresh_room(conn: Connection, ctx: Context, stay_id: str) -> None:
+    """A stay was booked or checked in to a room: the room's other open stays may have to
+    give up a late check-out the new arrival does not leave time for."""
+    stay = conn.execute(select(stays).where(stays.c.id == stay_id)).one()
+    if stay.room_id is None:
+        return
+    s = stays.c
+    for (other,) in conn.execute(
+        select(s.id).where(
+            s.property_id == stay.property_id,
+            s.room_id == stay.room_id,
+            s.id != stay.id,
+            s.status.in_(OPEN),
+            s.departure <= stay.arrival + timedelta(days=1),
+        )
+    ).all():
+        refresh_stay(conn, ctx, other, reason="the room's next booking", withdraw=False)
 
 
 def refresh_member(conn: Connection, ctx: Context, member_id: str, *, reason: str) -> None:

@@ -98,6 +98,7 @@ def book(conn: Connection, ctx: Context, body: StayCreate) -> str:
     )
     frontdesk.stay_changed(conn, body.property_id, body.room_id, ctx.clock.now())
     benefits.refresh_stay(conn, ctx, stay_id, reason="booked")
+    benefits.refresh_room(conn, ctx, stay_id)
     return stay_id
 
 
@@ -172,6 +173,7 @@ def check_in(conn: Connection, ctx: Context, stay_id: str, room_id: str) -> list
     frontdesk.stay_changed(conn, row.property_id, room_id, now)
     benefits.refresh_stay(conn, ctx, stay_id, reason="checked in", withdraw=False)
     sync_feed.stay_changed(conn, ctx, stay_id, "checked_in")
+    benefits.refresh_room(conn, ctx, stay_id)
     return rules_adapter.breakdown_lines(estimate)
 
 

@@ -316,3 +316,45 @@ def test_the_rooms_benefit_events_record_the_fulfilment_once(service: Service) -
     delivered = [f for f in record["fulfilments"] if f["code"] == "late_checkout"]
     assert len(delivered) == 1 and delivered[0]["by_role"] == "agent"
     assert Decimal(delivered[0]["cost"]) == Decimal("60")
+
+
+def test_late_checkout_gives_way_to_the_rooms_next_booking(service: Service) -> None:
+    """Platinum: late check-out until 16:00 (Shanghai). The room's next guest arrives at
+    15:00: housekeeping needs two hours, so the late check-out is withdrawn with what the
+    next booking allows; a next guest at 19:00 leaves it standing."""
+    from datetime import datetime
+
+    member = service.member()
+    first = _stay(service, member, nights=1)
+    service.call("POST", f"/v1/stays/{first}/check-in", json={"room_id": "0101"})
+    service.call(
+        "POST",
+        f"/v1/stays/{first}/check-out",
+        json={"folio": [{"category": "room", "amount": "100000.00"}]},
+    )
+    assert service.call("GET", f"/v1/members/{member}")["tier"] == "platinum"
+    noon = datetime.fromisoformat("2026-03-04T04:00:00+00:00")  # 12:00 in Shanghai
+
+    def book(who: str, arrival: datetime, departure: datetime) -> str:
+        body = {
+            "member_id": who,
+            "property_id": PROPERTY,
+            "room_id": "0808",
+            "arrival": arrival.isoformat(),
+            "departure": departure.isoformat(),
+            "nightly_rate": "1000.00",
+        }
+        return str(service.call("POST", "/v1/stays", json=body, expect=201)["id"])
+
+    stay = book(member, noon - timedelta(days=1, hours=-2), noon)
+    assert "late_checkout" in _codes(service, stay)
+    later = book(service.member(), noon + timedelta(hours=7), noon + timedelta(days=1))
+    assert "late_checkout" in _codes(service, stay)  # 19:00 arrival: 16:00 is fine
+    service.call("POST", f"/v1/stays/{later}/cancel")
+    book(service.member(), noon + timedelta(hours=3), noon + timedelta(days=1))
+    rows = service.call("GET", f"/v1/stays/{stay}/entitlements")
+    (late,) = [r for r in rows if r["code"] == "late_checkout"]
+    assert late["status"] == "withdrawn"
+    assert "next arrival" in late["reason"] and "latest possible is 13:00" in late["reason"]
+    pulled = service.call("GET", "/v1/agent/stays", "agent")
+    assert all(b["code"] != "late_checkout" for s in pulled for b in s["benefits"])
