@@ -141,6 +141,26 @@ def _delivered(conn: Connection, entitlement_ids: list[str]) -> dict[str, dict[s
 def refresh_stay(
     conn: Connection, ctx: Context, stay_id: str, *, reason: str, withdraw: bool = True
 ) -> None:
+    """See `_refresh_stay`; the stay's room hears of a change in what it delivers (a tier
+    change, a late check-out withdrawn) through sync at once."""
+    before = room_benefits(conn, [stay_id]).get(stay_id, [])
+    _refresh_stay(conn, ctx, stay_id, reason=reason, withdraw=withdraw)
+    after = room_benefits(conn, [stay_id]).get(stay_id, [])
+    if before != after:
+        from loyalty.services import sync_feed  # it reads room_benefits from here
+
+        late = {b.until for b in before if b.action == "late_checkout"} != {
+            b.until for b in after if b.action == "late_checkout"
+        }
+        status = conn.execute(select(stays.c.status).where(stays.c.id == stay_id)).scalar_one()
+        event = "late_checkout" if late else status
+        if event in ("booked", "checked_in", "late_checkout"):
+            sync_feed.stay_changed(conn, ctx, stay_id, event)
+
+
+def _refresh_stay(
+    conn: Connection, ctx: Context, stay_id: str, *, reason: str, withdraw: bool = True
+) -> None:
     """Bring a stay's granted entitlements in line with today's facts. Purchases are kept;
     a checked-out stay is left as it was (its record is history).
 

@@ -121,6 +121,7 @@ def _assignment(conn: Connection, row: Any, member: Any) -> StayAssignment:
         departure=row.departure,
         status=row.status if row.status != "no_show" else "cancelled",
         display_name=(member.name or "")[:64] or None,
+        birthday=member.birthday.strftime("%m-%d") if member.birthday else None,
         benefits=room_benefits(conn, [row.id]).get(row.id, []),
     )
 
