@@ -289,7 +289,7 @@ def snapshot(conn: Connection, ctx: Context, room: Any, watermark: int) -> list[
     seq = max(watermark, 1)
     items: list[StreamItem] = []
     rows = conn.execute(
-        select(stays, members.c.tier, members.c.name, members.c.erased_at)
+        select(stays, members.c.tier, members.c.name, members.c.birthday, members.c.erased_at)
         .join(members, members.c.id == stays.c.member_id)
         .where(
             stays.c.property_id == room.property_id,
