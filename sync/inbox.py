@@ -13,6 +13,7 @@ while an upload was in flight survives central's older copy.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +31,8 @@ from sync.wire import (
 )
 
 log = get_logger("sync.inbox")
+# Only for the meta-test that proves the suite catches a cursor saved before its data.
+UNSAFE_CURSOR_FIRST = os.environ.get("SMARTROOM_SYNC_UNSAFE") == "cursor_first"
 
 
 class Target(Protocol):

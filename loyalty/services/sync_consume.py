@@ -19,6 +19,7 @@ Everything else is stored (in `agent_events`) and not interpreted.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -39,11 +40,28 @@ from loyalty.services import preferences as prefs_service
 from loyalty.services.members import get_member
 from sync.hlc import MAX_SKEW_MS, Stamp
 from sync.merge import merge, stamps
-from sync.wire import Alert, EventKind, MemberPreferences, RoomSpend, RoomStatus, SyncEvent
+from sync.wire import (
+    Alert,
+    EventKind,
+    MemberPreferences,
+    RoomSpend,
+    RoomStatus,
+    SyncEvent,
+    new_id,
+)
 
 # The programme's folio category for each kind of in-room spend.
 FOLIO_CATEGORY = {"minibar": "minibar", "room_service": "fnb", "in_room_purchase": "minibar"}
 SPEND_STAYS = ("checked_in", "checked_out")
+
+
+# Only for the meta-test that proves the suite catches a broken dedupe (docs/sync.md): the
+# effect's own keys stop being the event id, so a re-sent event is counted again.
+UNSAFE_NO_DEDUPE = os.environ.get("SMARTROOM_SYNC_UNSAFE") == "no_dedupe"
+
+
+def effect_key(event: SyncEvent) -> str:
+    return new_id("ev_") if UNSAFE_NO_DEDUPE else event.event_id
 
 
 class Rejected(Exception):
@@ -96,9 +114,10 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
         folio=[FolioLine(category=FOLIO_CATEGORY[spend.category], amount=amount)],
     )
     now = ctx.clock.now()
+    key = effect_key(event)
     transfer_id = None
     if breakdown.points > 0:
-        transfer_id = f"t_rs_{event.event_id}"
+        transfer_id = f"t_rs_{key}"
         create_transfer(
             conn,
             TransferSpec(
@@ -118,7 +137,7 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
         create_transfer(
             conn,
             TransferSpec(
-                id=f"t_rq_{event.event_id}",
+                id=f"t_rq_{key}",
                 ledger="qualifying",
                 debit=SYSTEM["qualifying:issuance"],
                 credit=member_account(member.pseudonym, "qualifying"),
@@ -131,7 +150,7 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
         )
     conn.execute(
         room_spends.insert().values(
-            event_id=event.event_id,
+            event_id=key,
             stay_id=stay.id,
             member_id=member.id,
             category=spend.category,

@@ -14,30 +14,32 @@ from pathlib import Path
 import httpx
 import pytest
 from sync_harness import PROPERTY, Central, all_event_ids, engine_for, open_store, room_name, spend
+from test_sync_model import FateTransport
 
 from agent.presence.vault import CredentialVault
 from agent.store import AgentStore
 from loyalty.auth import revoke_key
 from smartroom.clock import FakeClock
 from smartroom.services import AppServer, free_port
+from sync import faults
 from sync.client import SyncError
 from sync.engine import SyncEngine
 from sync.wire import MemberPreferences, SyncEvent, SyncUpload
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
 
 
-@pytest.fixture
-def central(tmp_path: Path, clock: FakeClock) -> Iterator[Central]:
-    svc = Central(f"sqlite:///{tmp_path / 'central.db'}", clock)
+@pytest.fixture(scope="module")
+def central(tmp_path_factory: pytest.TempPathFactory, clock: FakeClock) -> Iterator[Central]:
+    svc = Central(f"sqlite:///{tmp_path_factory.mktemp('central') / 'central.db'}", clock)
     yield svc
     svc.engine.dispose()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served(central: Central) -> Iterator[Central]:
     with AppServer(central.app) as server:
         central.base_url = server.url
@@ -51,11 +53,12 @@ async def room(served: Central, tmp_path: Path, clock: FakeClock) -> AsyncIterat
     store = open_store(tmp_path / f"{name}.db", clock, name)
     key = served.agent_key(name)
     engine = engine_for(store, served.base_url, key, timeout_s=10)
+    made = Room(name, member, stay, store, engine, key)
     try:
-        yield Room(name, member, stay, store, engine, key)
+        yield made
     finally:
         await engine.client.aclose()  # type: ignore[attr-defined]
-        store.close()
+        made.store.close()
 
 
 @dataclass
@@ -82,7 +85,7 @@ async def test_minibar_while_down_earns_once(
 ) -> None:
     port = free_port()
     server = AppServer(central.app, port=port).start()
-    central.base_url = server.url
+    before, central.base_url = central.base_url, server.url
     room = room_name()
     member, stay = central.checked_in_member(room)
     store = open_store(tmp_path / "agent.db", clock, room)
@@ -125,6 +128,7 @@ async def test_minibar_while_down_earns_once(
         await engine.client.aclose()  # type: ignore[attr-defined]
         server.stop()
         store.close()
+        central.base_url = before
 
 
 async def test_streams_carry_the_stay_lifecycle(
@@ -257,3 +261,52 @@ async def test_rotated_key_keeps_the_outbox(served: Central, room: Room) -> None
     await rotated.push()
     await rotated.client.aclose()  # type: ignore[attr-defined]
     assert event_id in served.event_ids(store.agent_id) and store.outbox_depth() == 0
+
+
+async def test_a_lost_answer_is_not_counted_twice(served: Central, room: Room) -> None:
+    transport = FateTransport()
+    engine = engine_for(room.store, served.base_url, room.key, transport=transport)
+    try:
+        spend(room.store, room.stay, room.member)
+        transport.fate = "lost_response"  # central commits, the answer never arrives
+        with pytest.raises(SyncError):
+            await engine.push()
+        assert room.store.outbox_depth() == 1 and served.spend_points(room.member)[0] == 1
+        transport.fate = "duplicate"  # the retry, and a copy of it on the wire
+        await engine.push()
+        assert served.spend_points(room.member)[0] == 1  # counted once, not three times
+        assert engine.duplicates == 1 and room.store.outbox_depth() == 0
+    finally:
+        await engine.client.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_crash_mid_page_leaves_the_cursor_behind_the_data(
+    served: Central, room: Room, tmp_path: Path, clock: FakeClock
+) -> None:
+    await room.engine.pull_all()
+    served.call(
+        "PUT", f"/v1/sync/rooms/{PROPERTY}/{room.name}/config", "admin", json={"settings": {"a": 1}}
+    )
+    before = room.store.sync_cursors()["config"]
+
+    def crash(name: str) -> None:
+        if name == "agent.apply.after_items":
+            raise RuntimeError("simulated power cut")  # the transaction never commits
+
+    faults.set_hook(crash)
+    try:
+        with pytest.raises(RuntimeError, match="power cut"):
+            await room.engine.pull()
+    finally:
+        faults.set_hook(None)
+    room.store.close()
+    room.store = open_store(tmp_path / f"{room.name}.db", clock, room.name)
+    # After the restart the room has neither the config nor a cursor past it ...
+    assert room.store.sync_cursors()["config"] == before, "cursor saved without its page"
+    assert room.store.room_config() is None
+    # ... and the next pull brings it.
+    engine = engine_for(room.store, served.base_url, room.key)
+    await engine.pull_all()
+    await engine.client.aclose()  # type: ignore[attr-defined]
+    config = room.store.room_config()
+    assert config is not None and config.settings == {"a": 1}
