@@ -21,12 +21,13 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 from sqlalchemy import Connection, select, update
 
 from loyalty.analytics.stats import sample_size_mean, sample_size_rate
 from loyalty.db.economics_tables import experiment_exposures, experiments
 from loyalty.db.tables import members
+from loyalty.edge.fields import Moment
 from sync.wire import new_id
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
@@ -41,7 +42,7 @@ class Spec(BaseModel):
 
 class Arm(Spec):
     name: Name
-    weight: Annotated[int, Field(ge=1, le=1000)]
+    weight: Annotated[int, Strict(), Field(ge=1, le=1000)]
     benefit: Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -64,7 +65,7 @@ class Plan(Spec):
     baseline_sd: float | None = Field(default=None, gt=0)
     alpha: float = Field(default=0.05, gt=0, le=0.2)
     power: float = Field(default=0.8, ge=0.5, lt=1)
-    window_days: int = Field(default=90, ge=7, le=730)
+    window_days: Annotated[int, Strict(), Field(ge=7, le=730)] = 90
 
     @model_validator(mode="after")
     def _baseline_given(self) -> Plan:
@@ -94,8 +95,8 @@ class ExperimentSpec(Spec):
     benefit: Name
     segment: Segment = Segment()
     arms: list[Arm] = Field(min_length=2, max_length=8)
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Moment
+    ends_at: Moment
     plan: Plan
 
     @model_validator(mode="after")

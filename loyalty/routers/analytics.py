@@ -15,6 +15,7 @@ from loyalty.analytics.export import report_csv, report_json
 from loyalty.analytics.figures import Report
 from loyalty.analytics.service import QueryError, kpi_report, make_query
 from loyalty.auth import Allow, Principal
+from loyalty.edge.fields import Day, QueryInt
 from loyalty.errors import ApiError
 from loyalty.routers.common import ERRORS, ctx_of
 
@@ -23,8 +24,8 @@ router = APIRouter(tags=["analytics"], responses=ERRORS)
 public = APIRouter(tags=["analytics"])
 TEAM = Allow("loyalty", "admin")
 
-Start = Annotated[date, Query(description="first day of the period (inclusive)")]
-End = Annotated[date, Query(description="day after the period (exclusive)")]
+Start = Annotated[Day, Query(description="first day of the period (inclusive)")]
+End = Annotated[Day, Query(description="day after the period (exclusive)")]
 PropertyQ = Annotated[str | None, Query(alias="property", pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
 TierQ = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 SegmentQ = Annotated[
@@ -95,7 +96,7 @@ def kpis(
     segment: SegmentQ = None,
     high_value_line: MoneyQ = None,
     cost_per_point: MoneyQ = None,
-    inactive_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+    inactive_days: Annotated[QueryInt, Query(ge=1, le=3650)] = 90,
     expected_redemption_rate: RateQ = None,
     who: Principal = Depends(TEAM),
 ) -> dict[str, Any]:
@@ -127,7 +128,7 @@ def kpis_csv(
     segment: SegmentQ = None,
     high_value_line: MoneyQ = None,
     cost_per_point: MoneyQ = None,
-    inactive_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+    inactive_days: Annotated[QueryInt, Query(ge=1, le=3650)] = 90,
     lang: Lang = "en",
     who: Principal = Depends(TEAM),
 ) -> Response:
@@ -161,7 +162,7 @@ def dashboard_fragment(
     segment: SegmentQ = None,
     high_value_line: MoneyQ = None,
     cost_per_point: MoneyQ = None,
-    inactive_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+    inactive_days: Annotated[QueryInt, Query(ge=1, le=3650)] = 90,
     lang: Lang = "en",
     who: Principal = Depends(TEAM),
 ) -> HTMLResponse:

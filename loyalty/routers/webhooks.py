@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 from sqlalchemy import Connection
 
 from loyalty.auth import Allow, Principal
+from loyalty.edge.fields import Day
 from loyalty.errors import ApiError
 from loyalty.routers.common import ERRORS, IdempotencyKey, ctx_of, read, write
 from loyalty.webhooks import outbox
@@ -34,13 +35,13 @@ class EndpointCreate(Body):
 
 
 class Rotate(Body):
-    overlap_s: Annotated[int, Field(ge=0, le=7 * 86400)] = 86400
+    overlap_s: Annotated[int, Strict(), Field(ge=0, le=7 * 86400)] = 86400
 
 
 class Scan(Body):
-    as_of: date
-    expiry_notice_days: Annotated[int, Field(ge=1, le=365)] = 30
-    inactive_days: Annotated[int, Field(ge=7, le=3650)] = 90
+    as_of: Day
+    expiry_notice_days: Annotated[int, Strict(), Field(ge=1, le=365)] = 30
+    inactive_days: Annotated[int, Strict(), Field(ge=7, le=3650)] = 90
 
 
 class Out(BaseModel):
