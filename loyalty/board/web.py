@@ -14,11 +14,14 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from loyalty.board import routes_agent, routes_api, routes_events, routes_pages
+from loyalty.board.hub import BoardHub
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 
 def install(app: FastAPI, *, declare: Callable[..., None]) -> None:
+    ctx = app.state.ctx
+    app.state.board_hub = BoardHub(ctx.engine, ctx.clock)
     declare(routes_agent.router)
     app.include_router(routes_agent.router, prefix="/v1")
     for router in (routes_api.router, routes_pages.router, routes_events.router):

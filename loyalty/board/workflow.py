@@ -32,7 +32,10 @@ from loyalty.db.board_tables import (
 )
 from loyalty.edge.fields import Day, Switch
 from loyalty.errors import ApiError
+from smartroom.log import get_logger
 from sync.wire import RoomId, new_id
+
+log = get_logger("loyalty.board")
 
 CommandKind = Literal["service_start", "service_end"]
 
@@ -198,6 +201,14 @@ def act(conn: Connection, staff: Staff, action: Action, *, key: str, now: dateti
         values.update(condition_at=now, condition_by=staff.id)
     if not update_room(conn, staff.property_id, action.room_id, now, **values):
         record_change(conn, staff.property_id, action.room_id, now)  # e.g. a benefit
+    log.info(
+        "board_action",
+        kind=action.kind,
+        property_id=staff.property_id,
+        room_id=action.room_id,
+        staff_id=staff.id,
+        role=staff.role,
+    )
     views = load_board(conn, staff.property_id, now, {action.room_id})
     return views[0]
 

@@ -163,8 +163,15 @@
   source.addEventListener("error", () => {
     // Streams end every 25 s and reopen at once: only a gap that lasts is "offline".
     clearTimeout(dropTimer);
-    dropTimer = setTimeout(() => {
+    dropTimer = setTimeout(async () => {
       if (source.readyState !== EventSource.OPEN) setOnline(false);
+      if (source.readyState === EventSource.CLOSED) {
+        // The server refused the stream (it does not retry then): a lapsed session signs
+        // in again; anything else reloads the page once the server answers.
+        const r = await fetch("/board/api/rooms").catch(() => null);
+        if (r && r.status === 401) location.href = "/board/login";
+        else if (r && r.ok) location.reload();
+      }
     }, 1500);
   });
   window.addEventListener("offline", () => setOnline(false));
