@@ -182,9 +182,17 @@ class RoomPresence:
             PresenceSignal(stay_id=stays[0].stay_id, present=True, via="lock", at=event.at)
         )
 
-    async def run(self, interval_s: float = 1.0) -> None:
+    async def run(self, interval_s: float = 1.0, refresh_every: int = 10) -> None:
+        """Departures and log summaries every second; the candidates re-read from the store
+        every `refresh_every` seconds too, so whatever writes stays (sync, a provisional
+        take-in) is picked up even without telling us (unchanged candidates cost no
+        table rebuild)."""
+        ticks = 0
         while True:
             self.ble.tick()
+            ticks += 1
+            if ticks % refresh_every == 0:
+                self.refresh()
             await asyncio.sleep(interval_s)
 
 

@@ -340,3 +340,20 @@ def test_unpin_command_lets_the_next_sync_pin_a_rotated_key(room: Room, tmp_path
     assert "unpinned" in done.stdout
     again = Room(tmp_path, room.clock)
     assert again.presence.wallet.vault.pinned_signing_key() is None
+
+
+async def test_candidates_follow_the_store_without_being_told(room: Room) -> None:
+    import asyncio
+
+    room.sync()
+    assert [c.ref for c in room.presence.ble.resolver.candidates] == ["s_guest_0001"]
+    task = asyncio.create_task(room.presence.run(interval_s=0.01, refresh_every=2))
+    try:
+        room.store.replace_stays([])  # a sync writer that does not call refresh()
+        for _ in range(500):
+            if not room.presence.ble.resolver.candidates:
+                break
+            await asyncio.sleep(0.01)
+        assert room.presence.ble.resolver.candidates == []
+    finally:
+        task.cancel()
