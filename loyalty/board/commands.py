@@ -1,5 +1,5 @@
-"""The board's commands as a room's agent reads them (today by pull, `GET
-/v1/agent/board-commands?after=N`; the sync download stream may carry the same documents).
+"""The board's commands as a room's agent reads them: on the sync `commands` stream (put
+there by `workflow.enqueue_command`), or by pull, `GET /v1/agent/board-commands?after=N`.
 
     page = commands_after(conn, "SHA-01", "1201", after=0)   # list[StaffCommand], oldest first
 """

@@ -1,7 +1,8 @@
 """Feeding the board: what rooms report lands here, in the caller's transaction.
 
-This is the one entry point for anything that carries room state to central (today the
-agent upload endpoint and `POST /v1/agent/status`; the offline-first sync endpoint later):
+This is the one entry point for anything that carries room state to central (the
+offline-first sync consumer, `loyalty.services.sync_consume`; the older event upload and
+`POST /v1/agent/status`):
 
     apply_room_status(conn, "SHA-01", "1201", status, received_at=now)   # a RoomStatus
     apply_event(conn, event, received_at=now)                            # a SyncEvent

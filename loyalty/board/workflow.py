@@ -154,8 +154,8 @@ def enqueue_command(
     action_id: str,
     now: datetime,
 ) -> str:
-    """Queue a typed staff action for the room's agent (carried by the agent's pull today,
-    by the sync download stream when it carries `board_commands`)."""
+    """Queue a typed staff action for the room's agent: a `board_commands` row, and the same
+    document on the room's sync `commands` stream, in this transaction."""
     command_id = new_id("hc_")
     conn.execute(
         insert(board_commands).values(
