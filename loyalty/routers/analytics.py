@@ -3,7 +3,7 @@ dashboard's server-rendered fragment (figures with their definitions, SVG trend 
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -49,104 +49,66 @@ RateQ = Annotated[
 ]
 
 
-def _report(
-    request: Request,
-    start: date,
-    end: date,
-    property_id: str | None,
-    tier: str | None,
-    segment: str | None,
-    high_value_line: Decimal | None,
-    cost_per_point: Decimal | None,
-    inactive_days: int,
-    expected_redemption_rate: Decimal | None = None,
-) -> Report:
+@dataclass
+class KpiParams:
+    """The query every report route takes (one definition serves JSON, CSV and HTML)."""
+
+    start: Start
+    end: End
+    property_id: PropertyQ = None
+    tier: TierQ = None
+    segment: SegmentQ = None
+    high_value_line: MoneyQ = None
+    cost_per_point: MoneyQ = None
+    inactive_days: Annotated[QueryInt, Query(ge=1, le=3650)] = 90
+    expected_redemption_rate: RateQ = None
+
+
+Params = Annotated[KpiParams, Depends()]
+
+
+def _report(request: Request, p: KpiParams) -> Report:
     ctx = ctx_of(request)
-    if (end - start).days > 3660:
+    if (p.end - p.start).days > 3660:
         raise ApiError(422, "period_too_long", "a period may span at most ten years", field="end")
-    try:
-        query = make_query(
-            ctx.programme,
-            start=start,
-            end=end,
-            property_id=property_id,
-            tier=tier,
-            segment=segment,
-            high_value_line=high_value_line,
-            cost_per_point=cost_per_point,
-            inactive_days=inactive_days,
-            expected_redemption_rate=expected_redemption_rate,
-        )
-    except QueryError as exc:
-        raise ApiError(422, "invalid_query", str(exc), field=exc.field) from None
-    if cost_per_point is not None and cost_per_point == 0:
+    if p.cost_per_point is not None and p.cost_per_point == 0:
         raise ApiError(
             422, "invalid_query", "cost_per_point must be more than 0", field="cost_per_point"
         )
+    try:
+        query = make_query(
+            ctx.programme,
+            start=p.start,
+            end=p.end,
+            property_id=p.property_id,
+            tier=p.tier,
+            segment=p.segment,
+            high_value_line=p.high_value_line,
+            cost_per_point=p.cost_per_point,
+            inactive_days=p.inactive_days,
+            expected_redemption_rate=p.expected_redemption_rate,
+        )
+    except QueryError as exc:
+        raise ApiError(422, "invalid_query", str(exc), field=exc.field) from None
     return kpi_report(ctx.engine, ctx.programme, query)
 
 
 @router.get("/analytics/kpis")
-def kpis(
-    request: Request,
-    start: Start,
-    end: End,
-    property_id: PropertyQ = None,
-    tier: TierQ = None,
-    segment: SegmentQ = None,
-    high_value_line: MoneyQ = None,
-    cost_per_point: MoneyQ = None,
-    inactive_days: Annotated[QueryInt, Query(ge=1, le=3650)] = 90,
-    expected_redemption_rate: RateQ = None,
-    who: Principal = Depends(TEAM),
-) -> dict[str, Any]:
+def kpis(request: Request, p: Params, who: Principal = Depends(TEAM)) -> dict[str, Any]:
     """Every programme figure for [start, end), each with its definition; tier
     distribution and year-over-year migration, retention by tier, issue cohorts (breakage),
     monthly and quarterly trends, and the members drifting away (win-back list)."""
-    r = _report(
-        request,
-        start,
-        end,
-        property_id,
-        tier,
-        segment,
-        high_value_line,
-        cost_per_point,
-        inactive_days,
-        expected_redemption_rate,
-    )
-    return report_json(r)
+    return report_json(_report(request, p))
 
 
 @router.get("/analytics/kpis.csv", response_class=Response)
 def kpis_csv(
-    request: Request,
-    start: Start,
-    end: End,
-    property_id: PropertyQ = None,
-    tier: TierQ = None,
-    segment: SegmentQ = None,
-    high_value_line: MoneyQ = None,
-    cost_per_point: MoneyQ = None,
-    inactive_days: Annotated[QueryInt, Query(ge=1, le=3650)] = 90,
-    lang: Lang = "en",
-    who: Principal = Depends(TEAM),
+    request: Request, p: Params, lang: Lang = "en", who: Principal = Depends(TEAM)
 ) -> Response:
     """The same report as CSV (figures with definitions, monthly trend, tiers, win-back)."""
-    r = _report(
-        request,
-        start,
-        end,
-        property_id,
-        tier,
-        segment,
-        high_value_line,
-        cost_per_point,
-        inactive_days,
-    )
-    name = f"kpis-{start.isoformat()}-{end.isoformat()}.csv"
+    name = f"kpis-{p.start.isoformat()}-{p.end.isoformat()}.csv"
     return Response(
-        report_csv(r, lang),
+        report_csv(_report(request, p), lang),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -154,32 +116,11 @@ def kpis_csv(
 
 @router.get("/analytics/dashboard", response_class=HTMLResponse)
 def dashboard_fragment(
-    request: Request,
-    start: Start,
-    end: End,
-    property_id: PropertyQ = None,
-    tier: TierQ = None,
-    segment: SegmentQ = None,
-    high_value_line: MoneyQ = None,
-    cost_per_point: MoneyQ = None,
-    inactive_days: Annotated[QueryInt, Query(ge=1, le=3650)] = 90,
-    lang: Lang = "en",
-    who: Principal = Depends(TEAM),
+    request: Request, p: Params, lang: Lang = "en", who: Principal = Depends(TEAM)
 ) -> HTMLResponse:
     """The dashboard's report as HTML: figures with definitions, SVG trend charts, tiers,
     cohorts and the win-back list (what /analytics/dashboard shows)."""
-    r = _report(
-        request,
-        start,
-        end,
-        property_id,
-        tier,
-        segment,
-        high_value_line,
-        cost_per_point,
-        inactive_days,
-    )
-    return HTMLResponse(dashboard.fragment(r, lang))
+    return HTMLResponse(dashboard.fragment(_report(request, p), lang))
 
 
 @public.get("/analytics/dashboard", response_class=HTMLResponse)
