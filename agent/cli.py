@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 
 # Optional conveniences of libraries the agent uses, which those libraries import whenever
-# they are installed (a dev or training install has them all): sqlite-utils' DataFrame
-# helpers (pandas: ~2.5 s of start-up and ~30 MB), httpx's command-line client (rich and
+# they are installed (a dev or training install has them all): pandas (~2.5 s of start-up
+# and ~30 MB, for DataFrame helpers), httpx's command-line client (click, rich and
 # pygments, ~5 MB) and structlog's pretty tracebacks (rich). The agent process uses none of
 # them, so `run` marks them absent before anything loads; each library falls back cleanly.
-OPTIONAL_EXTRAS = ("pandas", "rich", "pygments")
+OPTIONAL_EXTRAS = ("pandas", "rich", "pygments", "click")
 
 
 def _skip_optional() -> None:

@@ -25,9 +25,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from agent.presence.sealing import Sealer
+from agent.sqlite_db import Database
 from agent.store_sync import SyncStore
 from smartroom.clock import Clock
 from sync import faults, inbox
@@ -51,7 +50,7 @@ class NewEvent:
     sync: bool = True  # False: local event log only (never leaves the box)
 
 
-def _m1(db: sqlite_utils.Database) -> None:
+def _m1(db: Database) -> None:
     db.executescript(
         """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -75,7 +74,7 @@ def _m1(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m2(db: sqlite_utils.Database) -> None:
+def _m2(db: Database) -> None:
     # Issue 15: secrets leave the stay documents for sealed rows; revocations; stays taken
     # in from a room key while central was unreachable (`provisional`, until sync answers).
     db.executescript(
@@ -90,7 +89,7 @@ def _m2(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m3(db: sqlite_utils.Database) -> None:
+def _m3(db: Database) -> None:
     # The room's memory is one typed document now (agent.room_memory); the per-key state
     # and its per-stay keys (first_entry:<stay>, outings:<stay>) that grew with every stay
     # are gone. The event log gets an index for `GET /events?since=`.
@@ -99,11 +98,11 @@ def _m3(db: sqlite_utils.Database) -> None:
 
 
 # Append only: a released migration is never edited; a new one is added at the end.
-def _m4(db: sqlite_utils.Database) -> None:
+def _m4(db: Database) -> None:
     db.executescript(inbox.MIGRATION)  # issue 16: cursors, inbox tables, outbox budgets
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1, _m2, _m3, _m4)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_m1, _m2, _m3, _m4)
 MEMORY_KEY = "memory"
 
 
@@ -137,7 +136,7 @@ class AgentStore(SyncStore):
         # Private at rest: SQLite gives its -wal and -shm files the database file's mode.
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         os.chmod(path, 0o600)
-        self.db = sqlite_utils.Database(str(path))
+        self.db = Database(str(path))
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA busy_timeout=5000")

@@ -30,8 +30,7 @@ from sync.wire import (
 )
 
 if TYPE_CHECKING:
-    import sqlite_utils
-
+    from agent.sqlite_db import Database
     from agent.store import NewEvent
 
 log = get_logger("agent.store")
@@ -41,7 +40,7 @@ class SyncStore:
     """Mixin: expects `db`, `_clock`, `_now()`, `commit()`, `preferences()`, `_put_stay()`,
     `_check_room()`, `property_id`, `room_id` from AgentStore."""
 
-    db: sqlite_utils.Database
+    db: Database
     budgets: dict[BudgetClass, Budget]
     refused: dict[str, int]
     dropped: int

@@ -15,7 +15,16 @@ day, every day (AUTO, no setbacks), as a room without occupancy control does.
 
 Reported: HVAC electric kWh (COP/EER and fan included) for both, the saving, and the share
 of occupied minutes (the guest is in the room, by the schedule) within ±1 °C of the
-member's preference, for both. Goal: >= 30 % less energy with >= 95 % of minutes in comfort.
+member's preference, for both.
+
+The yardstick is the oracle, not a fixed percentage (on a typical week even the oracle
+saves only 21-25 %): on every simulated week, the agent must reach >= 95 % of the oracle's
+saving with >= 95 % of occupied minutes in comfort. What the oracle may know: every
+guest's entry into the room in advance (to the minute), the room's true full-capacity
+recovery rate, and the weather. What it may not do: drift the room beyond the unrented
+code limits (15.6 / 26.7 °C), switch the HVAC off, or let an occupied room leave the
+preference band (it recovers in time for every entry). The agent knows only what a room
+knows: the bookings central listed, check-in and check-out, its own sensors, and its past.
 """
 
 from __future__ import annotations
@@ -486,7 +495,10 @@ async def run(
                 "oracle_comfort": best.comfort,
                 "comfort": agent.comfort,
             }
-            met = saving >= 0.30 and agent.comfort >= 0.95
+            oracle_saving = 1 - best.kwh / base.kwh
+            of_oracle = saving / oracle_saving if oracle_saving > 0 else 0.0
+            results[f"{kind}-{name}"]["of_oracle"] = of_oracle
+            met = of_oracle >= 0.95 and agent.comfort >= 0.95
             for label in sorted(base.by_phase.keys() | agent.by_phase.keys()):
                 breakdown.append(
                     f"| {kind} | {name} | {label} | {base.by_phase.get(label, 0.0):.2f} | "
@@ -495,7 +507,8 @@ async def run(
             rows.append(
                 f"| {kind}, in room {share:.0%} | {name} ({climate.mean_c:.0f} ± "
                 f"{climate.amplitude_k:.0f} °C) | {base.kwh:.1f} | {agent.kwh:.1f} | "
-                f"**{saving:.1%}** | {1 - best.kwh / base.kwh:.1%} ({best.comfort:.1%}) | "
+                f"**{saving:.1%}** | {oracle_saving:.1%} ({best.comfort:.1%}) | "
+                f"**{of_oracle:.0%}** | "
                 f"{1 - bound.kwh / base.kwh:.1%} | {base.comfort:.1%} | "
                 f"**{agent.comfort:.1%}** | {bound.comfort:.1%} | {agent.worst_gap_c:.1f} °C | "
                 f"{'met' if met else 'not met'} |"
@@ -514,11 +527,15 @@ async def run(
         "setpoint held all week. Bound: HVAC off whenever nobody is in (no controller can "
         "save more; its comfort shows why nobody runs a hotel that way).\n\n"
         "| week | outdoor | baseline kWh | agent kWh | agent saving | oracle saving (comfort) "
-        "| bound saving | comfort baseline | comfort agent | comfort bound | worst occupied gap "
-        "| goal >=30 % & >=95 % |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| agent / oracle saving | bound saving | comfort baseline | comfort agent "
+        "| comfort bound | worst occupied gap | goal >=95 % of oracle & >=95 % comfort |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
-        + "\n\nComfort = share of occupied minutes within ±1 °C of the preference. Oracle: "
-        "knows every entry in advance, lets the room drift to the unrented code limits "
+        + "\n\nComfort = share of occupied minutes within ±1 °C of the preference. Oracle "
+        "(the yardstick): may know every entry in the room in advance, the room's true "
+        "recovery rate and the weather; may not drift beyond the code limits, switch the "
+        "HVAC off or miss the preference band when someone is in. It lets the room drift to "
+        "the unrented code limits "
         "(15.6 / 26.7 °C) whenever it is empty and recovers at full capacity exactly in time: "
         "the most that setbacks to the code limits can save in this room. With a 14 h room "
         "time constant the saving is UA·∫(setpoint - room) dt, so it tracks how long and how "
