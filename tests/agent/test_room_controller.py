@@ -24,6 +24,7 @@ from drivers.base import (
     ClimateState,
     DoorStation,
     LightState,
+    MediaState,
     SensorEvent,
     SensorEventKind,
     SensorState,
@@ -620,3 +621,48 @@ async def test_member_presence_seam(room: Room) -> None:
     room.room.on_presence(PresenceSignal("stay_aaaaaaaaaaaa", False, "ble", room.clock.now()))
     await room.advance(1)
     assert not room.room.occ.occupied  # door closed long ago, no motion since
+
+
+async def test_the_guests_lighting_and_audio_become_the_members_starting_point(
+    room: Room,
+) -> None:
+    room.check_in(prefs=False)
+    await room.enter()
+    room.devs["ceiling"].push(state=LightState(True, 25), manual=True)
+    room.devs["speaker"].push(state=MediaState(True, 35), manual=True)
+    await room.settle()
+    # Held for the rest of the stay ...
+    assert set(room.room.manual) >= {"ceiling", "speaker"}
+    await room.advance(3600)
+    assert room.devs["ceiling"].state.level_pct == 25
+    # ... and learnt: the member's stored values, marked for upload to central.
+    prefs = room.store.preferences("mem_aaaaaaaaaaaa")
+    assert prefs is not None and prefs.lighting.level_pct is not None
+    assert (prefs.lighting.level_pct.value, prefs.lighting.level_pct.source) == (25, "learned")
+    assert prefs.audio.volume_pct is not None and prefs.audio.volume_pct.value == 35
+    assert [p.member_id for p in room.store.dirty_preferences()] == ["mem_aaaaaaaaaaaa"]
+    learned = [e for e in room.store.pending() if e.kind is EventKind.PREFERENCE_LEARNED]
+    assert {next(iter(k for k in e.payload if k in ("lighting", "audio"))) for e in learned} == {
+        "lighting",
+        "audio",
+    }
+
+
+async def test_a_temperature_reading_is_telemetry_not_a_status_change(room: Room) -> None:
+    published: list[Any] = []
+    room.room.on_status(published.append)
+    room.check_in()
+    await room.enter()
+    await room.settle()
+    hvac = room.devs["hvac"]
+    seen = len(published)
+    for reading in (21.0, 21.4, 21.9):
+        state = hvac.state
+        hvac.push(
+            state=ClimateState(state.mode, state.setpoint_c, state.fan, reading, state.action)
+        )
+        await room.settle()
+    assert len(published) == seen  # readings change no retained status
+    await room.room.set_housekeeping(dnd=True, via="app")
+    await room.settle()
+    assert len(published) == seen + 1 and published[-1].dnd
