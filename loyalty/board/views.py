@@ -25,8 +25,8 @@ from loyalty.board.model import (
     is_stale,
     stay_state,
 )
+from loyalty.db.benefit_tables import entitlements, fulfilments
 from loyalty.db.board_tables import (
-    board_benefits,
     board_changes,
     board_problems,
     board_properties,
@@ -97,6 +97,41 @@ def _stays(conn: Connection, property_id: str, now: datetime) -> dict[str, list[
     return by_room
 
 
+def _staff_benefits(conn: Connection, property_id: str) -> dict[str, list[BenefitView]]:
+    """What staff must deliver in each room: the promised staff and partner entitlements of
+    the room's arriving and in-house stays (loyalty.services.benefits), with what is left."""
+    e, s, f = entitlements.c, stays.c, fulfilments.c
+    done = (
+        select(f.entitlement_id, func.sum(f.quantity).label("n"), func.max(f.at).label("at"))
+        .where(f.outcome == "delivered")
+        .group_by(f.entitlement_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(s.room_id, e.id, e.name_en, e.name_zh, e.quantity, done.c.n, done.c.at)
+        .join(stays, s.id == e.stay_id)
+        .outerjoin(done, done.c.entitlement_id == e.id)
+        .where(
+            e.property_id == property_id,
+            e.status == "promised",
+            e.fulfilment != "room",
+            s.status.in_(("booked", "checked_in")),
+            s.room_id.is_not(None),
+        )
+        .order_by(e.created_at, e.code)
+    ).all()
+    out: dict[str, list[BenefitView]] = defaultdict(list)
+    for room_id, eid, en, zh, quantity, recorded, last in rows:
+        recorded = int(recorded or 0)
+        label = f"{en} · {zh}" + (f" ({recorded}/{quantity})" if quantity > 1 else "")
+        out[room_id].append(
+            BenefitView(
+                id=eid, label=label[:128], delivered_at=last if recorded >= quantity else None
+            )
+        )
+    return out
+
+
 def load_board(
     conn: Connection, property_id: str, now: datetime, room_ids: set[str] | None = None
 ) -> list[RoomView]:
@@ -116,13 +151,7 @@ def load_board(
         ).all()
     )
     stays_by_room = _stays(conn, property_id, now)
-    benefits: dict[str, list[BenefitView]] = defaultdict(list)
-    for b in conn.execute(
-        select(board_benefits)
-        .where(board_benefits.c.property_id == property_id)
-        .order_by(board_benefits.c.created_at)
-    ):
-        benefits[b.room_id].append(BenefitView(id=b.id, label=b.label, delivered_at=b.delivered_at))
+    benefits = _staff_benefits(conn, property_id)
     p = board_problems.c
     problems: dict[str, int] = dict(
         conn.execute(

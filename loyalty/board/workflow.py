@@ -17,21 +17,25 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 
+from loyalty.auth import Principal
+from loyalty.benefit_schemas import FulfilmentRequest
 from loyalty.board.model import CleaningKind, Condition, OutOfOrder, RoomView, StaffRole
-from loyalty.board.projection import ensure_room, record_change, update_room
+from loyalty.board.projection import record_change, update_room
 from loyalty.board.setup import credits_for
 from loyalty.board.views import load_board
+from loyalty.db.benefit_tables import entitlements
 from loyalty.db.board_tables import (
     board_actions,
-    board_benefits,
     board_commands,
     board_rooms,
     board_staff,
 )
+from loyalty.db.tables import stays
 from loyalty.edge.fields import Day, Switch
 from loyalty.errors import ApiError
+from loyalty.services import benefits
 from smartroom.log import get_logger
 from sync.wire import RoomId, new_id
 
@@ -277,36 +281,17 @@ def _apply(
     if isinstance(action, Unassign):
         return {"assigned_to": None, "assigned_kind": None, "assigned_credits": None}
     assert isinstance(action, DeliverBenefit)
-    b = board_benefits.c
-    benefit = conn.execute(
-        select(board_benefits).where(b.id == action.benefit_id, b.property_id == pid)
+    # The benefit is an entitlement of the stay in this room (loyalty.services.benefits):
+    # delivered once per action key, with its cost, as the front-desk API would record it.
+    e, s = entitlements.c, stays.c
+    found = conn.execute(
+        select(e.id)
+        .join(stays, s.id == e.stay_id)
+        .where(e.id == action.benefit_id, e.property_id == pid, s.room_id == room)
     ).first()
-    if benefit is None or benefit.room_id != room:
+    if found is None:
         raise ApiError(404, "benefit_not_found", f"no benefit {action.benefit_id!r} in room {room}")
-    if benefit.delivered_at is not None:
-        raise ApiError(409, "benefit_delivered", "this benefit was already delivered")
-    conn.execute(
-        update(board_benefits)
-        .where(b.id == benefit.id)
-        .values(delivered_at=now, delivered_by=staff.id)
-    )
+    who = Principal(key_id=f"board:{staff.id}", role="staff", property_id=pid)
+    body = FulfilmentRequest(outcome="delivered", quantity=1)
+    benefits.fulfil_at(conn, who, action.benefit_id, action_id, body, now=now)
     return {}
-
-
-def add_benefit(
-    conn: Connection, *, property_id: str, room_id: str, stay_id: str, label: str, now: datetime
-) -> str:
-    """The slot issue 18 fills: a benefit staff must fulfil for the stay in this room."""
-    ensure_room(conn, property_id, room_id)
-    benefit_id = new_id("hb_")
-    conn.execute(
-        insert(board_benefits).values(
-            id=benefit_id,
-            property_id=property_id,
-            room_id=room_id,
-            stay_id=stay_id,
-            label=label[:128],
-            created_at=now,
-        )
-    )
-    return benefit_id

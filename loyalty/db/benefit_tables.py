@@ -32,6 +32,9 @@ entitlements = Table(
     Column("member_id", String(64), nullable=False),
     Column("property_id", String(32), nullable=False),
     Column("code", String(32), nullable=False),
+    # The names as promised (the catalogue may rename it later): what the board shows.
+    Column("name_en", String(80), nullable=False),
+    Column("name_zh", String(80), nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("source", String(48), nullable=False),
     Column("fulfilment", String(8), nullable=False),

@@ -394,6 +394,7 @@ def _insert(
     service_day: date | None = None,
 ) -> str:
     entitlement_id = new_id("e_")
+    names = next((b.names for b in ctx.programme.benefits if b.code == grant.code), None)
     conn.execute(
         entitlements.insert().values(
             id=entitlement_id,
@@ -401,6 +402,8 @@ def _insert(
             member_id=stay.member_id,
             property_id=stay.property_id,
             code=grant.code,
+            name_en=names.en if names else grant.code,
+            name_zh=names.zh if names else grant.code,
             quantity=grant.quantity,
             source=grant.source,
             fulfilment=grant.fulfilment,
@@ -531,6 +534,19 @@ def fulfil(
     key: str,
     body: FulfilmentRequest,
 ) -> FulfilmentView:
+    return fulfil_at(conn, who, entitlement_id, key, body, now=ctx.clock.now())
+
+
+def fulfil_at(
+    conn: Connection,
+    who: Principal,
+    entitlement_id: str,
+    key: str,
+    body: FulfilmentRequest,
+    *,
+    now: datetime,
+) -> FulfilmentView:
+    """Record one fulfilment (`fulfil`, with the time given: the board passes its own)."""
     row = get_entitlement(conn, entitlement_id, who)
     if who.role == "agent" and row.fulfilment != "room":
         raise ApiError(
@@ -565,7 +581,6 @@ def fulfil(
             f"({done['delivered']} delivered); {body.quantity} more would exceed it",
             field="quantity",
         )
-    now = ctx.clock.now()
     cost = row.unit_cost_minor * body.quantity if body.outcome == "delivered" else 0
     fulfilment_id = new_id("f_")
     conn.execute(
@@ -613,10 +628,8 @@ def entitlement_views(conn: Connection, ctx: Context, where: Any) -> list[Entitl
         select(entitlements).where(where).order_by(entitlements.c.created_at, entitlements.c.code)
     ).all()
     done = _delivered(conn, [r.id for r in rows])
-    names = {b.code: b.names for b in ctx.programme.benefits}
     views = []
     for r in rows:
-        name = names.get(r.code)
         views.append(
             EntitlementView(
                 id=r.id,
@@ -624,9 +637,8 @@ def entitlement_views(conn: Connection, ctx: Context, where: Any) -> list[Entitl
                 member_id=r.member_id,
                 property_id=r.property_id,
                 code=r.code,
-                # A code the current catalogue no longer has keeps showing its code.
-                name_en=name.en if name else r.code,
-                name_zh=name.zh if name else r.code,
+                name_en=r.name_en,  # as promised, whatever the catalogue says now
+                name_zh=r.name_zh,
                 quantity=r.quantity,
                 delivered=done[r.id]["delivered"],
                 not_delivered=done[r.id]["not_delivered"],

@@ -17,7 +17,6 @@ from playwright.async_api import expect
 from sqlalchemy import func, select
 
 from loyalty.board.projection import update_room
-from loyalty.board.workflow import add_benefit
 from loyalty.db.board_tables import board_actions, board_commands
 from smartroom.clock import FakeClock
 from sync.wire import Alert
@@ -79,12 +78,8 @@ def _populate(board: Board) -> None:
             ooo_from="2026-03-02",
             ooo_until="2026-03-04",
         )
-    stay = board.stay("1203", arrive_in=timedelta(hours=-3), check_in=True)
+    board.stay("1203", arrive_in=timedelta(hours=-3), nights=1, check_in=True, gold=True)
     board.stay("1201", arrive_in=timedelta(hours=-1), check_in=False)  # waiting: queue
-    with board.engine.begin() as conn:
-        add_benefit(
-            conn, property_id=PROPERTY, room_id="1203", stay_id=stay, label="Fruit basket", now=now
-        )
     board.status("1201", keys["1201"], occupied=False)
     board.status("1202", keys["1202"], occupied=True, scene="welcome_staff")  # sleep
     board.status("1203", keys["1203"], rented=True, occupied=True, dnd=True, scene="welcome")
@@ -207,3 +202,29 @@ async def test_an_action_queued_offline_is_delivered_once(tmp_path: Path) -> Non
         assert kinds == ["start_cleaning"] and commands == ["service_start"]
         with httpx.Client() as http:
             assert http.get(f"{board.url}/board/api/rooms").status_code == 401
+
+
+async def test_an_attendant_delivers_a_members_benefit(tmp_path: Path) -> None:
+    """A gold guest in 1203 was promised breakfast (docs/benefits.md): the card lists it in
+    both languages, the attendant marks it delivered, and central records the fulfilment
+    once, with its cost, in the member's promised-vs-delivered record."""
+    with Board(tmp_path) as board:
+        with board.engine.begin() as conn:
+            update_room(conn, PROPERTY, "1203", board.clock.now(), condition="inspected")
+        stay = board.stay("1203", arrive_in=timedelta(hours=-3), nights=1, check_in=True, gold=True)
+        async with chromium() as browser:
+            _, page = await signed_in(browser, board.url, board.staff["attendant"])
+            card = _card(page, "1203")
+            await expect(card.locator(".benefits")).to_contain_text("Breakfast for two · 双人早餐")
+            breakfast = card.locator(".benefits li", has_text="Breakfast")
+            await breakfast.locator("[data-act=deliver_benefit]").click()
+            await expect(breakfast).to_contain_text("✓", timeout=LIVE_MS)
+            await expect(breakfast.locator("[data-act=deliver_benefit]")).to_have_count(0)
+            # The upgrade (when available) is still to do.
+            upgrade = card.locator(".benefits li", has_text="Room upgrade")
+            await expect(upgrade.locator("[data-act=deliver_benefit]")).to_have_count(1)
+        member = board.call("GET", f"/v1/stays/{stay}")["member_id"]
+        record = board.call("GET", f"/v1/members/{member}/benefits")
+        (delivered,) = record["fulfilments"]
+        assert (delivered["code"], delivered["outcome"]) == ("breakfast", "delivered")
+        assert float(delivered["cost"]) == 120.0 and delivered["by_role"] == "staff"

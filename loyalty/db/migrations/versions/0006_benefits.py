@@ -28,6 +28,8 @@ def upgrade() -> None:
         sa.Column("member_id", sa.String(length=64), nullable=False),
         sa.Column("property_id", sa.String(length=32), nullable=False),
         sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("name_en", sa.String(length=80), nullable=False),
+        sa.Column("name_zh", sa.String(length=80), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(length=48), nullable=False),
         sa.Column("fulfilment", sa.String(length=8), nullable=False),
