@@ -55,8 +55,12 @@ def check(path: Annotated[Path, typer.Argument(help="programme TOML file")]) -> 
 def _app(database: str | None):  # type: ignore[no-untyped-def]
     from loyalty.app import create_app
     from loyalty.cli import _settings
+    from smartroom.settings import ConfigError
 
-    return create_app(_settings(database))
+    try:
+        return create_app(_settings(database))
+    except ConfigError as exc:
+        _fail(str(exc))
 
 
 def _day(name: str, text: str) -> date:
