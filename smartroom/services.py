@@ -140,7 +140,10 @@ class TemporaryPostgres:
     a free port in a temporary directory (as the `postgres` user when running as root,
     because PostgreSQL refuses to run as root)."""
 
-    def __init__(self, prefix: str = "smartroom_test") -> None:
+    def __init__(self, prefix: str = "smartroom_test", *, durable: bool = False) -> None:
+        # durable: always a private cluster with fsync on (benchmarks); tests trade
+        # durability for speed (fsync off), which a kill -9 of PostgreSQL would show.
+        self.durable = durable
         self.dbname = f"{prefix}_{uuid.uuid4().hex[:10]}"
         self.host = "127.0.0.1"
         self.port = 5432
@@ -170,6 +173,10 @@ class TemporaryPostgres:
             conn.execute(sql.encode())
 
     def start(self) -> TemporaryPostgres:
+        if self.durable:
+            self._start_cluster()
+            self._admin(f'CREATE DATABASE "{self.dbname}"')
+            return self
         try:
             self._admin(f'CREATE DATABASE "{self.dbname}"')
         except Exception:  # noqa: BLE001 - no usable local server: start our own cluster
@@ -214,9 +221,7 @@ class TemporaryPostgres:
                 self.host,
                 "-k",
                 str(self._cluster_dir),
-                "-F",
-                "-c",
-                "fsync=off",
+                *([] if self.durable else ["-F", "-c", "fsync=off"]),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

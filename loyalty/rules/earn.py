@@ -227,6 +227,10 @@ def compute_earn(programme: Programme, request: EarnRequest, member: EarnMember)
     channel: str | None
     room_type: str | None
     rate = to_fraction(earn.base_points_per_unit)
+    # A stay's points per folio category, base and running: a multiplier limited to some
+    # categories (`when.categories`) multiplies only theirs.
+    base_of: dict[str, Fraction] = {}
+    running_of: dict[str, Fraction] = {}
 
     if isinstance(request, StayEarnRequest):
         kind = "stay"
@@ -243,7 +247,10 @@ def compute_earn(programme: Programme, request: EarnRequest, member: EarnMember)
                 continue
             eligible += line.amount
             by_category[line.category] = by_category.get(line.category, Decimal(0)) + line.amount
-            base += to_fraction(line.amount) * to_fraction(weight) * rate
+            line_points = to_fraction(line.amount) * to_fraction(weight) * rate
+            base += line_points
+            base_of[line.category] = base_of.get(line.category, Fraction(0)) + line_points
+        running_of.update(base_of)
         total = sum((line.amount for line in request.lines), Decimal(0))
         if total > earn.max_amount_per_request:
             raise EarnError(
@@ -320,6 +327,10 @@ def compute_earn(programme: Programme, request: EarnRequest, member: EarnMember)
         covered = 0
         if why_not is None:
             covered, why_not = _covered(mult, programme, days)
+        wanted = mult.when.categories
+        on_folio = kind == "stay" and wanted is not None
+        if why_not is None and on_folio and not any(base_of.get(c, 0) > 0 for c in wanted or []):
+            why_not = f"no {' or '.join(wanted or [])} spend on this folio"
         if why_not is not None or factor == 1:
             book.add(
                 mult.name,
@@ -330,16 +341,31 @@ def compute_earn(programme: Programme, request: EarnRequest, member: EarnMember)
             )
             continue
         basis = book.running if mult.applies_to == "running" else base
-        bonus = basis * (to_fraction(factor) - 1) * Fraction(covered, len(days))
+        share = (to_fraction(factor) - 1) * Fraction(covered, len(days))
+        parts_of = running_of if mult.applies_to == "running" else base_of
+        chosen: list[str] = []
+        if kind == "stay" and wanted is not None:
+            chosen = [c for c in parts_of if c in wanted]
+            basis = sum((parts_of[c] for c in chosen), Fraction(0))
+        else:
+            chosen = list(parts_of)
+        gains = {c: parts_of[c] * share for c in chosen}
+        bonus = basis * share
         note = "" if covered == len(days) else f" on {covered} of {len(days)} nights"
         of = "running total" if mult.applies_to == "running" else "base points"
+        if kind == "stay" and wanted is not None:
+            of += f" of {', '.join(chosen)}"
         text = f"{label} on the {of}{note}: +{decimal_text(bonus)} points"
         if mult.max_bonus_points is not None and bonus > mult.max_bonus_points:
             text = (
                 f"{label} on the {of}{note}: +{decimal_text(bonus)} capped at "
                 f"{int_text(mult.max_bonus_points)} points"
             )
+            scale = Fraction(mult.max_bonus_points) / bonus
+            gains = {c: g * scale for c, g in gains.items()}
             bonus = Fraction(mult.max_bonus_points)
+        for category, gain in gains.items():
+            running_of[category] += gain
         book.add(mult.name, "multiplier", bonus, text, factor)
 
     if earn.max_combined_multiplier is not None:

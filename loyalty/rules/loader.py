@@ -226,6 +226,15 @@ def semantic_problems(programme: Programme) -> Iterator[Issue]:
                     f"multiplier {mult.name!r} names season {wanted!r}, which no [[seasons]] "
                     f"entry has as name or kind (fix: add that season or correct the name)",
                 )
+        for category in mult.when.categories or []:
+            earning = [c for c, w in programme.earn.stay_categories.items() if w > 0]
+            if category not in earning:
+                yield (
+                    (*at, "when", "categories"),
+                    f"multiplier {mult.name!r} names folio category {category!r}, which does "
+                    f"not earn (fix: one of {', '.join(sorted(earning))}, from "
+                    "earn.stay_categories)",
+                )
         for tier_name in mult.when.tiers or []:
             if tier_name not in names:
                 yield (

@@ -146,6 +146,9 @@ class Condition(Rules):
     same way."""
 
     kinds: list[Name] = Field(default_factory=lambda: ["stay"], min_length=1, max_length=32)
+    # The folio categories of a stay the step multiplies (None: every earning category).
+    # Activities (dining, spa outside a stay) are selected by `kinds`, not by this.
+    categories: list[Name] | None = Field(default=None, min_length=1, max_length=64)
     seasons: list[Name] | None = Field(default=None, max_length=32)
     channels: list[Name] | None = Field(default=None, max_length=32)
     room_types: list[Name] | None = Field(default=None, max_length=64)

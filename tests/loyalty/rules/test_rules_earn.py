@@ -313,3 +313,58 @@ def test_uncapped_compounding_does_not_depend_on_order(
         compute_earn(forward, request, member).points
         == compute_earn(backward, request, member).points
     )
+
+
+def test_a_multiplier_can_be_limited_to_folio_categories() -> None:
+    """`when.categories`: direct booking and premium room multiply the room line only; the
+    tier and off-peak steps still multiply every line. The worked example drops from 9,072
+    to 8,496 points (room 5,184 → 7,776; fnb 720 stays 720)."""
+    data = PROGRAMME.model_dump(mode="python")
+    for mult in data["earn"]["multipliers"]:
+        if mult["name"] in ("direct_booking", "premium_room"):
+            mult["when"]["categories"] = ["room"]
+    limited = type(PROGRAMME).model_validate(data)
+    request = stay(
+        "3000",
+        check_in=OFF_PEAK,
+        nights=3,
+        channel="direct",
+        room_type="suite",
+        extra=[FolioLine(category="fnb", amount=Decimal("500"))],
+    )
+    breakdown = compute_earn(limited, request, EarnMember(tier="gold"))
+    assert [(s.rule, s.points) for s in breakdown.steps] == [
+        ("base", Decimal("3500.00")),
+        ("tier", Decimal("700.00")),
+        ("off_peak", Decimal("840.00")),
+        ("direct_booking", Decimal("864.00")),
+        ("premium_room", Decimal("2592.00")),
+    ]
+    assert breakdown.points == 8496
+    assert "premium_room x1.5 on the running total of room" in breakdown.explanation
+    spa = [FolioLine(category="spa", amount=Decimal("800"))]
+    spa_only = stay("0", check_in=OFF_PEAK, channel="direct", room_type="suite", extra=spa)
+    skipped = compute_earn(limited, spa_only, EarnMember(tier="silver"))
+    direct = next(s for s in skipped.steps if s.rule == "direct_booking")
+    assert direct.kind == "skipped" and "no room spend on this folio" in direct.explanation
+    assert compute_earn(PROGRAMME, request, EarnMember(tier="gold")).points == 8496 + 576
+
+
+def test_a_multiplier_naming_a_category_that_does_not_earn_is_refused() -> None:
+    from pathlib import Path
+
+    import loyalty.rules
+
+    text = (Path(loyalty.rules.__file__).parent / "default_programme.toml").read_text()
+    bad = text.replace(
+        'when = { room_types = ["executive", "premium", "suite"] }',
+        'when = { room_types = ["executive", "premium", "suite"], categories = ["parking"] }',
+    )
+    assert bad != text
+    from loyalty.rules.loader import ProgrammeError
+
+    with pytest.raises(ProgrammeError) as refused:
+        parse_programme(bad, source="p.toml")
+    [problem] = refused.value.details
+    assert problem.line is not None and "earn.multipliers" in problem.where
+    assert "names folio category 'parking', which does not earn" in problem.message
