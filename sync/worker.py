@@ -56,7 +56,9 @@ class SyncWorker:
     clock: Clock
     tick_s: float = 0.25
     wait_s: float = 20.0
-    backoff_max_s: float = 60.0
+    # Small enough that a healed link is noticed within seconds (the convergence goal is
+    # 5 s); jitter keeps a fleet of rooms from retrying in step.
+    backoff_max_s: float = 4.0
     online: bool | None = None
     last_error: str | None = None
     uploads_failed: int = 0

@@ -87,32 +87,45 @@ def _cursor(conn: Connection, upload: SyncUpload, property_id: str, room_id: str
     return int(row.high_water_seq)
 
 
+def _record(ctx: Context, agent_id: str, event: SyncEvent) -> dict[str, object]:
+    return {
+        "event_id": event.event_id,
+        "agent_id": agent_id,
+        "property_id": event.property_id,
+        "room_id": event.room_id,
+        "seq": event.seq,
+        "kind": str(event.kind),
+        "at": event.at,
+        "document": event.model_dump_json(),
+        "received_at": ctx.clock.now(),
+    }
+
+
 def _answer(
-    conn: Connection, ctx: Context, agent_id: str, event: SyncEvent, high: int
+    conn: Connection,
+    ctx: Context,
+    agent_id: str,
+    event: SyncEvent,
+    high: int,
+    records: list[dict[str, object]],
 ) -> EventAnswer:
     if event.seq <= high:
         reason = f"seq {event.seq} reused: this incarnation already sent up to {high}"
         _dead_letter(conn, ctx, agent_id, event, reason)
         return EventAnswer(event_id=event.event_id, status="rejected", reason=reason)
+    if event.kind not in sync_consume.CONSUMERS:
+        # Nothing to apply (telemetry, scene changes): its record is written with the
+        # batch's others in one statement, in this same transaction.
+        faults.point("central.accept.after_effect")
+        records.append(_record(ctx, agent_id, event))
+        return EventAnswer(event_id=event.event_id, status="accepted")
     try:
         with conn.begin_nested():
             sync_consume.consume(conn, ctx, event)
             faults.point("central.accept.after_effect")
             if UNSAFE == "no_dedupe" and event.event_id in _known(conn, [event.event_id]):
                 return EventAnswer(event_id=event.event_id, status="accepted")
-            conn.execute(
-                agent_events.insert().values(
-                    event_id=event.event_id,
-                    agent_id=agent_id,
-                    property_id=event.property_id,
-                    room_id=event.room_id,
-                    seq=event.seq,
-                    kind=str(event.kind),
-                    at=event.at,
-                    document=event.model_dump_json(),
-                    received_at=ctx.clock.now(),
-                )
-            )
+            conn.execute(agent_events.insert().values(**_record(ctx, agent_id, event)))
     except sync_consume.Rejected as exc:
         reason = str(exc)
     except (ApiError, LedgerError) as exc:
@@ -147,6 +160,7 @@ def accept(
     ids = [e.event_id for e in upload.events]
     known = {} if UNSAFE == "no_dedupe" else _known(conn, ids)
     results: list[EventAnswer] = []
+    records: list[dict[str, object]] = []
     seen: set[str] = set()
     for event in upload.events:
         faults.point("central.accept.event")
@@ -165,9 +179,16 @@ def accept(
             )
             continue
         results.append(
-            _answer(conn, ctx, upload.agent_id, event, 0 if UNSAFE == "no_dedupe" else high)
+            _answer(
+                conn, ctx, upload.agent_id, event, 0 if UNSAFE == "no_dedupe" else high, records
+            )
         )
         high = max(high, event.seq)
+    if UNSAFE == "no_dedupe":
+        stored = _known(conn, [str(r["event_id"]) for r in records])
+        records = [r for r in records if r["event_id"] not in stored]
+    if records:
+        conn.execute(agent_events.insert(), records)
     faults.point("central.accept.before_commit")
     now = ctx.clock.now()
     if (

@@ -1,0 +1,256 @@
+"""Sync benchmarks: drain a 100,000-event backlog into PostgreSQL through the real HTTP
+endpoint (compared in the same run with a raw insert loop of the same rows), bytes on the
+wire per event, change-to-room latency over the long poll, and convergence after an outage.
+
+    ./dev python -m bench.sync_drain                 # writes docs/benchmarks.md (sync-drain)
+    ./dev python -m bench.sync_drain --events 20000  # a quicker run
+
+A benchmark, so it times with perf_counter (the rules forbid it only outside bench/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from agent.presence.sealing import Sealer
+from agent.store import AgentStore, NewEvent
+from bench.record import record
+from loyalty.app import create_app
+from loyalty.auth import create_key
+from loyalty.settings import LoyaltySettings
+from smartroom.clock import SystemClock
+from smartroom.services import AppServer, TemporaryPostgres
+from sync.client import SyncClient
+from sync.engine import SyncEngine
+from sync.outbox import Budget
+from sync.wire import EventKind, RoomSpend
+from sync.worker import Hooks, SyncWorker
+
+PROPERTY, ROOM = "SHA-01", "1201"
+BIG = Budget(max_events=1_000_000, max_bytes=2_000_000_000)
+
+
+class Stage:
+    def __init__(self, url: str) -> None:
+        self.clock = SystemClock()
+        self.app = create_app(
+            LoyaltySettings(database_url=url, key_cache_s=60), clock=self.clock, migrate=True
+        )
+        self.server = AppServer(self.app).start()
+        self.url = self.server.url
+        engine = self.app.state.ctx.engine
+        with engine.begin() as conn:
+            self.admin = create_key(conn, role="admin", now=self.clock.now())[1]
+            self.staff = create_key(conn, role="staff", now=self.clock.now())[1]
+            self.agent = create_key(
+                conn, role="agent", property_id=PROPERTY, room_id=ROOM, now=self.clock.now()
+            )[1]
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+        n = 0
+
+        def call(method: str, path: str, key: str, **kw: Any) -> Any:
+            nonlocal n
+            n += 1
+            headers = {
+                "Authorization": f"Bearer {key}",
+                "Idempotency-Key": f"bench-{n}-{time.time_ns()}",
+            }
+            response = self.http.request(method, path, headers=headers, **kw)
+            response.raise_for_status()
+            return response.json()
+
+        self.call = call
+        member = call("POST", "/v1/members", self.staff, json={})["id"]
+        now = self.clock.now()
+        stay = call(
+            "POST",
+            "/v1/stays",
+            self.staff,
+            json={
+                "member_id": member,
+                "property_id": PROPERTY,
+                "arrival": now.isoformat(),
+                "departure": (now + timedelta(days=3)).isoformat(),
+                "nightly_rate": "800.00",
+            },
+        )["id"]
+        call("POST", f"/v1/stays/{stay}/check-in", self.staff, json={"room_id": ROOM})
+        self.member, self.stay = member, stay
+
+    def close(self) -> None:
+        self.http.close()
+        self.server.stop()
+        self.app.state.ctx.engine.dispose()
+
+
+def fill(store: AgentStore, stage: Stage, events: int) -> None:
+    """A backlog like a week offline: 1% in-room spend, 10% housekeeping, the rest energy."""
+    spend = RoomSpend(category="minibar", item="water", amount="18.00").model_dump(mode="json")
+    batch: list[NewEvent] = []
+    for i in range(events):
+        if i % 100 == 0:
+            batch.append(
+                NewEvent(EventKind.ROOM_SPEND, spend, stay_id=stage.stay, member_id=stage.member)
+            )
+        elif i % 10 == 0:
+            batch.append(NewEvent(EventKind.HOUSEKEEPING, {"dnd": i % 20 == 0, "via": "button"}))
+        else:
+            batch.append(NewEvent(EventKind.ENERGY, {"kwh": round(i * 0.001, 3), "device": "hvac"}))
+        if len(batch) == 1000:
+            store.commit(events=batch)
+            batch = []
+    if batch:
+        store.commit(events=batch)
+
+
+def open_store(path: Path) -> AgentStore:
+    budgets = {"ledger": BIG, "records": BIG, "telemetry": BIG}
+    return AgentStore(
+        path,
+        clock=SystemClock(),
+        property_id=PROPERTY,
+        room_id=ROOM,
+        sealer=Sealer.from_file(path.with_suffix(".key")),
+        budgets=budgets,
+    )  # type: ignore[arg-type]
+
+
+async def drain(stage: Stage, store: AgentStore) -> tuple[float, int, int]:
+    client = SyncClient(stage.url, stage.agent, timeout_s=60)
+    engine = SyncEngine(store, client)
+    start = time.perf_counter()
+    sent = await engine.push()
+    seconds = time.perf_counter() - start
+    await client.aclose()
+    return seconds, sent, client.bytes_sent
+
+
+def raw_loop(dsn: str, rows: list[tuple[Any, ...]]) -> float:
+    """The baseline: the same rows straight into a table shaped like agent_events, 500 per
+    transaction, no HTTP, no dedupe, no effects."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "CREATE TABLE raw_events (event_id text primary key, agent_id text, seq bigint, "
+            "kind text, at timestamptz, document text)"
+        )
+        start = time.perf_counter()
+        with conn.cursor() as cur:
+            for i in range(0, len(rows), 500):
+                cur.executemany(
+                    "INSERT INTO raw_events VALUES (%s, %s, %s, %s, %s, %s)", rows[i : i + 500]
+                )
+                conn.commit()
+        return time.perf_counter() - start
+
+
+async def latency(stage: Stage, store: AgentStore, rounds: int) -> list[float]:
+    client = SyncClient(stage.url, stage.agent, timeout_s=10)
+    engine = SyncEngine(store, client)
+    await engine.pull_all()
+    seen: list[float] = []
+    for i in range(rounds):
+        poll = asyncio.create_task(engine.pull_all(wait_s=20))
+        await asyncio.sleep(0.3)  # the long poll is waiting at central
+        start = time.perf_counter()
+        await asyncio.to_thread(
+            stage.call,
+            "PUT",
+            f"/v1/sync/rooms/{PROPERTY}/{ROOM}/config",
+            stage.admin,
+            json={"settings": {"n": i}},
+        )
+        await poll
+        config = store.room_config()
+        assert config is not None and config.settings == {"n": i}
+        seen.append(time.perf_counter() - start)
+    await client.aclose()
+    return seen
+
+
+async def convergence(stage: Stage, store: AgentStore, outage_s: float) -> float:
+    """Central down for `outage_s` while the room goes on (a guest's evening: 100 events, of
+    which 5 minibar purchases); seconds from central being back to central holding all of
+    them (the worker's own loop, with its backoff)."""
+    client = SyncClient(stage.url, stage.agent, timeout_s=2)
+    engine = SyncEngine(store, client)
+    worker = SyncWorker(engine, store, Hooks(), SystemClock())
+    stage.server.stop()
+    task = asyncio.create_task(worker.run_upload())
+    spend = RoomSpend(category="minibar", item="nuts", amount="9.00").model_dump(mode="json")
+    for _ in range(50):
+        store.commit(
+            events=[
+                NewEvent(EventKind.ROOM_SPEND, spend, stay_id=stage.stay, member_id=stage.member)
+            ]
+            * 10
+        )
+        await asyncio.sleep(outage_s / 50)
+    stage.server = AppServer(stage.app, port=stage.server.port).start()
+    healed = time.perf_counter()
+    while store.outbox_depth() > 0:  # noqa: ASYNC110 (polling the store is the measurement)
+        await asyncio.sleep(0.05)
+    took = time.perf_counter() - healed
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await client.aclose()
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--outage", type=float, default=20.0)
+    args = parser.parse_args()
+    with TemporaryPostgres(prefix="sync_bench") as pg, tempfile.TemporaryDirectory() as tmp:
+        stage = Stage(pg.url)
+        try:
+            store = open_store(Path(tmp) / "agent.db")
+            fill(store, stage, args.events)
+            rows = [
+                (e.event_id + "r", store.agent_id, e.seq, str(e.kind), e.at, e.model_dump_json())
+                for e, _ in store.pending_sized(args.events)
+            ]
+            seconds, sent, wire_bytes = asyncio.run(drain(stage, store))
+            raw = raw_loop(pg.dsn, rows)
+            lat = asyncio.run(latency(stage, store, args.rounds))
+            conv = asyncio.run(convergence(stage, store, args.outage))
+            store.close()
+        finally:
+            stage.close()
+    rate, raw_rate = sent / seconds, len(rows) / raw
+    p95 = statistics.quantiles(lat, n=20)[18]
+    p50 = statistics.median(lat)
+    body = f"""
+`bench/sync_drain.py`: one room's backlog (1% in-room spend earning points, 10% housekeeping
+applied to the board, 89% energy telemetry) uploaded through `POST /v1/sync/upload` (gzip, 500
+events a batch, real HTTP, one uvicorn worker in-process) into PostgreSQL 15, every event
+deduplicated and consumed in the transaction that records it.
+
+| measure | result | goal |
+|---|---|---|
+| drain of {sent:,} events | {seconds:.1f} s, **{rate:,.0f} events/s** | ≥ 5,000 events/s |
+| raw insert loop, same rows, same database (baseline) | {raw:.1f} s, {raw_rate:,.0f} rows/s | — |
+| sync / raw | {rate / raw_rate:.2f} | — |
+| bytes on the wire per event (upload, gzip) | {wire_bytes / sent:.0f} B | — |
+| change at central → applied in the room (long poll), p50 / p95 of {len(lat)} \
+| {p50 * 1000:.0f} ms / **{p95 * 1000:.0f} ms** | p95 ≤ 2 s |
+| convergence after a {args.outage:.0f} s outage (100 events, 5 of them spend, written meanwhile) \
+| **{conv:.2f} s** | ≤ 5 s |
+"""
+    print(body)
+    record("sync-drain", "Sync: backlog drain, latency, convergence", body)
+
+
+if __name__ == "__main__":
+    main()
