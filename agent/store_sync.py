@@ -133,14 +133,19 @@ class SyncStore:
         return str(self._hlc().last)
 
     def receive_hlc(self, stamp: str) -> None:
-        """Advance past central's clock (a far-future stamp is logged, not adopted)."""
+        """Advance past central's clock. Central's clock is the reference (NTP-synced): the
+        room adopts its stamp even when its own wall clock is far behind (a Pi rebooted
+        without an RTC), so a change made here afterwards still orders after central's.
+        Central, the other way round, refuses the rooms' far-future stamps."""
         with self.db.atomic():
             clock = self._hlc()
+            remote = Stamp.parse(stamp)
             try:
-                clock.receive(Stamp.parse(stamp), self._wall_ms())
+                clock.check(remote, self._wall_ms())
             except ClockSkewError as exc:
-                log.warning("central_clock_ahead", error=str(exc))
-                return
+                log.warning("room_clock_behind_central", error=str(exc))
+            clock.max_skew_ms = 2**62
+            clock.receive(remote, self._wall_ms())
             self._save_hlc(clock)
 
     # --- outbox -------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from sync.wire import MemberPreferences
 
 FATES = ("ok", "lost", "lost_response", "duplicate", "reorder", "503", "429", "timeout")
 META = bool(os.environ.get("SMARTROOM_SYNC_UNSAFE"))
-EXAMPLES = int(os.environ.get("SMARTROOM_MODEL_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("SMARTROOM_MODEL_EXAMPLES", "25"))
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
@@ -222,6 +222,7 @@ class SyncModel(RuleBasedStateMachine):
         """Power cut and restart; a Pi without an RTC may come back with its clock behind."""
         self.run(self.engine.client.aclose())  # type: ignore[attr-defined]
         self.store.close()
+        RECORD["faults"] += self.transport.faults
         self.transport = FateTransport()
         self.agent_clock.set(self.agent_clock.now() + timedelta(seconds=jump_s))
         self.store = open_store(self.path, self.agent_clock, self.room)
