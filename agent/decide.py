@@ -155,6 +155,7 @@ def decide(
             interlock=interlock,
         )
     )
+    memory = replace(memory, scene=choice.name)
     memory = step_alerts(memory, devices, stay, now, rules.config, events, notes)
     return Decision(
         memory=memory,

@@ -96,6 +96,12 @@ class Dispatcher:
     def inflight(self) -> dict[str, asyncio.Task[None]]:
         return {name: f.task for name, f in self._flights.items()}
 
+    def resume(self, scene: str) -> None:
+        """After a restart: the room was already in `scene`. Its commands go out again (the
+        devices' state is not known to be right), but it is not a new run of the scene."""
+        mono = self._clock.monotonic()
+        self.scene_run = SceneRun(scene, "resumed after a restart", mono, done_at=mono)
+
     def already_there(self, name: str, command: Command) -> None:
         self.sent[name] = command
 
@@ -125,14 +131,13 @@ class Dispatcher:
         mono: float,
     ) -> None:
         command = desired.command
-        base = _result(desired)
         open_ = run.done_at is None
         waiting = open_ and (new_scene or name in run.pending)  # the run wants its result
 
         def settle(did: str) -> None:
             if waiting:
                 run.pending.discard(name)
-                run.results[name] = {**base, "did": did}
+                run.results[name] = {**_result(desired), "did": did}
 
         if command is None:
             settle("unchanged")

@@ -107,6 +107,8 @@ class RoomController:
             report=self.feed,
             on_scene_done=self._scene_done,
         )
+        if self.memory.scene is not None:
+            self.dispatcher.resume(self.memory.scene)
         self._stays: tuple[StayAssignment, ...] = tuple(store.stays())
         self._holding: set[str] = set()  # app overrides being applied right now
         self.values = PreferenceValues(setpoint_c=config.limits.default_setpoint_c)

@@ -97,6 +97,7 @@ class Memory:
     stay: StayMemory | None = None
     departed_at: datetime | None = None  # the last check-out of this room
     last_unlock: tuple[str | None, datetime] | None = None
+    scene: str | None = None  # the scene the room was in (a restart resumes it, not replays it)
     stranger_entry: bool = False  # the current occupancy began with no credential at the door
     door_open_since: datetime | None = None
     window_open_since: dict[str, datetime] = field(default_factory=dict)
@@ -152,6 +153,7 @@ class Memory:
             "last_unlock": None
             if self.last_unlock is None
             else [self.last_unlock[0], _t(self.last_unlock[1])],
+            "scene": self.scene,
             "stranger_entry": self.stranger_entry,
             "door_open_since": _t(self.door_open_since),
             "window_open_since": {k: _t(v) for k, v in self.window_open_since.items()},
@@ -204,6 +206,7 @@ class Memory:
             stay=None if data.get("stay") is None else _stay_from(data["stay"]),
             departed_at=_dt(data.get("departed_at")),
             last_unlock=None if unlock is None else (unlock[0], _req(unlock[1])),
+            scene=data.get("scene"),
             stranger_entry=bool(data.get("stranger_entry")),
             door_open_since=_dt(data.get("door_open_since")),
             window_open_since={

@@ -237,7 +237,9 @@ async def test_kill_9_mid_stay_keeps_every_timer_and_the_welcome_plays_once(
         for e in events["events"]
         if e["kind"] == "scene_applied" and e["payload"]["scene"] == "welcome"
     ]
-    assert arrivals == ["first"] and len(welcomes) == 1, kinds
+    assert arrivals == ["first"] and len(welcomes) == 1, [
+        (e["kind"], e["payload"]) for e in events["events"]
+    ]
     assert "departure" in kinds
     assert {e["sync"] for e in events["events"]} <= {"local", "pending", "sent"}
     assert len(page["events"]) == 1 and page["next"] == page["events"][0]["id"]
