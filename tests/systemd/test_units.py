@@ -78,6 +78,10 @@ def test_agent_unit_has_the_required_settings() -> None:
     )
     assert settings["Type"] == "notify"
     assert settings["Restart"] == "on-failure"
+    # A configuration error exits 2 (agent/cli.py, agent/commands.py): never retried.
+    assert settings["RestartPreventExitStatus"] == "2"
+    # The ordered stop (agent/app.py: 1.5 s per step, ~12 s worst case) fits with room.
+    assert int(settings["TimeoutStopSec"]) >= 15
     assert int(settings["WatchdogSec"]) > 0
     assert settings["ProtectSystem"] == "strict"
     assert settings["NoNewPrivileges"] == "yes"
