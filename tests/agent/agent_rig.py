@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiomqtt
 from polling import eventually
@@ -176,6 +177,11 @@ class Env:
 async def rig_env(tmp_path: Path, mqtt_broker: MosquittoBroker) -> AsyncIterator[Env]:
     """A checked-in member's room on the rig, its agent on a JumpClock, pre-arrival."""
     clock = JumpClock()
+    # The room's rules read the time of day (expected returns, wake and sleep windows): every
+    # run starts at 10:00 in the room's zone, so no test depends on when it runs.
+    local = clock.now().astimezone(ZoneInfo("Asia/Shanghai"))
+    start = local.replace(hour=10, minute=0, second=0, microsecond=0)
+    clock.jump(((start - local) % timedelta(days=1)).total_seconds())
     seed_stay(tmp_path / "agent.db", clock)
     async with Rig(room_data(tmp_path, mqtt_broker), free_ports=True, speed=60) as rig:
         config = agent_config(rig)
