@@ -13,7 +13,7 @@ import contextlib
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
@@ -26,6 +26,7 @@ from loyalty.db.tables import agent_cursors
 from loyalty.errors import ApiError
 from loyalty.routers.common import ERRORS, ctx_of, read, retrying
 from loyalty.services import sync_accept, sync_feed
+from loyalty.services.sync_accept import RoomEvents
 from sync.hlc import Hlc, Stamp
 from sync.wire import (
     RoomCommand,
@@ -250,5 +251,26 @@ def get_room(
                 {"kind": k, "detail": d, "created_at": t.isoformat()} for k, d, t in alerts
             ],
         )
+
+    return read(request, work)
+
+
+EventId = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+
+
+@router.get("/rooms/{property_id}/{room_id}/events", response_model=RoomEvents)
+def get_room_events(
+    request: Request,
+    property_id: Scope,
+    room_id: Scope,
+    after: EventId = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    who: Principal = Depends(STAFF),
+) -> RoomEvents:
+    """What the room sent, oldest first as central received it: accepted events and the
+    rejected ones with their reason."""
+
+    def work(conn: Any) -> RoomEvents:
+        return sync_accept.room_events(conn, property_id, room_id, after=after, limit=limit)
 
     return read(request, work)

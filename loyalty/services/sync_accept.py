@@ -15,8 +15,11 @@ dead letter and an alert, and the batch goes on.
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, select, update
 
 from loyalty.board import projection as board
@@ -220,3 +223,70 @@ def accept(
         .values(last_seen_at=now)
     )
     return SyncUploadResult(results=results, high_water_seq=high, hlc=server_hlc)
+
+
+def room_events(
+    conn: Connection, property_id: str, room_id: str, *, after: str | None, limit: int
+) -> RoomEvents:
+    """One page of a room's events as central received them (accepted, then dead-lettered
+    ones with their reason, merged in arrival order), for staff and integrators."""
+    tables = ((agent_events, "accepted"), (sync_dead_letters, "rejected"))
+    start: tuple[Any, str] | None = None
+    if after is not None:
+        for table, _status in tables:
+            found = conn.execute(
+                select(table.c.received_at).where(
+                    table.c.event_id == after,
+                    table.c.property_id == property_id,
+                    table.c.room_id == room_id,
+                )
+            ).first()
+            if found is not None:
+                start = (found.received_at, after)
+        if start is None:
+            raise ApiError(422, "unknown_cursor", f"no event {after!r} in this room", field="after")
+    rows: list[tuple[Any, str, RoomEvent]] = []
+    for table, status in tables:
+        c = table.c
+        query = select(table).where(c.property_id == property_id, c.room_id == room_id)
+        if start is not None:
+            query = query.where(
+                (c.received_at > start[0]) | ((c.received_at == start[0]) & (c.event_id > start[1]))
+            )
+        for r in conn.execute(query.order_by(c.received_at, c.event_id).limit(limit + 1)).all():
+            document = json.loads(r.document)
+            event = RoomEvent(
+                event_id=r.event_id,
+                agent_id=r.agent_id,
+                seq=r.seq,
+                kind=r.kind,
+                at=document.get("at"),
+                received_at=r.received_at,
+                status=status,
+                reason=getattr(r, "reason", None),
+                event=document,
+            )
+            rows.append((r.received_at, r.event_id, event))
+    rows.sort(key=lambda row: (row[0], row[1]))
+    page = [row[2] for row in rows[:limit]]
+    more = len(rows) > limit
+    return RoomEvents(events=page, next=page[-1].event_id if more and page else None)
+
+
+class RoomEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event_id: str
+    agent_id: str
+    seq: int
+    kind: str
+    at: Any
+    received_at: Any
+    status: str = Field(description='"accepted", or "rejected" (dead-lettered, with the reason)')
+    reason: str | None = None
+    event: dict[str, Any]
+
+
+class RoomEvents(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[RoomEvent]
+    next: str | None = Field(description="pass as `after` for the next page; null: no more")
