@@ -50,7 +50,9 @@ async def test_power_cycle_brings_power_on_defaults_and_a_zeroed_meter() -> None
             await lamp.switch(on=False)
 
             rig.lines["/dev/ttyUSB0"].speed = 0  # simulated time stands still from here
-            await rig.power_cycle("hvac", down_s=0.3)
+            # Down longer than a poll and its timeout, so the driver sees the outage (a
+            # shorter blip may fall between two polls and look like nothing happened).
+            await rig.power_cycle("hvac", down_s=1.5)
             await rig.power_cycle("ceiling", down_s=0.1)
 
             assert sim.controls.setpoint_c == 22.0  # its power-on setpoint
