@@ -9,25 +9,17 @@ loyalty benefits offers                          # the lifecycle-offers job, now
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
+
+from loyalty.cli_economics import Database, _day, _fail
 
 programme = typer.Typer(
     help="The programme file (rules and benefit catalogue).", no_args_is_help=True
 )
 benefits = typer.Typer(help="Benefits: cost report and lifecycle offers.", no_args_is_help=True)
-
-Database = Annotated[
-    str | None, typer.Option("--database", help="SQLAlchemy URL (default LOYALTY_DATABASE_URL)")
-]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 @programme.command("check")
@@ -63,13 +55,6 @@ def _app(database: str | None):  # type: ignore[no-untyped-def]
         _fail(str(exc))
 
 
-def _day(name: str, text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        _fail(f"--{name} {text!r} is not a date (fix: YYYY-MM-DD)")
-
-
 @benefits.command("costs")
 def costs(
     start: Annotated[str, typer.Option(help="first day, YYYY-MM-DD")],
@@ -83,7 +68,7 @@ def costs(
     ctx = _app(database).state.ctx
     try:
         with ctx.engine.begin() as conn:
-            out = report(conn, ctx, _day("start", start), _day("end", end))
+            out = report(conn, ctx, _day("--start", start), _day("--end", end))
     except ApiError as exc:
         _fail(exc.message)
     finally:

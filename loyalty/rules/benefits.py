@@ -288,7 +288,7 @@ def stay_entitlements(
         quantity = _quantity(benefit, stay, usage.this_year.get(benefit.code, 0))
         if quantity == 0:
             continue
-        granted.append(_entitlement(benefit, quantity, source))
+        granted.append(entitlement_of(benefit, quantity, source))
     return granted
 
 
@@ -336,7 +336,7 @@ def purchase(
         )
     if stay.check_out < stay.check_in:
         raise BenefitError("bad_stay", "check-out is before check-in")
-    return _entitlement(benefit, quantity, "purchase", points_paid=price * quantity)
+    return entitlement_of(benefit, quantity, "purchase", points_paid=price * quantity)
 
 
 def late_checkout_until(
@@ -367,7 +367,10 @@ def late_checkout_until(
     return until
 
 
-def _entitlement(benefit: Benefit, quantity: int, source: str, points_paid: int = 0) -> Entitlement:
+def entitlement_of(
+    benefit: Benefit, quantity: int, source: str, points_paid: int = 0
+) -> Entitlement:
+    """The catalogue entry as an entitlement of `quantity`, granted by `source`."""
     return Entitlement(
         code=benefit.code,
         quantity=quantity,

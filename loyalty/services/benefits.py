@@ -46,6 +46,7 @@ from loyalty.rules.benefits import (
     MemberFacts,
     StayFacts,
     Usage,
+    entitlement_of,
     find,
     late_checkout_until,
     stay_entitlements,
@@ -307,17 +308,9 @@ def _with_experiments(
         try:
             benefit = find(ctx.programme.benefits, code)
         except BenefitError:
-            continue  # an arm naming no catalogue benefit is refused when defined
-        base = out[index]
-        out[index] = Entitlement(
-            code=benefit.code,
-            quantity=base.quantity,
-            source=f"experiment:{experiment_id}:{arm}"[:48],
-            fulfilment=benefit.fulfilment,
-            unit_cost=benefit.unit_cost,
-            subject_to_availability=benefit.subject_to_availability,
-            room=benefit.room,
-        )
+            continue  # an arm naming no catalogue code (free text) is not applied to stays
+        source = f"experiment:{experiment_id}:{arm}"[:48]
+        out[index] = entitlement_of(benefit, out[index].quantity, source)
     return out
 
 
