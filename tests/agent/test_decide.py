@@ -91,6 +91,15 @@ def run(
     )
 
 
+# The guest unlocks with a keycard, opens and closes the door, and moves inside (5 s).
+KEYCARD_ENTRY: list[Fact] = [
+    DoorUnlocked("keycard", T0),
+    DoorChanged(True, T0),
+    DoorChanged(False, T0 + timedelta(seconds=2)),
+    MotionChanged("motion", True, T0 + timedelta(seconds=5)),
+]
+
+
 def in_room() -> Memory:
     """A checked-in guest inside, after the welcome."""
     return Memory(
@@ -221,12 +230,7 @@ def test_the_welcome_does_not_play_twice_after_a_restart(rules: RoomRules) -> No
     restored = Memory.from_json(json.loads(json.dumps(empty.to_json())), CAPS)
     back = run(
         rules,
-        [
-            DoorUnlocked("keycard", T0),
-            DoorChanged(True, T0),
-            DoorChanged(False, T0 + timedelta(seconds=2)),
-            MotionChanged("motion", True, T0 + timedelta(seconds=5)),
-        ],
+        KEYCARD_ENTRY,
         restored,
         at=T0 + timedelta(seconds=5),
     )

@@ -10,11 +10,11 @@ from dataclasses import replace
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from test_decide import CAPS, STAY, T0, in_room, rules, run
+from test_decide import CAPS, KEYCARD_ENTRY, STAY, T0, in_room, rules, run
 
 from agent.benefits import effective_departure, greeting, is_birthday, late_checkout_due
 from agent.decide import RoomRules
-from agent.facts import DoorChanged, DoorUnlocked, MotionChanged
+from agent.facts import MotionChanged
 from agent.room_memory import Memory
 from sync.wire import EventKind, RoomBenefit
 
@@ -76,12 +76,7 @@ def test_the_greeting_names_the_member_their_tier_and_birthday() -> None:
 def test_the_welcome_amenity_is_delivered_once_with_the_greeting(rules: RoomRules) -> None:
     arrived = run(
         rules,
-        [
-            DoorUnlocked("keycard", T0),
-            DoorChanged(True, T0),
-            DoorChanged(False, T0 + timedelta(seconds=2)),
-            MotionChanged("motion", True, T0 + timedelta(seconds=5)),
-        ],
+        KEYCARD_ENTRY,
         Memory.fresh(T0 - timedelta(hours=1)),
         at=T0 + timedelta(seconds=5),
         stays=(DIAMOND,),
@@ -115,12 +110,7 @@ def test_the_signature_scene_is_the_members_back_in_their_room(rules: RoomRules)
     away = replace(in_room(), occ=Memory().occ, entry=None)
     back = run(
         rules,
-        [
-            DoorUnlocked("keycard", T0),
-            DoorChanged(True, T0),
-            DoorChanged(False, T0 + timedelta(seconds=2)),
-            MotionChanged("motion", True, T0 + timedelta(seconds=5)),
-        ],
+        KEYCARD_ENTRY,
         away,
         at=T0 + timedelta(seconds=5),
         stays=(DIAMOND,),
@@ -128,12 +118,7 @@ def test_the_signature_scene_is_the_members_back_in_their_room(rules: RoomRules)
     assert back.memory.entry == "re" and back.choice.name == "signature"
     plain = run(
         rules,
-        [
-            DoorUnlocked("keycard", T0),
-            DoorChanged(True, T0),
-            DoorChanged(False, T0 + timedelta(seconds=2)),
-            MotionChanged("motion", True, T0 + timedelta(seconds=5)),
-        ],
+        KEYCARD_ENTRY,
         away,
         at=T0 + timedelta(seconds=5),
     )
