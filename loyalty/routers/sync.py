@@ -27,6 +27,7 @@ from loyalty.errors import ApiError
 from loyalty.routers.common import ERRORS, ctx_of, read, retrying
 from loyalty.services import sync_accept, sync_feed
 from loyalty.services.sync_accept import RoomEvents
+from sync import faults
 from sync.hlc import Hlc, Stamp
 from sync.wire import (
     RoomCommand,
@@ -95,11 +96,13 @@ async def upload(request: Request, who: Principal = Depends(AGENT)) -> SyncUploa
     property_id, room_id = _room(who)
     ctx = ctx_of(request)
     hlc = _clock(request, body.hlc)
-    return await run_in_threadpool(
+    result: SyncUploadResult = await run_in_threadpool(
         retrying,
         request,
         lambda c: sync_accept.accept(c, ctx, property_id, room_id, body, hlc),
     )
+    faults.point("central.accept.after_commit")  # committed, the answer not yet written
+    return result
 
 
 @router.post("/pull", response_model=SyncPage)
@@ -113,6 +116,7 @@ async def pull(request: Request, who: Principal = Depends(AGENT)) -> SyncPage:
     while True:
         page = await run_in_threadpool(_pull_once, request, ctx, property_id, room_id, body)
         if page.items or page.reset or page.more or loop.time() >= deadline:
+            faults.point("central.pull.after_commit")
             return page
         cursors = {str(k): v for k, v in page.cursors.items()}
         while loop.time() < deadline:
@@ -120,6 +124,7 @@ async def pull(request: Request, who: Principal = Depends(AGENT)) -> SyncPage:
             if await run_in_threadpool(_changed, request, property_id, room_id, cursors):
                 break
         else:
+            faults.point("central.pull.after_commit")
             return page
 
 

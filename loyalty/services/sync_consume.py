@@ -38,6 +38,7 @@ from loyalty.schemas import FolioLine
 from loyalty.services import benefits, rules_adapter, sync_feed
 from loyalty.services import preferences as prefs_service
 from loyalty.services.members import get_member
+from sync import faults
 from sync.hlc import MAX_SKEW_MS, Stamp
 from sync.merge import merge, stamps
 from sync.wire import (
@@ -132,6 +133,7 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
             ),
             now=now,
         )
+        faults.point("central.consume.after_earn")  # points posted, the rest not yet
     spend_minor = int(breakdown.qualifying_spend * 100)
     if spend_minor > 0:
         create_transfer(

@@ -29,6 +29,7 @@ from loyalty.errors import ApiError
 from loyalty.services import models as model_service
 from loyalty.services import preferences as prefs
 from loyalty.services import presence
+from sync import faults
 from sync.wire import (
     STREAMS,
     MemberPreferences,
@@ -358,6 +359,7 @@ def pull(
         if r.seq > cursors[r.stream]
     ]
     last = rows[-1].seq if rows else low
+    faults.point("central.pull.before_commit")  # the room's row touched, not committed
     return SyncPage(
         epoch=room.epoch,
         items=items,
