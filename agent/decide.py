@@ -9,8 +9,8 @@
 No I/O, no asyncio, no clock reads: the same inputs give the same decision, so it is
 tested as a table of cases (tests/agent/test_decide.py). Arbitration (interlock > manual >
 scene > default), scene choice, energy setback and pre-conditioning happen here, through
-`scenes/`. The occupancy and stay bookkeeping it folds facts into lives in
-`agent.decide_room`.
+`scenes/`. The facts are folded into the memory by `agent.decide_room`, the stay's
+transitions (entered, left, checked in or out, housekeeping) by `agent.decide_stay`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Any
 from agent.alerts import step_alerts
 from agent.benefits import deliver_room_benefits, effective_departure, signature_scene
 from agent.config import RoomConfig
-from agent.decide_room import Notes, fold, stay_changes
+from agent.decide_room import fold
+from agent.decide_stay import Notes, stay_changes
 from agent.facts import DeviceView, Fact
 from agent.room_memory import Memory
 from agent.store import NewEvent

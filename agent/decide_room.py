@@ -1,7 +1,7 @@
 """The bookkeeping half of `decide()`: folding facts into the room's memory (occupancy,
-stays, housekeeping, the guest's changes, telemetry). Pure, like decide itself.
+the guest's changes, commands that landed late, telemetry). Pure, like decide itself; the
+stay's transitions (entered, left, checked in or out, housekeeping) are `agent.decide_stay`.
 
-    memory = stay_changes(memory, stay, now, events, notes)
     folded = fold(facts, memory, stay, now, rules=..., values=..., previous_plan=...,
                   events=events, notes=notes)
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from agent.decide_stay import Notes, housekeeping, occupancy_changed, presence, staff_service
 from agent.device_commands import command_dict, command_from_state, explains, state_dict
 from agent.facts import (
     AvailabilityChanged,
@@ -32,7 +33,7 @@ from agent.facts import (
     StaffService,
     WindowChanged,
 )
-from agent.room_memory import UNCONFIRMED_KEPT, Memory, StayMemory, with_outing
+from agent.room_memory import UNCONFIRMED_KEPT, Memory
 from agent.store import NewEvent
 from drivers.base import ClimateAction, State
 from scenes import energy
@@ -43,7 +44,6 @@ from sync.wire import EventKind, StayAssignment
 if TYPE_CHECKING:
     from agent.decide import ManualChange, RoomRules
 
-Notes = list[tuple[str, dict[str, Any]]]
 
 # What a device reports this soon after coming back is its power-on state (a lamp at
 # 100 %, a thermostat at heat/22 °C), not the guest's choice: the room's is re-applied.
@@ -56,46 +56,6 @@ class Folded:
     feedback: list[ManualChange] = field(default_factory=list)
     already_there: dict[str, Command] = field(default_factory=dict)
     resend: set[str] = field(default_factory=set)
-
-
-def stay_changes(
-    memory: Memory,
-    stay: StayAssignment | None,
-    now: datetime,
-    events: list[NewEvent],
-    notes: Notes,
-) -> Memory:
-    """A stay checked in, or ended (checked out, or no longer listed for this room)."""
-    kept = memory.stay
-    if (kept.stay_id if kept else None) == (stay.stay_id if stay else None):
-        return memory
-    if kept is not None:
-        # `entry` stays: a guest still inside after check-out is the departing guest.
-        memory = replace(memory, stay=None, departed_at=now, dnd=False, mur=False, manual={})
-        events.append(
-            NewEvent(
-                EventKind.HOUSEKEEPING,
-                {"checkout": True, "dnd": False, "mur": False, "via": "stay"},
-                stay_id=kept.stay_id,
-            )
-        )
-        notes.append(("stay_ended", {}))
-    if stay is not None:
-        memory = replace(
-            memory,
-            stay=StayMemory(stay_id=stay.stay_id, member_id=stay.member_id, checked_in_at=now),
-        )
-        events.append(
-            NewEvent(
-                EventKind.HOUSEKEEPING,
-                {"checked_in": True},
-                stay_id=stay.stay_id,
-                member_id=stay.member_id,
-                sync=False,
-            )
-        )
-        notes.append(("stay_checked_in", {}))
-    return memory
 
 
 def fold(
@@ -119,7 +79,7 @@ def fold(
     occ = energy.evaluate(m.occ, now, rules.occupancy)
     out.memory = m = replace(m, occ=occ)
     if occ.occupied != was_occupied:
-        out.memory = _occupancy_changed(m, stay, now, rules, events, notes)
+        out.memory = occupancy_changed(m, stay, now, rules, events, notes)
     return out
 
 
@@ -135,7 +95,7 @@ def _one(
 ) -> None:
     m = out.memory
     if isinstance(fact, PresenceSignal):
-        out.memory = _presence(fact, m, stay, rules, events, notes)
+        out.memory = presence(fact, m, stay, rules, events, notes)
     elif isinstance(fact, AvailabilityChanged):
         name, avail = fact.device, fact.availability
         if avail.available:
@@ -204,29 +164,6 @@ def _one(
         out.memory = replace(m, manual={k: v for k, v in m.manual.items() if k != fact.device})
         out.resend.add(fact.device)
     # StaysChanged / PreferencesChanged: the controller already holds the new lists.
-
-
-def _presence(
-    fact: PresenceSignal,
-    m: Memory,
-    stay: StayAssignment | None,
-    rules: RoomRules,
-    events: list[NewEvent],
-    notes: Notes,
-) -> Memory:
-    if fact.who == "staff":
-        # A staff badge at the door: the next entry is staff's.
-        return replace(m, last_unlock=("staff", fact.at)) if fact.present else m
-    if stay is None or stay.stay_id != fact.stay_id:
-        notes.append(("presence_for_other_stay", {"via": fact.via}))  # never the id itself
-        return m
-    was = m.occ.occupied
-    occ = energy.on_presence(m.occ, present=fact.present, at=fact.at, sticky=fact.via == "ble")
-    m = replace(m, occ=occ, last_unlock=("app", fact.at) if fact.present else m.last_unlock)
-    if fact.present and was and m.entry == "staff" and m.stranger_entry:
-        # The unrecognised person inside turns out to be the member: welcome them.
-        m = _occupancy_changed(m, stay, fact.at, rules, events, notes)
-    return m
 
 
 def _climate(m: Memory, fact: ClimateReported) -> Memory:
@@ -332,116 +269,3 @@ def _record_manual(
         ManualChange(name, capability, state, command, via, at, suggested, previous_scene)
     )
     notes.append(("manual_change", {"device": name, "via": via}))
-
-
-def housekeeping(
-    m: Memory,
-    dnd: bool | None,
-    mur: bool | None,
-    via: str,
-    stay: StayAssignment | None,
-    events: list[NewEvent],
-    notes: Notes,
-) -> Memory:
-    new_dnd = m.dnd if dnd is None else dnd
-    new_mur = m.mur if mur is None else mur
-    if dnd:  # the two exclude each other: the last request wins
-        new_mur = False
-    if mur:
-        new_dnd = False
-    if (new_dnd, new_mur) == (m.dnd, m.mur):
-        return m
-    events.append(
-        NewEvent(
-            EventKind.HOUSEKEEPING,
-            {"dnd": new_dnd, "mur": new_mur, "via": via},
-            stay_id=stay.stay_id if stay else None,
-        )
-    )
-    notes.append(("housekeeping", {"dnd": new_dnd, "mur": new_mur, "via": via}))
-    return replace(m, dnd=new_dnd, mur=new_mur)
-
-
-def staff_service(
-    m: Memory,
-    fact: StaffService,
-    stay: StayAssignment | None,
-    events: list[NewEvent],
-    notes: Notes,
-) -> Memory:
-    """The board's start/finish of cleaning: the housekeeping scene runs while it lasts;
-    the finish serves a make-up request. Commands are applied once, in central's order."""
-    if fact.seq <= m.service_seq:
-        return m
-    m = replace(m, service=fact.active, service_seq=fact.seq)
-    notes.append(("staff_service", {"active": fact.active, "seq": fact.seq}))
-    if not fact.active and m.mur:
-        m = housekeeping(m, None, False, "board", stay, events, notes)
-    return m
-
-
-def _occupancy_changed(
-    m: Memory,
-    stay: StayAssignment | None,
-    now: datetime,
-    rules: RoomRules,
-    events: list[NewEvent],
-    notes: Notes,
-) -> Memory:
-    at = m.occ.changed_at or now
-    kept = m.stay
-    if m.occ.occupied:
-        window = timedelta(seconds=rules.config.occupancy.entry_window_s)
-        staff = (
-            m.last_unlock is not None
-            and m.last_unlock[0] == "staff"
-            and now - m.last_unlock[1] <= window
-        )
-        # In a rented room, an entry with no credential at the door (no unlock, no
-        # recognised phone or room key) is not the member's: no personal welcome.
-        stranger = (
-            stay is not None
-            and not staff
-            and not m.occ.member_present
-            and (m.last_unlock is None or now - m.last_unlock[1] > window)
-        )
-        if stranger:
-            notes.append(("entry_unrecognised", {"hint": "no unlock or recognised member"}))
-        m = replace(m, stranger_entry=stranger)
-        if staff or stay is None or kept is None or stranger:
-            entry = "staff"
-        else:
-            entry = "re" if kept.first_entry_at is not None else "first"
-            if entry == "re" and kept.guest_left_at is not None:
-                # One more outing for this guest's pattern (kept small).
-                kept = with_outing(kept, kept.guest_left_at, at)
-            kept = replace(kept, first_entry_at=kept.first_entry_at or now, guest_left_at=None)
-            events.append(
-                NewEvent(
-                    EventKind.ARRIVAL,
-                    {"entry": entry, "member_present": m.occ.member_present},
-                    stay_id=stay.stay_id,
-                    member_id=stay.member_id,
-                )
-            )
-        notes.append(("occupied", {"entry": entry}))
-        return replace(m, entry=entry, vacant_since=None, stay=kept)  # type: ignore[arg-type]
-    mur = m.mur
-    if m.entry in ("first", "re") and stay is not None and kept is not None:
-        events.append(
-            NewEvent(EventKind.DEPARTURE, {}, stay_id=stay.stay_id, member_id=stay.member_id)
-        )
-        kept = replace(kept, guest_left_at=at)
-    if m.entry == "staff" and m.mur:
-        # Housekeeping has been in: the make-up request is served.
-        mur = False
-        events.append(
-            NewEvent(
-                EventKind.HOUSEKEEPING,
-                {"dnd": m.dnd, "mur": False, "via": "staff_visit"},
-                stay_id=stay.stay_id if stay else None,
-            )
-        )
-    notes.append(("vacant", {}))
-    # The guest left: automation may act again.
-    return replace(m, entry=None, vacant_since=at, manual={}, mur=mur, stay=kept)
