@@ -7,6 +7,8 @@
     GET    /events?since=ID&limit=N   the room's event log after ID, with each event's sync
                                       state (local / pending / sent); `next` pages on
     PUT    /housekeeping              {"dnd": true} / {"mur": true} / {"dnd": false, "mur": false}
+    POST   /spend                     sync.wire.RoomSpend charged to the checked-in stay ->
+                                      {"event_id", "stay_id"}; 409 no stay, 507 store full
     POST   /presence/challenge        a nonce for the app's room key (agent/presence/http.py)
     POST   /presence/key              the app's signed room key + proof
     POST   /devices/{name}/override   a guest change from the app, held like a knob change
@@ -38,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agent.metrics import CONTENT_TYPE
 from agent.room import RoomController, state_dict
+from agent.spend import SpendRefused, record_spend
 from drivers.base import (
     ClimateCommand,
     ClimateMode,
@@ -48,6 +51,7 @@ from drivers.base import (
     MediaCommand,
 )
 from scenes.model import Command
+from sync.wire import RoomSpend
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -268,6 +272,15 @@ def create_api(
         await room.set_housekeeping(dnd=body.dnd, mur=body.mur, via="app")
         return json_reply(room.status())
 
+    async def post_spend(scope: Scope, receive: Receive, _p: dict[str, str]) -> Reply:
+        authorise(scope)
+        body = parse_body(RoomSpend, await read_body(scope, receive))
+        try:
+            event = record_spend(room.store, room.stays, body)
+        except SpendRefused as exc:
+            raise HttpError(exc.status, exc.detail) from None
+        return json_reply({"event_id": event.event_id, "stay_id": event.stay_id})
+
     async def post_override(scope: Scope, receive: Receive, params: dict[str, str]) -> Reply:
         authorise(scope)
         raw = await read_body(scope, receive)
@@ -300,6 +313,7 @@ def create_api(
         "/metrics": {"GET": get_metrics},
         "/events": {"GET": get_events},
         "/housekeeping": {"PUT": put_housekeeping},
+        "/spend": {"POST": post_spend},
         **(extra_routes or {}),  # the presence endpoints (agent/presence/http.py)
     }
     device_routes: dict[str, Handler] = {"POST": post_override, "DELETE": delete_override}

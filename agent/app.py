@@ -125,6 +125,7 @@ class Agent:
             property_id=config.room.property_id,
             room_id=config.room.room_id,
             sealer=sealer,
+            budgets=config.store.budgets(),
         )
         scenes = load_scenes(config.scenes.directory, config.scenes.overrides)
         model_store = None
@@ -230,6 +231,7 @@ class Agent:
                 )
             await self.link.start()
             self.link.add_tasks(sup)
+        self.metrics.collectors.append(self._collect)
         sup.add("store-housekeeping", self._store_housekeeping)
         sup.start()
 
@@ -284,10 +286,31 @@ class Agent:
                 "last_error": sync.last_error,
                 "pulls": sync.pulls,
                 "outbox_pending": self.store.outbox_depth() if self.store else None,
+                "uploads_failed": sync.uploads_failed,
+                "pulls_failed": sync.pulls_failed,
             },
+            "outbox": None if self.store is None else self.store.outbox_report(),
+            "store": None if self.store is None else self.store.write_health(),
             "comfort_model": None if self.model_updater is None else self.model_updater.info(),
             "comfort_context": None if self.room is None else self.room.resolver.context_info(),
         }
+
+    def _collect(self) -> None:
+        """The sync and store gauges, read at scrape time."""
+        m, store = self.metrics, self.store
+        if store is None:
+            return
+        report = store.outbox_report()
+        for cls, usage in report["classes"].items():
+            m.outbox_class.labels(budget=cls).set(usage["events"])
+            m.outbox_bytes.labels(budget=cls).set(usage["bytes"])
+            m.outbox_budget_used.labels(budget=cls).set(usage["used"])
+            m.outbox_refused.labels(budget=cls).set(report["refused"].get(cls, 0))
+        m.outbox_dropped.set(report["dropped"])
+        m.outbox_depth.set(sum(u["events"] for u in report["classes"].values()))
+        m.store_writable.set(1 if store.db.write_error is None else 0)
+        if self.link is not None:
+            m.central_online.set(1 if self.link.worker.online else 0)
 
     def _watchdog_beat(self) -> None:
         interval = self.notifier.watchdog_interval_s

@@ -19,6 +19,7 @@ import faulthandler
 import os
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 # Optional conveniences of libraries the agent uses, which those libraries import whenever
@@ -35,9 +36,16 @@ def _skip_optional() -> None:
             sys.modules[name] = None  # type: ignore[assignment]
 
 
-def run_agent(config_path: Path, *, clock_speed: float = 1.0) -> int:
+def run_agent(
+    config_path: Path,
+    *,
+    clock_speed: float = 1.0,
+    clock_start: datetime | None = None,
+    clock_anchor: float | None = None,
+) -> int:
     """Run the agent until SIGTERM/SIGINT (systemd: Type=notify); the exit code.
-    `clock_speed` > 1 runs the room on a scaled clock, for rig runs only (see _run_main)."""
+    `clock_speed` > 1 runs the room on a scaled clock, `clock_start` sets its wall time (a
+    Pi whose clock is wrong), for rig runs and tests only (see _run_main)."""
     _skip_optional()
     from agent.config import load_room_config
     from smartroom.log import configure_logging
@@ -67,7 +75,9 @@ def run_agent(config_path: Path, *, clock_speed: float = 1.0) -> int:
     from agent.app import Agent
     from smartroom.clock import Clock, ScaledClock, SystemClock
 
-    clock: Clock = SystemClock() if clock_speed == 1.0 else ScaledClock(clock_speed)
+    clock: Clock = SystemClock()
+    if clock_speed != 1.0 or clock_start is not None:
+        clock = ScaledClock(clock_speed, clock_start, anchor=clock_anchor)
     try:
         asyncio.run(Agent(room, resolver=resolver, clock=clock).run())
     except (ConfigError, SyncError) as exc:  # e.g. the key file changed since the check
@@ -90,18 +100,51 @@ def _run_main(argv: list[str]) -> int:
         help="rig runs only: simulated seconds per real second (as `smartroom rig --speed`); "
         "refused under systemd",
     )
+    parser.add_argument(
+        "--clock-start",
+        type=_aware,
+        default=None,
+        metavar="ISO",
+        help="rig runs and tests only: the room's wall time at start (or at --clock-anchor), "
+        "e.g. a day behind; refused under systemd",
+    )
+    parser.add_argument(
+        "--clock-anchor",
+        type=float,
+        default=None,
+        metavar="UNIX_S",
+        help="with --clock-start: the real Unix time at which the room's clock read it, so "
+        "several processes share one scaled time",
+    )
     args = parser.parse_args(argv)
-    if not 1.0 <= args.clock_speed <= 3600:
-        print(f"--clock-speed {args.clock_speed:g}: give 1..3600", file=sys.stderr)
+    if not 1.0 <= args.clock_speed <= 86400:
+        print(f"--clock-speed {args.clock_speed:g}: give 1..86400", file=sys.stderr)
         return 2
-    if args.clock_speed != 1.0 and os.environ.get("NOTIFY_SOCKET"):
+    if args.clock_anchor is not None and args.clock_start is None:
+        print("--clock-anchor needs --clock-start", file=sys.stderr)
+        return 2
+    rig_clock = args.clock_speed != 1.0 or args.clock_start is not None
+    if rig_clock and os.environ.get("NOTIFY_SOCKET"):
         # A room in service runs on real time: timers, setbacks and the watchdog mean it.
         print(
-            "--clock-speed is for rig runs, not under systemd (NOTIFY_SOCKET is set)",
+            "--clock-speed/--clock-start are for rig runs, not under systemd "
+            "(NOTIFY_SOCKET is set)",
             file=sys.stderr,
         )
         return 2
-    return run_agent(args.config, clock_speed=args.clock_speed)
+    return run_agent(
+        args.config,
+        clock_speed=args.clock_speed,
+        clock_start=args.clock_start,
+        clock_anchor=args.clock_anchor,
+    )
+
+
+def _aware(text: str) -> datetime:
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a UTC offset (e.g. +00:00)")
+    return when
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ from drivers.base import CapabilityName
 from drivers.config import DeviceConfig, MqttConfig
 from scenes.energy import EnergyPolicy, OccupancyPolicy
 from smartroom.settings import ConfigError, explain, read_toml
+from sync.outbox import DEFAULT_BUDGETS, Budget, BudgetClass
 from sync.wire import PropertyId, RoomId
 
 DeviceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
@@ -255,8 +256,25 @@ class ApiSection(_Section):
         return self
 
 
+class BudgetSection(_Section):
+    max_events: Annotated[int, Field(ge=1, le=10_000_000)]
+    max_mib: Annotated[float, Field(gt=0, le=4096)]
+
+
 class StoreSection(_Section):
     path: Path = Path("/var/lib/smartroom-agent/agent.db")
+    # Outbox budgets per class, replacing sync.outbox.DEFAULT_BUDGETS's (size them to the
+    # card): `[store.outbox.telemetry] max_events = 20000, max_mib = 16`.
+    outbox: dict[Literal["ledger", "records", "telemetry"], BudgetSection] = Field(
+        default_factory=dict
+    )
+
+    def budgets(self) -> dict[BudgetClass, Budget]:
+        given = {
+            cls: Budget(b.max_events, int(b.max_mib * 1024 * 1024))
+            for cls, b in self.outbox.items()
+        }
+        return {**DEFAULT_BUDGETS, **given}
 
 
 class RuntimeSection(_Section):

@@ -8,6 +8,8 @@ and benchmarks can run several agents in one process).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -55,6 +57,41 @@ class AgentMetrics:
         self.outbox_depth = Gauge(
             "smartroom_outbox_pending", "events waiting for central", registry=r
         )
+        self.outbox_class = Gauge(
+            "smartroom_outbox_pending_events",
+            "events waiting for central, per budget class",
+            ["budget"],
+            registry=r,
+        )
+        self.outbox_bytes = Gauge(
+            "smartroom_outbox_pending_bytes",
+            "outbox bytes per budget class",
+            ["budget"],
+            registry=r,
+        )
+        self.outbox_budget_used = Gauge(
+            "smartroom_outbox_budget_used_ratio",
+            "share of the class's budget in use (events or bytes, whichever is fuller)",
+            ["budget"],
+            registry=r,
+        )
+        self.outbox_dropped = Gauge(
+            "smartroom_outbox_telemetry_dropped",
+            "telemetry events thinned or dropped by the budget since the agent started",
+            registry=r,
+        )
+        self.outbox_refused = Gauge(
+            "smartroom_outbox_refused",
+            "never-dropped events refused (budget exhausted) since the agent started",
+            ["budget"],
+            registry=r,
+        )
+        self.store_writable = Gauge(
+            "smartroom_store_writable", "0 while the agent's SQLite cannot write", registry=r
+        )
+        self.central_online = Gauge(
+            "smartroom_central_online", "1 when the last exchange with central worked", registry=r
+        )
         self.sync_failures = Counter(
             "smartroom_sync_failures_total", "failed exchanges with central", ["op"], registry=r
         )
@@ -68,5 +105,10 @@ class AgentMetrics:
             "smartroom_loop_lag_seconds", "how late the last control tick ran", registry=r
         )
 
+        # Called before each render: gauges read from the store at scrape time.
+        self.collectors: list[Callable[[], None]] = []
+
     def render(self) -> bytes:
+        for collect in self.collectors:
+            collect()
         return generate_latest(self.registry)

@@ -24,6 +24,7 @@ reading for durations); nothing here reads time.monotonic.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -51,6 +52,7 @@ from agent.preferences import ComfortInputs, PreferenceResolver
 from agent.room_memory import Memory
 from agent.room_view import room_detail, room_status, status_key
 from agent.sensing import Sensing
+from agent.sqlite_db import is_write_failure
 from agent.store import AgentStore, NewEvent
 from drivers.base import AvailabilityState, Device, DeviceUpdate, DriverError, State
 from scenes import energy
@@ -60,12 +62,14 @@ from scenes.model import Command
 from scenes.select import SceneChoice
 from smartroom.clock import Clock
 from smartroom.log import get_logger
+from sync.outbox import budget_class
 from sync.wire import EventKind, RoomStatus, StayAssignment
 
 log = get_logger("agent.room")
 
 PREFS_REFRESH = timedelta(minutes=15)
 TELEMETRY_WRITE_S = 300.0  # telemetry-only memory changes are written this often
+HELD_MAX = 1_000  # records held in memory while the store cannot write (disk full)
 
 _WARNINGS = frozenset({"alert", "presence_for_other_stay", "entry_unrecognised"})
 
@@ -119,6 +123,7 @@ class RoomController:
         self.energy_target: energy.ClimateTarget | None = None
         self.expected_return: datetime | None = None
         self._finished: list[NewEvent] = []  # scene results waiting for the next commit
+        self._held_since_failure = 0  # > 0 while the store cannot write
         self._scene_listeners: list[Callable[[SceneRun], None]] = []
         self._status_listeners: list[Callable[[RoomStatus], None]] = []
         self._last_status_key: str | None = None
@@ -157,6 +162,11 @@ class RoomController:
         for name, device in self.devices.items():
             state = getattr(device, "state", None)
             self.on_device_update(DeviceUpdate(name, device.availability, state))
+
+    @property
+    def stays(self) -> tuple[StayAssignment, ...]:
+        """The stays the room acts on (as of its last step)."""
+        return self._stays
 
     def stays_changed(self) -> None:
         """Central's stays for this room were written to the store."""
@@ -302,9 +312,28 @@ class RoomController:
         due = key != self._written[0] or mono - self._written[1] >= TELEMETRY_WRITE_S
         if not (due or events or learnt is not None):
             return
-        self.store.commit_step(memory.to_json() if due else None, events, learnt)
+        try:
+            self.store.commit_step(memory.to_json() if due else None, events, learnt)
+        except sqlite3.OperationalError as exc:
+            if not is_write_failure(exc):
+                raise
+            self._unwritten(events, exc)
+            return
+        if self._held_since_failure:
+            log.info("store_writable_again", events=self._held_since_failure)
+            self._held_since_failure = 0
         if due:
             self._written = (key, mono)
+
+    def _unwritten(self, events: list[NewEvent], exc: sqlite3.OperationalError) -> None:
+        """The store cannot write (disk full): the room keeps running on its memory, and
+        the step's records wait in memory for the next commit (bounded; telemetry is let
+        go first, since its outbox class is the one that may be thinned anyway)."""
+        keep = [e for e in events if budget_class(e.kind) != "telemetry"][-HELD_MAX:]
+        if not self._held_since_failure:
+            log.error("store_write_failed", error=str(exc), holding=len(keep))
+        self._held_since_failure = max(1, len(keep))
+        self._finished[:0] = keep
 
     def _refresh_values(self, prefs: Any, now: datetime) -> None:
         key = (prefs.model_dump_json() if prefs else None,)

@@ -136,7 +136,7 @@ class AgentStore(SyncStore):
         # Private at rest: SQLite gives its -wal and -shm files the database file's mode.
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         os.chmod(path, 0o600)
-        self.db = Database(str(path))
+        self.db = Database(str(path), now=self._now)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA busy_timeout=5000")

@@ -103,6 +103,37 @@ class SyncStore:
             self.db.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(q,) for q in doomed])
             self.dropped += len(doomed)
 
+    def outbox_report(self) -> dict[str, Any]:
+        """Per budget class: unsent events and bytes against the budget; what was thinned
+        or refused since start (the agent's /health and metrics)."""
+        rows = self.db.execute(
+            "SELECT budget, count(*), coalesce(sum(size), 0) FROM outbox "
+            "WHERE sent_at IS NULL GROUP BY budget"
+        ).fetchall()
+        used = {str(cls): (int(n), int(size)) for cls, n, size in rows}
+        classes = {}
+        for cls, budget in self.budgets.items():
+            events, size = used.get(cls, (0, 0))
+            share = max(events / budget.max_events, size / budget.max_bytes)
+            classes[cls] = {
+                "events": events,
+                "bytes": size,
+                "budget_events": budget.max_events,
+                "budget_bytes": budget.max_bytes,
+                "used": round(share, 4),
+            }
+        return {"classes": classes, "dropped": self.dropped, "refused": dict(self.refused)}
+
+    def write_health(self) -> dict[str, Any]:
+        """Whether the store can write (disk full shows here first)."""
+        db = self.db
+        return {
+            "writable": db.write_error is None,
+            "error": db.write_error,
+            "since": db.failing_since,
+            "failed_writes": db.failed_writes,
+        }
+
     # --- hybrid logical clock ----------------------------------------------------------------
 
     def _hlc(self) -> Hlc:

@@ -83,7 +83,12 @@ class SyncLink:
         if client is None:
             return None
         engine = SyncEngine(store, client)
-        hooks = Hooks(status=room.status, status_event=status_event)
+        failures = room.metrics.sync_failures
+        hooks = Hooks(
+            status=room.status,
+            status_event=status_event,
+            failed=lambda op: failures.labels(op=op).inc(),
+        )
         # Long-poll wait: the configured pull interval, capped below common proxy timeouts.
         worker = SyncWorker(
             engine, store, hooks, clock, wait_s=min(config.central.pull_interval_s, 25.0)

@@ -97,15 +97,23 @@ class ScaledClock:
     The demo and the rig run rooms on it so an evening plays in a minute; `monotonic` is
     scaled the same way, so timeouts expressed in simulated seconds keep their meaning."""
 
-    def __init__(self, speed: float, start: datetime | None = None) -> None:
+    def __init__(
+        self, speed: float, start: datetime | None = None, *, anchor: float | None = None
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = speed
         self._start = (start or datetime.now(UTC)).astimezone(UTC)
+        # `anchor`: the real Unix time at which simulated time was `start`. Processes given
+        # the same start and anchor share one simulated time (a test's central and its
+        # agent process); without it, time counts from this object's creation.
+        self._anchor = anchor
         self._origin = time.monotonic()
 
     def elapsed(self) -> float:
         """Simulated seconds since the clock started."""
+        if self._anchor is not None:
+            return (time.time() - self._anchor) * self.speed
         return (time.monotonic() - self._origin) * self.speed
 
     def now(self) -> datetime:

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -46,6 +47,7 @@ class Hooks:
     status: Callable[[], RoomStatus] | None = None
     status_event: Callable[[RoomStatus], Any] | None = None  # -> the NewEvent to commit
     models: Callable[[], Any] | None = None  # async: check the model offers
+    failed: Callable[[str], None] | None = None  # "upload" / "pull" failed (a metric)
 
 
 @dataclass
@@ -81,6 +83,10 @@ class SyncWorker:
             log.warning("central_unreachable", error=error)  # once per outage, not per try
         self.online, self.last_error = ok, error
 
+    def _failed(self, op: str) -> None:
+        if self.hooks.failed is not None:
+            self.hooks.failed(op)
+
     async def _sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
@@ -99,6 +105,7 @@ class SyncWorker:
                 await self.engine.push()
             except SyncError as exc:
                 self.uploads_failed += 1
+                self._failed("upload")
                 self._state(False, str(exc))
                 await self._sleep(self._delay(self._backoff_up, exc))
                 continue
@@ -120,6 +127,7 @@ class SyncWorker:
             except SyncError as exc:
                 failures += 1
                 self.pulls_failed += 1
+                self._failed("pull")
                 self._state(False, str(exc))
                 await self._sleep(self._delay(self._backoff_down, exc))
                 continue
@@ -136,6 +144,11 @@ class SyncWorker:
             status = self.hooks.status()
             shape = status.model_dump(mode="json", exclude={"at"})
             if shape != last:
-                self.store.commit(events=[self.hooks.status_event(status)])
-                last = shape
+                try:
+                    self.store.commit(events=[self.hooks.status_event(status)])
+                    last = shape
+                except sqlite3.OperationalError as exc:
+                    # The store cannot write (disk full): a status snapshot is telemetry,
+                    # tried again next tick; the store's health says why.
+                    log.debug("room_status_not_written", error=str(exc))
             await self._sleep(self.tick_s)
