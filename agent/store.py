@@ -30,7 +30,7 @@ from agent.sqlite_db import Database
 from agent.store_sync import SyncStore
 from smartroom.clock import Clock
 from sync import faults, inbox
-from sync.outbox import DEFAULT_BUDGETS, Budget, BudgetClass, budget_class
+from sync.outbox import DEFAULT_BUDGETS, Budget, BudgetClass, Usage, budget_class
 from sync.wire import (
     EventKind,
     MemberPreferences,
@@ -238,6 +238,7 @@ class AgentStore(SyncStore):
         """Write state keys and their events atomically; returns the outbox events created."""
         now = self._now()
         created: list[SyncEvent] = []
+        usage: dict[BudgetClass, Usage] = {}  # unsent rows per class, counted once
         with self.db.atomic():
             for key, value in (state or {}).items():
                 self.db.execute(
@@ -248,7 +249,7 @@ class AgentStore(SyncStore):
                 )
             for event in events:
                 if event.sync:
-                    self._make_room(event.kind, event.payload)
+                    self._make_room(event.kind, event.payload, usage)
                 event_id = new_id("evt_") if event.sync else None
                 self.db.execute(
                     "INSERT INTO event_log (at, kind, event_id, payload) VALUES (?, ?, ?, ?)",
@@ -274,10 +275,13 @@ class AgentStore(SyncStore):
                     payload=json.loads(json.dumps(event.payload, default=str)),
                 )
                 text = doc.model_dump_json()
+                cls = budget_class(event.kind)
                 self.db.execute(
                     "UPDATE outbox SET doc = ?, size = ?, budget = ? WHERE seq = ?",
-                    [text, len(text), budget_class(event.kind), seq],
+                    [text, len(text), cls, seq],
                 )
+                counted = usage[cls]
+                usage[cls] = Usage(counted.events + 1, counted.size + len(text))
                 created.append(doc)
             faults.point("agent.commit.after_outbox")
         return created

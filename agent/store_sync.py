@@ -69,16 +69,24 @@ class SyncStore:
         ).fetchone()
         return Usage(int(count), int(size))
 
-    def _make_room(self, kind: EventKind, payload: dict[str, Any]) -> None:
+    def _make_room(
+        self, kind: EventKind, payload: dict[str, Any], known: dict[BudgetClass, Usage]
+    ) -> None:
         """Keep the event's class within its budget: thin or drop old telemetry, or refuse
-        a never-dropped event (raising rolls the whole change back)."""
+        a never-dropped event (raising rolls the whole change back).
+
+        `known` is the usage this transaction has already counted (`commit` adds each event
+        it writes): counting the unsent rows again for every event of a 1,000-event commit
+        made filling a large outbox quadratic."""
         from agent.store import OutboxRefused
 
         cls = budget_class(kind)
         budget = self.budgets[cls]
         size = len(json.dumps(payload, default=str)) + 400  # the envelope's share
         while True:
-            usage = self._usage(cls)
+            usage = known.get(cls)
+            if usage is None:
+                usage = known[cls] = self._usage(cls)
             seqs: list[int] = []
             if cls == "telemetry" and budget.exceeded_by(usage.events + 1, usage.size + size):
                 seqs = [
@@ -102,6 +110,7 @@ class SyncStore:
                 return  # nothing left to drop (a budget below one event): admit
             self.db.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(q,) for q in doomed])
             self.dropped += len(doomed)
+            known.pop(cls, None)
 
     def outbox_report(self) -> dict[str, Any]:
         """Per budget class: unsent events and bytes against the budget; what was thinned
@@ -191,13 +200,13 @@ class SyncStore:
         """Central's answers: every answered event leaves the queue (a rejected one with its
         reason, kept for the operator; it would fail forever if retried)."""
         now = self._now()
+        rows = [(now, a.reason if a.status == "rejected" else None, a.event_id) for a in answers]
         with self.db.atomic():
-            for answer in answers:
-                self.db.execute(
-                    "UPDATE outbox SET sent_at = ?, rejected = ? "
-                    "WHERE event_id = ? AND sent_at IS NULL",
-                    [now, answer.reason if answer.status == "rejected" else None, answer.event_id],
-                )
+            self.db.conn.executemany(  # one prepared statement for the whole batch
+                "UPDATE outbox SET sent_at = ?, rejected = ? "
+                "WHERE event_id = ? AND sent_at IS NULL",
+                rows,
+            )
             faults.point("agent.ack.before_commit")
 
     def rejected_events(self) -> list[tuple[str, str]]:
