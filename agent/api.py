@@ -230,7 +230,6 @@ def create_api(
     extra_routes: dict[str, dict[str, Handler]] | None = None,
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """The ASGI application of one room."""
-    limits = (room.config.limits.setpoint_min_c, room.config.limits.setpoint_max_c)
 
     def authorise(scope: Scope) -> None:
         if token is None:
@@ -290,6 +289,8 @@ def create_api(
             raise HttpError(404, f"no device {name!r} in this room")
         if capability == "sensor":
             raise HttpError(422, f"{name} is a sensor: it takes no commands")
+        # Read per request: central's room config can move the guest limits while running.
+        limits = (room.config.limits.setpoint_min_c, room.config.limits.setpoint_max_c)
         command = _command(capability, parse_body(OverrideRequest, raw), limits)
         try:
             state = await room.override(name, command, via="app")

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from agent.api import create_api
+from agent.central_config import CentralConfig
 from agent.config import RoomConfig
 from agent.http_server import LocalServer
 from agent.memory import settle_memory, trim_heap
@@ -95,6 +96,7 @@ class Agent:
         self._session: MqttConnection | None = None
         self._own_session = False
         self.link: SyncLink | None = None
+        self.central_config: CentralConfig | None = None
         self.model_updater: ModelUpdater | None = None
         self._server: LocalServer | None = None
         self.api_port: int | None = None
@@ -112,7 +114,7 @@ class Agent:
     # --- start ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        config = self.config
+        config = self.config  # the room file's; central's settings are laid over it below
         started = self.clock.monotonic()
         device_key = config.presence.device_key_file or config.store.path.parent / "device.key"
         try:
@@ -127,6 +129,10 @@ class Agent:
             sealer=sealer,
             budgets=config.store.budgets(),
         )
+        # Central's room config laid over the room file (docs/sync.md: precedence); the
+        # last version applied holds from the start, central reachable or not.
+        self.central_config = CentralConfig(self.config, store, apply=self._apply_config)
+        self.config = config = self.central_config.at_start()
         scenes = load_scenes(config.scenes.directory, config.scenes.overrides)
         model_store = None
         if config.comfort.model_signing_key is not None:
@@ -191,6 +197,7 @@ class Agent:
             await asyncio.gather(*(d.start() for d in devices.values()))
         if self._own_session and self._session is not None:
             await self._session.start()
+        self.central_config.settle()  # a version received but not applied before a crash
         room.prime()
         room.step()
 
@@ -222,7 +229,13 @@ class Agent:
                 count=lambda outcome: self.metrics.model_updates.labels(outcome=outcome).inc(),
             )
         self.link = SyncLink.create(
-            config, store, room, self.clock, self.model_updater, on_credentials=recognition.refresh
+            config,
+            store,
+            room,
+            self.clock,
+            self.model_updater,
+            on_credentials=recognition.refresh,
+            on_config=self.central_config.settle,
         )
         if self.link is not None:
             if self.model_updater is None:
@@ -291,6 +304,7 @@ class Agent:
             },
             "outbox": None if self.store is None else self.store.outbox_report(),
             "store": None if self.store is None else self.store.write_health(),
+            "room_config": None if self.central_config is None else self.central_config.info(),
             "comfort_model": None if self.model_updater is None else self.model_updater.info(),
             "comfort_context": None if self.room is None else self.room.resolver.context_info(),
         }
@@ -311,6 +325,11 @@ class Agent:
         m.store_writable.set(1 if store.db.write_error is None else 0)
         if self.link is not None:
             m.central_online.set(1 if self.link.worker.online else 0)
+
+    def _apply_config(self, config: RoomConfig) -> None:
+        self.config = config
+        if self.room is not None:
+            self.room.apply_config(config)
 
     def _watchdog_beat(self) -> None:
         interval = self.notifier.watchdog_interval_s

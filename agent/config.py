@@ -36,10 +36,28 @@ from drivers.config import DeviceConfig, MqttConfig
 from scenes.energy import EnergyPolicy, OccupancyPolicy
 from smartroom.settings import ConfigError, explain, read_toml
 from sync.outbox import DEFAULT_BUDGETS, Budget, BudgetClass
+from sync.room_settings import (
+    ArrivalHoldMin,
+    AwayAfterMin,
+    AwaySetbackC,
+    Climate,
+    ColourTempK,
+    ConfirmAfterCloseS,
+    DeepAfterMin,
+    DeepSetbackC,
+    DoorLeftOpenMin,
+    GuestSetpointC,
+    Hhmm,
+    NoMotionH,
+    OpenDoorVacancyMin,
+    Percent,
+    Season,
+    UnrentedCoolingC,
+    UnrentedHeatingC,
+)
 from sync.wire import PropertyId, RoomId
 
 DeviceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
-Hhmm = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 
 FIXES = {
     "room.property_id": 'the property code, letters/digits/._- only, e.g. "SHA-01"',
@@ -67,7 +85,7 @@ class RoomSection(_Section):
     room_id: RoomId
     timezone: str = "UTC"
     # Köppen–Geiger climate code of the property (e.g. "Cfa"), a comfort-model input.
-    climate: Annotated[str, StringConstraints(pattern=r"^[A-E][a-zA-Z]{1,2}$")] | None = None
+    climate: Climate | None = None
     # Which half of the globe the property is in: the comfort model's season (summer is
     # December-February in the south).
     hemisphere: Literal["north", "south"] = "north"
@@ -133,9 +151,9 @@ class ComfortSection(_Section):
 
 
 class LimitsSection(_Section):
-    setpoint_min_c: Annotated[float, Field(ge=16, le=30)] = 18.0
-    setpoint_max_c: Annotated[float, Field(ge=16, le=30)] = 27.0
-    default_setpoint_c: Annotated[float, Field(ge=16, le=30)] = 22.0
+    setpoint_min_c: GuestSetpointC = 18.0
+    setpoint_max_c: GuestSetpointC = 27.0
+    default_setpoint_c: GuestSetpointC = 22.0
     # What the thermostat itself accepts; setbacks beyond it switch the HVAC off instead.
     device_setpoint_min_c: Annotated[float, Field(ge=5, le=30)] = 16.0
     device_setpoint_max_c: Annotated[float, Field(ge=16, le=40)] = 30.0
@@ -153,27 +171,27 @@ class LimitsSection(_Section):
 class ScenesSection(_Section):
     directory: Path | None = None  # extra scene files; same name replaces a built-in
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    default_light_pct: Annotated[int, Field(ge=0, le=100)] = 70
-    default_colour_temp_k: Annotated[int, Field(ge=2000, le=6500)] | None = 3000
-    default_volume_pct: Annotated[int, Field(ge=0, le=100)] = 20
+    default_light_pct: Percent = 70
+    default_colour_temp_k: ColourTempK | None = 3000
+    default_volume_pct: Percent = 20
     default_sleep_time: Hhmm | None = None
     default_wake_time: Hhmm | None = None
 
 
 class EnergySection(_Section):
-    away_after_min: Annotated[float, Field(ge=0, le=30)] = 10.0
-    away_setback_c: Annotated[float, Field(ge=2.2, le=8)] = 2.5
-    deep_after_min: Annotated[float, Field(ge=0, le=24 * 60)] | None = None
-    deep_setback_c: Annotated[float, Field(ge=2.2, le=10)] = 4.0
-    unrented_cooling_c: Annotated[float, Field(ge=26.7, le=32)] = 26.7
-    unrented_heating_c: Annotated[float, Field(ge=5, le=15.6)] = 15.6
+    away_after_min: AwayAfterMin = 10.0
+    away_setback_c: AwaySetbackC = 2.5
+    deep_after_min: DeepAfterMin | None = None
+    deep_setback_c: DeepSetbackC = 4.0
+    unrented_cooling_c: UnrentedCoolingC = 26.7
+    unrented_heating_c: UnrentedHeatingC = 15.6
     precondition_max_min: Annotated[float, Field(ge=0, le=60)] = 60.0
     recovery_c_per_hour: Annotated[float, Field(gt=0, le=30)] = 4.0
     # How long a room is kept at the member's temperature for a guest who has not shown up:
     # after the expected arrival (not yet checked in), or after check-in (not yet in the
     # room). Then it falls back to the unrented limits / the away setback until they come.
-    arrival_hold_min: Annotated[float, Field(ge=0, le=240)] = 60.0
-    season: Literal["auto", "heating", "cooling"] = "auto"
+    arrival_hold_min: ArrivalHoldMin = 60.0
+    season: Season = "auto"
     # A checked-in guest out of the room: expected back from their pattern this stay and
     # the time of day (out between 05:00 and 14:00: back at `day_out_return`; otherwise
     # after `short_absence_min`); the setback deepens with the expected absence and the
@@ -213,9 +231,9 @@ class EnergySection(_Section):
 
 
 class OccupancySection(_Section):
-    confirm_after_close_s: Annotated[float, Field(ge=5, le=3600)] = 300.0
+    confirm_after_close_s: ConfirmAfterCloseS = 300.0
     motion_grace_s: Annotated[float, Field(ge=0, le=60)] = 2.0
-    open_door_vacancy_min: Annotated[float, Field(ge=1, le=240)] = 15.0
+    open_door_vacancy_min: OpenDoorVacancyMin = 15.0
     # A guest unlock this recent makes the next occupancy a guest entry (staff unlock: staff).
     entry_window_s: Annotated[float, Field(ge=5, le=600)] = 120.0
 
@@ -232,11 +250,11 @@ class SafetySection(_Section):
 
 
 class AlertsSection(_Section):
-    door_left_open_min: Annotated[float, Field(gt=0, le=240)] = 5.0
+    door_left_open_min: DoorLeftOpenMin = 5.0
     device_unavailable_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
     hvac_tolerance_c: Annotated[float, Field(gt=0, le=10)] = 1.5
     hvac_reach_min: Annotated[float, Field(gt=0, le=24 * 60)] = 60.0
-    no_motion_h: Annotated[float, Field(gt=0, le=168)] = 24.0
+    no_motion_h: NoMotionH = 24.0
 
 
 class ApiSection(_Section):

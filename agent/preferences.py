@@ -123,13 +123,18 @@ def _comfort() -> Any:
 
 class PreferenceResolver:
     def __init__(self, config: RoomConfig, advisor: Any | None = None) -> None:
+        self._advisor = advisor
+        self._warned = False
+        self.configure(config)
+
+    def configure(self, config: RoomConfig) -> None:
+        """Take the room's limits, defaults and comfort context (at start, and when
+        central's room config changes them)."""
         self._limits = config.limits
         self._scenes = config.scenes
-        self._advisor = advisor
         self._climate = config.room.climate
         self._hemisphere = config.room.hemisphere
         self._air_conditioned = config.room.air_conditioned
-        self._warned = False
         self.log_context()
 
     @classmethod

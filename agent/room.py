@@ -175,6 +175,15 @@ class RoomController:
     def preferences_changed(self, member_id: str = "") -> None:
         self.feed(PreferencesChanged(member_id, self.clock.now()))
 
+    def apply_config(self, config: RoomConfig) -> None:
+        """Run on `config` from the next step (central's room config changed limits,
+        setbacks, delays or defaults): the rules and the resolved values are rebuilt."""
+        self.config = config
+        self.rules = RoomRules.build(config, self.rules.scenes, self.rules.capabilities)
+        self.resolver.configure(config)
+        self._values_key = None
+        self.wake.set()
+
     def on_scene_applied(self, listener: Callable[[SceneRun], None]) -> None:
         self._scene_listeners.append(listener)
 

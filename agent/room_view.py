@@ -70,6 +70,11 @@ def room_detail(room: RoomController) -> dict[str, Any]:
         if run is None
         else {"scene": run.scene, "seconds": run.seconds, "devices": run.results},
         "outbox_pending": room.store.outbox_depth(),
+        # What central's room config can change, as in force now (agent.central_config).
+        "limits": room.config.limits.model_dump(),
+        "energy_policy": room.config.energy.model_dump(
+            include={"away_after_min", "away_setback_c", "deep_after_min", "deep_setback_c"}
+        ),
     }
 
 

@@ -6,7 +6,8 @@ tells the room what a downloaded page changed.
 
 What a page can change, and what the room does about it: stays or credentials → the
 controller re-reads its stays; member profiles → it re-resolves preferences; room config →
-stored, reported back as a `config_applied` event; staff commands → run (housekeeping
+applied to the running room or refused (`agent.central_config`), and reported back as a
+`config_applied` event; staff commands → run (housekeeping
 flags), each reported by a `command_done` event written with the command marked done.
 """
 
@@ -67,6 +68,7 @@ class SyncLink:
     models: ModelUpdater | None = None
     on_credentials: Callable[[], None] | None = None
     models_error: str | None = None
+    on_config: Callable[[], object] | None = None
 
     @classmethod
     def create(
@@ -78,6 +80,7 @@ class SyncLink:
         models: ModelUpdater | None = None,
         *,
         on_credentials: Callable[[], None] | None = None,
+        on_config: Callable[[], object] | None = None,
     ) -> SyncLink | None:
         client = make_client(config)
         if client is None:
@@ -93,7 +96,7 @@ class SyncLink:
         worker = SyncWorker(
             engine, store, hooks, clock, wait_s=min(config.central.pull_interval_s, 25.0)
         )
-        link = cls(client, store, room, worker, models, on_credentials)
+        link = cls(client, store, room, worker, models, on_credentials, on_config=on_config)
         hooks.applied = link.applied
         hooks.models = link.check_models
         return link
@@ -114,10 +117,8 @@ class SyncLink:
                 self.on_credentials()
         if applied.reset or "members" in applied.streams:
             self.room.preferences_changed()
-        if applied.config_version is not None:
-            self.store.commit(
-                events=[NewEvent(EventKind.CONFIG_APPLIED, {"version": applied.config_version})]
-            )
+        if applied.config_version is not None and self.on_config is not None:
+            self.on_config()  # agent.central_config: apply or refuse, and report either
         for raw in self.store.pending_commands():
             await self._run(RoomCommand.model_validate(raw))
 

@@ -167,11 +167,11 @@ async def latency(stage: Stage, store: AgentStore, rounds: int) -> list[float]:
             "PUT",
             f"/v1/sync/rooms/{PROPERTY}/{ROOM}/config",
             stage.admin,
-            json={"settings": {"n": i}},
+            json={"settings": {"scenes": {"default_volume_pct": i % 101}}},
         )
         await poll
         config = store.room_config()
-        assert config is not None and config.settings == {"n": i}
+        assert config is not None and config.settings == {"scenes": {"default_volume_pct": i % 101}}
         seen.append(time.perf_counter() - start)
     await client.aclose()
     return seen

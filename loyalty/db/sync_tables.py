@@ -10,7 +10,7 @@ instead (also a dedupe record: a retry answers `duplicate`).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Table, Text
 
 from loyalty.db.tables import metadata
 from loyalty.db.types import UTCDateTime
@@ -62,6 +62,9 @@ sync_rooms = Table(
     Column("config_version", Integer, nullable=False),
     Column("config_json", Text, nullable=False),
     Column("config_applied", Integer, nullable=True),
+    # The last version the room refused (its previous config stays in force), and why.
+    Column("config_refused", Integer, nullable=True),
+    Column("config_error", String(512), nullable=True),
     Column("last_seen_at", UTCDateTime(), nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
@@ -104,5 +107,22 @@ room_spends = Table(
     Column("points", BigInteger, nullable=False),
     Column("transfer_id", String(80), nullable=True),
     Column("at", UTCDateTime(), nullable=False),
+    # The spend's identity on the PMS folio (the POS posting id); NULL: the event id is.
+    Column("reference", String(64), nullable=True),
 )
 Index("ix_room_spends_stay", room_spends.c.stay_id)
+Index("ix_room_spends_reference", room_spends.c.stay_id, room_spends.c.reference)
+
+# The folio the front desk posted at check-out, line by line: reconciled with the room's
+# own spends (`loyalty.services.folio`), a line whose reference matches one earns once.
+folio_lines = Table(
+    "folio_lines",
+    metadata,
+    Column("stay_id", String(64), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("category", String(32), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("reference", String(64), nullable=True),
+    Column("void", Boolean, nullable=False),
+    Column("posted_at", UTCDateTime(), nullable=False),
+)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 from typing import Annotated, Any
 
@@ -165,6 +166,11 @@ class RoomSync(BaseModel):
     last_seen_at: str | None
     config_version: int
     config_applied: int | None
+    config_refused: int | None = Field(
+        description="the last version the room refused; its previous config stays in force"
+    )
+    config_error: str | None = Field(description="why the room refused `config_refused`")
+    config_settings: dict[str, Any] = Field(description="the settings of `config_version`")
     high_water_seq: dict[str, int]
     dead_letters: int
     open_alerts: list[dict[str, Any]]
@@ -178,7 +184,9 @@ def put_config(
     body: ConfigBody,
     who: Principal = Depends(ADMIN),
 ) -> RoomConfigDoc:
-    """Set the room's config; the version goes up by one and the room pulls it."""
+    """Set the room's config (`sync.room_settings`: setpoint limits, setbacks, vacancy
+    delays, quiet hours, defaults, comfort context); the version goes up by one and the room
+    pulls it, applies it (or refuses it, saying why) and reports the version it runs."""
     ctx = ctx_of(request)
     return retrying(
         request, lambda c: sync_feed.set_config(c, ctx, property_id, room_id, body.settings)
@@ -250,6 +258,9 @@ def get_room(
             last_seen_at=row.last_seen_at.isoformat() if row.last_seen_at else None,
             config_version=row.config_version,
             config_applied=row.config_applied,
+            config_refused=row.config_refused,
+            config_error=row.config_error,
+            config_settings=json.loads(row.config_json),
             high_water_seq={m.agent_id: int(m.high_water_seq) for m in marks},
             dead_letters=int(dead),
             open_alerts=[

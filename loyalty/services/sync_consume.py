@@ -234,15 +234,31 @@ def presence(conn: Connection, ctx: Context, event: SyncEvent) -> None:
     )
 
 
+def _version(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise Rejected(f"payload.{where}: a config version (integer >= 0)")
+    return value
+
+
 def config_applied(conn: Connection, ctx: Context, event: SyncEvent) -> None:
-    version = event.payload.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise Rejected("payload.version: a config version (integer >= 0)")
-    sync_feed.room_row(conn, ctx.clock.now(), event.property_id, event.room_id)
+    """The version the room runs; with `refused` and `error`, a newer version it refused
+    (its previous config stays in force): what staff see at GET /v1/sync/rooms/{p}/{r}."""
+    version = _version(event.payload.get("version"), "version")
+    values: dict[str, Any] = {"config_applied": version}
+    if "refused" in event.payload:
+        error = event.payload.get("error")
+        if not isinstance(error, str) or not error:
+            raise Rejected("payload.error: why the room refused the config (text)")
+        values.update(config_refused=_version(event.payload["refused"], "refused"))
+        values.update(config_error=error[:512])
+    row = sync_feed.room_row(conn, ctx.clock.now(), event.property_id, event.room_id)
+    if version >= (row.config_refused or 0):
+        values.setdefault("config_refused", None)  # a later version applied: no refusal
+        values.setdefault("config_error", None)
     conn.execute(
         update(sync_rooms)
         .where(sync_rooms.c.property_id == event.property_id, sync_rooms.c.room_id == event.room_id)
-        .values(config_applied=version)
+        .values(**values)
     )
 
 

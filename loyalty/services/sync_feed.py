@@ -30,6 +30,7 @@ from loyalty.services import models as model_service
 from loyalty.services import preferences as prefs
 from loyalty.services import presence
 from sync import faults
+from sync.room_settings import SettingsError, parse_settings
 from sync.wire import (
     STREAMS,
     MemberPreferences,
@@ -199,6 +200,12 @@ def member_changed(conn: Connection, ctx: Context, member_id: str) -> None:
 def set_config(
     conn: Connection, ctx: Context, property_id: str, room_id: str, settings: dict[str, Any]
 ) -> RoomConfigDoc:
+    """A new version of the room's config (`sync.room_settings`): refused whole (422
+    naming each bad field, nothing stored) unless every section and value is valid."""
+    try:
+        settings = parse_settings(settings).sections()
+    except SettingsError as exc:
+        raise ApiError(422, "invalid_room_config", str(exc), field="settings") from None
     row = room_row(conn, ctx.clock.now(), property_id, room_id)
     doc = RoomConfigDoc(version=row.config_version + 1, settings=settings)
     conn.execute(

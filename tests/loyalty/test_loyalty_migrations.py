@@ -32,6 +32,7 @@ SYNC_TABLES = {
     "sync_alerts",
     "stay_presence",
     "room_spends",
+    "folio_lines",  # 0008_sync_semantics
 }
 MODEL_COLUMNS = {
     "name",

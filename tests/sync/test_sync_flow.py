@@ -145,7 +145,7 @@ async def test_streams_carry_the_stay_lifecycle(
         "PUT",
         f"/v1/sync/rooms/{PROPERTY}/{room.name}/config",
         "admin",
-        json={"settings": {"eco_setback_c": 2.5}},
+        json={"settings": {"energy": {"away_setback_c": 2.5}}},
     )
     command = served.call(
         "POST",
@@ -162,7 +162,11 @@ async def test_streams_carry_the_stay_lifecycle(
     streams = set().union(*(a.streams for a in applied))
     assert {"config", "commands", "members"} <= streams
     config = store.room_config()
-    assert config is not None and config.version == 1 and config.settings == {"eco_setback_c": 2.5}
+    assert (
+        config is not None
+        and config.version == 1
+        and config.settings == {"energy": {"away_setback_c": 2.5}}
+    )
     assert [c["command_id"] for c in store.pending_commands()] == [command["command_id"]]
     prefs = store.preferences(room.member)
     assert prefs is not None and prefs.climate.setpoint_c is not None
@@ -285,7 +289,10 @@ async def test_a_crash_mid_page_leaves_the_cursor_behind_the_data(
 ) -> None:
     await room.engine.pull_all()
     served.call(
-        "PUT", f"/v1/sync/rooms/{PROPERTY}/{room.name}/config", "admin", json={"settings": {"a": 1}}
+        "PUT",
+        f"/v1/sync/rooms/{PROPERTY}/{room.name}/config",
+        "admin",
+        json={"settings": {"scenes": {"default_volume_pct": 1}}},
     )
     before = room.store.sync_cursors()["config"]
 
@@ -309,4 +316,4 @@ async def test_a_crash_mid_page_leaves_the_cursor_behind_the_data(
     await engine.pull_all()
     await engine.client.aclose()  # type: ignore[attr-defined]
     config = room.store.room_config()
-    assert config is not None and config.settings == {"a": 1}
+    assert config is not None and config.settings == {"scenes": {"default_volume_pct": 1}}

@@ -180,7 +180,7 @@ class SyncModel(RuleBasedStateMachine):
 
     @rule()
     def config_pushed(self) -> None:
-        body = {"settings": {"eco_setback_c": float(self.config_version % 5)}}
+        body = {"settings": {"energy": {"away_setback_c": 3.0 + self.config_version % 5}}}
         doc = self.central.call(
             "PUT", f"/v1/sync/rooms/{PROPERTY}/{self.room}/config", "admin", json=body
         )
