@@ -25,9 +25,8 @@ import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from drivers import coap_light, modbus_hvac, mqtt_audio, z2m
 from drivers.base import CapabilityName, Climate, Cover, Device, Light, Media, Sensor
 from drivers.config import (
     CoapLightConfig,
@@ -37,10 +36,16 @@ from drivers.config import (
     MqttConfig,
     Z2mConfig,
 )
-from drivers.modbus_bus import BusPool
-from drivers.mqtt import MqttConnection
 from smartroom.clock import Clock, SystemClock
 from smartroom.settings import ConfigError
+
+if TYPE_CHECKING:
+    from drivers.modbus_bus import BusPool
+    from drivers.mqtt import MqttConnection
+
+# Each driver module (and its protocol library: aiocoap, pymodbus + pyserial, aiomqtt) is
+# imported only when a room has such a device: a room without a CoAP light never pays for
+# aiocoap's memory (docs/benchmarks.md, agent-footprint).
 
 
 def build_device(
@@ -54,6 +59,8 @@ def build_device(
     """One driver for one device table; ConfigError when an MQTT device has no connection.
     `buses` shares one serial bus between the Modbus devices on the same port."""
     if isinstance(config, CoapLightConfig):
+        from drivers import coap_light
+
         return coap_light.create(name, config, clock)
     if isinstance(config, Z2mConfig | MqttAudioConfig):
         if mqtt is None:
@@ -62,9 +69,15 @@ def build_device(
                 [f"driver = {config.driver!r} needs an [mqtt] table (broker host and port)"],
             )
         if isinstance(config, Z2mConfig):
+            from drivers import z2m
+
             return z2m.create(name, config, mqtt, clock)
+        from drivers import mqtt_audio
+
         return mqtt_audio.create(name, config, mqtt, clock)
     if isinstance(config, ModbusHvacConfig):
+        from drivers import modbus_hvac
+
         return modbus_hvac.create(name, config, clock, pool=buses)
     raise ConfigError(f"devices.{name}", [f"unknown driver {getattr(config, 'driver', '?')!r}"])
 
@@ -159,6 +172,8 @@ def build_room(
     )
     connection = None
     if needs_mqtt and mqtt is not None:
+        from drivers.mqtt import MqttConnection
+
         connection = MqttConnection(
             mqtt,
             client_id=client_id,
@@ -166,7 +181,11 @@ def build_room(
             password=read_password(mqtt),
             status_topic=status_topic,
         )
-    buses = BusPool()  # one per room: thermostats on one RS-485 line share its bus
+    buses = None
+    if any(isinstance(c, ModbusHvacConfig) for c in devices.values()):
+        from drivers.modbus_bus import BusPool
+
+        buses = BusPool()  # one per room: thermostats on one RS-485 line share its bus
     built = {
         name: build_device(name, config, mqtt=connection, clock=clock, buses=buses)
         for name, config in devices.items()

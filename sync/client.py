@@ -14,12 +14,14 @@ from __future__ import annotations
 import gzip
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from sync.wire import ModelManifest, SyncPage, SyncPull, SyncUpload, SyncUploadResult, model_path
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 _MODELS = TypeAdapter(list[ModelManifest])
@@ -74,12 +76,18 @@ class SyncClient:
         timeout_s: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        # httpx (and its TLS context) load with the first client: a room without a central
+        # URL never imports them; a plain-http central needs no CA bundle in memory (1.4 MB).
+        import httpx
+
+        self._errors = httpx.HTTPError
         self.timeout_s = timeout_s
+        tls = base_url.startswith("https://")
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "User-Agent": "smartroom-agent"},
             timeout=timeout_s,
-            transport=transport or httpx.AsyncHTTPTransport(retries=0),
+            transport=transport or httpx.AsyncHTTPTransport(retries=0, verify=tls),
             follow_redirects=False,
         )
         self.bytes_sent = 0
@@ -94,7 +102,7 @@ class SyncClient:
         data = gzip.compress(body, compresslevel=5)
         try:
             response = await self._http.post(path, content=data, headers=headers, timeout=read_s)
-        except httpx.HTTPError as exc:
+        except self._errors as exc:
             raise SyncError(f"POST {path}: {type(exc).__name__}: {exc}") from None
         self.bytes_sent += len(data)
         self.bytes_received += len(response.content)
@@ -153,6 +161,6 @@ class SyncClient:
                             f"GET {path}: more than the manifest's {manifest.size_bytes} bytes"
                         )
                     chunks.append(chunk)
-        except httpx.HTTPError as exc:
+        except self._errors as exc:
             raise SyncError(f"GET {path}: {type(exc).__name__}: {exc}") from None
         return b"".join(chunks)

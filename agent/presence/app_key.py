@@ -20,9 +20,7 @@ import binascii
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Protocol
 
 from agent.presence.challenge import ChallengeBook
 from agent.presence.hub import PresenceHub, PresenceSignal
@@ -32,6 +30,9 @@ from smartroom.clock import Clock
 from smartroom.credentials import key_proof
 from smartroom.log import get_logger
 from sync.wire import KeyPresentation, RoomKey, StayAssignment
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 log = get_logger("agent.presence.app_key")
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, timedelta
-from typing import Literal
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Literal
 
 from sync.wire import RoomKey, room_key_payload
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 KeyReason = Literal[
     "bad_signature",
@@ -41,6 +41,10 @@ class KeyRejected(Exception):
 
 
 def load_public_key(b64: str) -> Ed25519PublicKey:
+    # cryptography (~6 MB resident) is imported by the first key the room actually checks,
+    # not by every agent: a room without room keys or sealed secrets never loads it.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         raw = base64.b64decode(b64, validate=True)
     except binascii.Error:
@@ -61,6 +65,8 @@ def verify_room_key(
 ) -> None:
     if public_key is None:
         raise KeyRejected("no_public_key", "this room has not pinned the service's key yet")
+    from cryptography.exceptions import InvalidSignature
+
     try:
         signature = base64.b64decode(key.signature_b64, validate=True)
         public_key.verify(signature, room_key_payload(key))

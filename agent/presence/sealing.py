@@ -16,9 +16,10 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -32,7 +33,17 @@ class Sealer:
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise SealError(f"a device key is {KEY_BYTES} bytes, not {len(key)}")
-        self._aead = AESGCM(key)
+        self._key = key
+        self._cipher: AESGCM | None = None
+
+    def _aead(self) -> AESGCM:
+        # cryptography (~6 MB resident) loads with the first secret sealed or opened, not
+        # with the store: a room that holds no stay secret yet does not carry it.
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._cipher = AESGCM(self._key)
+        return self._cipher
 
     @classmethod
     def from_file(cls, path: Path) -> Sealer:
@@ -55,10 +66,12 @@ class Sealer:
 
     def seal(self, plaintext: bytes, *, name: str) -> bytes:
         nonce = secrets.token_bytes(NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, plaintext, name.encode())
+        return nonce + self._aead().encrypt(nonce, plaintext, name.encode())
 
     def open(self, blob: bytes, *, name: str) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
         try:
-            return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], name.encode())
+            return self._aead().decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], name.encode())
         except (InvalidTag, ValueError):
             raise SealError(f"sealed value {name!r} does not open with this device key") from None

@@ -20,8 +20,8 @@ import tomllib
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from prometheus_client import CollectorRegistry
 
 from agent.presence.app_key import KeyDesk
@@ -41,6 +41,9 @@ from smartroom.clock import Clock
 from smartroom.credentials import SECRET_MIN_BYTES, stay_secret
 from smartroom.log import get_logger
 from sync.wire import StayAssignment
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 log = get_logger("agent.presence")
 
