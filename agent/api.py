@@ -241,7 +241,9 @@ def create_api(
     async def get_health(_s: Scope, _r: Receive, _p: dict[str, str]) -> Reply:
         info = health() if health else {}
         age = room.clock.monotonic() - room.last_step_monotonic
-        limit = max(5.0, room.config.runtime.tick_s * 10)
+        # The tick is real time; on a rig's scaled clock (`--clock-speed`) the age is read
+        # in simulated seconds, so the limit scales with it.
+        limit = max(5.0, room.config.runtime.tick_s * 10) * getattr(room.clock, "speed", 1.0)
         ok = age <= limit and bool(info.get("ready", True))
         body = {"ok": ok, "last_step_age_s": round(age, 3), "steps": room.steps, **info}
         return json_reply(body, 200 if ok else 503)

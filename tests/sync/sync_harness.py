@@ -59,7 +59,7 @@ class Central:
         assert response.status_code < 300, (response.status_code, response.text)
         return response.json()
 
-    def checked_in_member(self, room: str) -> tuple[str, str]:
+    def checked_in_member(self, room: str, nights: int = 2) -> tuple[str, str]:
         member = str(self.call("POST", "/v1/members", json={})["id"])
         now = self.clock.now()
         stay = str(
@@ -70,7 +70,7 @@ class Central:
                     "member_id": member,
                     "property_id": PROPERTY,
                     "arrival": now.isoformat(),
-                    "departure": (now + timedelta(days=2)).isoformat(),
+                    "departure": (now + timedelta(days=nights)).isoformat(),
                     "nightly_rate": "800.00",
                 },
             )["id"]
@@ -86,6 +86,15 @@ class Central:
                 select(agent_events.c.event_id).where(agent_events.c.agent_id == agent_id)
             ).scalars()
             return set(rows)
+
+    def event_kinds(self, agent_id: str) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(agent_events.c.event_id, agent_events.c.kind).where(
+                    agent_events.c.agent_id == agent_id
+                )
+            ).all()
+            return {str(r[0]): str(r[1]) for r in rows}
 
     def points(self, member_id: str) -> int:
         with self.engine.connect() as conn:
