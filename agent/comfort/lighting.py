@@ -7,9 +7,12 @@
 There is no public data to fit these to, so no accuracy is claimed: the rules are a hotel's
 sensible defaults (dim and warm at night, bright and neutral in the day). A member's first
 override is stored as their value; later ones pull it half way towards what they chose, so a
-stray choice does not stick. A value the
-member or staff set explicitly is never overwritten by learning. `local_now` must be the
-property's local time (aware), since "night" is local. Pure functions, no I/O.
+stray choice does not stick. A value the member or staff set explicitly (in the app) and a
+change in the room are two writes of one field: the later one wins (per-field last writer
+wins, ordered like sync.merge: the hybrid logical clock stamp, else `updated_at`). A guest's
+change after the app value replaces it; an app value set after the guest's change is kept.
+`local_now` must be the property's local time (aware), since "night" is local. Pure
+functions, no I/O.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
 
+from sync.hlc import Stamp
+from sync.merge import field_order
 from sync.wire import AudioPrefs, LightingPrefs, Stamped
 
 LEARN_RATE: Final = 0.5
@@ -113,7 +118,10 @@ def _learn(
     if not lo <= chosen <= hi:
         raise ValueError(f"chosen value {chosen} is outside {lo}..{hi}")
     if stamped is not None and stamped.source in EXPLICIT_SOURCES:
-        return stamped
+        if written_after(stamped, at):
+            return stamped  # set in the app after the guest's change: the app wins
+        # The guest's change is the newer write: it replaces the app value outright.
+        return Stamped[int](value=chosen, updated_at=at, source="learned")
     if stamped is None:
         # The first change is the member's own answer: adopt it (starting half way from the
         # rule's value took 2-4 changes to get within tolerance; models/simulate_lighting.py).
@@ -122,6 +130,13 @@ def _learn(
         # Later changes are averaged in (a member's choices scatter around their taste).
         value = round(stamped.value + LEARN_RATE * (chosen - stamped.value))
     return Stamped[int](value=min(hi, max(lo, value)), updated_at=at, source="learned")
+
+
+def written_after(stamped: Stamped[int], at: datetime) -> bool:
+    """Whether the stored value was written after a change made at `at` (a tie keeps the
+    stored value, as a merge keeps the greater stamp)."""
+    stored, _ = field_order(stamped.model_dump(mode="json"))
+    return stored >= Stamp(int(at.timestamp() * 1000), 0)
 
 
 def learn_lighting(

@@ -55,7 +55,9 @@ def test_overrides_are_learned_and_stay_learned() -> None:
     assert suggest_lighting(local(20), prefs).source == "learned"
 
 
-def test_explicit_member_values_are_not_overwritten_by_learning() -> None:
+def test_an_app_value_set_after_the_guests_change_is_not_overwritten_by_learning() -> None:
+    # Same instant or later: the app's write is the last one (tests/sync/test_preference_lww.py
+    # has the whole table, older app values included).
     prefs = LightingPrefs(level_pct=Stamped[int](value=70, updated_at=AT, source="member"))
     after = learn_lighting(prefs, suggest_lighting(local(20), prefs), level_pct=10, at=AT)
     assert after.level_pct == prefs.level_pct
