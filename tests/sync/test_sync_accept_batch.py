@@ -1,0 +1,121 @@
+"""Central applies a whole upload in one fast pass and falls back event by event only around
+a refusal: the answers and every effect must be exactly those of the same events uploaded
+one at a time (points, dead letters, the housekeeping board's row), whatever mix of good
+and refused events a batch holds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sync_harness import PROPERTY, Central, engine_for, open_store, room_name
+
+from agent.store import AgentStore, NewEvent
+from loyalty.db.board_tables import board_rooms
+from loyalty.db.sync_tables import sync_dead_letters
+from smartroom.clock import FakeClock
+from smartroom.services import AppServer
+from sync.wire import EventKind, RoomSpend
+
+
+@pytest.fixture(scope="module")
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, clock: FakeClock) -> Iterator[Central]:
+    svc = Central(f"sqlite:///{tmp_path_factory.mktemp('central') / 'central.db'}", clock)
+    with AppServer(svc.app) as server:
+        svc.base_url = server.url
+        yield svc
+    svc.engine.dispose()
+
+
+def _script(stay: str, member: str) -> list[NewEvent]:
+    """Good and refused events interleaved, refusals first, last and back to back."""
+
+    def buy(amount: str, stay_id: str = stay) -> NewEvent:
+        payload = RoomSpend(category="minibar", item="cola", amount=amount).model_dump(mode="json")
+        return NewEvent(EventKind.ROOM_SPEND, payload, stay_id=stay_id, member_id=member)
+
+    alert = {"kind": "window_open", "since": "2026-03-02T09:58:00+00:00", "detail": "bathroom"}
+    return [
+        buy("12.00", "stay_that_does_not_exist"),
+        buy("36.00"),
+        NewEvent(EventKind.HOUSEKEEPING, {"dnd": True, "via": "button"}),
+        NewEvent(EventKind.ALERT, {"alert": "not an alert", "raised": True}),
+        NewEvent(EventKind.ALERT, {"alert": alert, "raised": "yes"}),
+        NewEvent(EventKind.ENERGY, {"kwh": 0.5, "device": "hvac"}),
+        buy("18.00"),
+        NewEvent(EventKind.ALERT, {"alert": alert, "raised": True}),
+        NewEvent(EventKind.HOUSEKEEPING, {"dnd": False, "mur": True, "via": "button"}),
+        buy("7.00", "another_missing_stay"),
+        buy("54.00"),
+        buy("9.00", "a_third_missing_stay"),
+    ]
+
+
+def _board(served: Central, room: str) -> dict[str, Any]:
+    with served.engine.connect() as conn:
+        row = conn.execute(
+            select(board_rooms).where(
+                board_rooms.c.property_id == PROPERTY, board_rooms.c.room_id == room
+            )
+        ).one()
+    return {k: row._mapping[k] for k in ("dnd", "mur", "alerts_json", "condition")} | {
+        "changed": row.change_seq > 0
+    }
+
+
+def _dead(served: Central, room: str) -> int:
+    with served.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(sync_dead_letters.c.room_id == room)
+            ).scalar_one()
+        )
+
+
+async def _run(served: Central, tmp_path: Path, clock: FakeClock, batch: int) -> dict[str, Any]:
+    room = room_name()
+    member, stay = served.checked_in_member(room)
+    store: AgentStore = open_store(tmp_path / f"{room}.db", clock, room)
+    engine = engine_for(store, served.base_url, served.agent_key(room), timeout_s=30)
+    engine.batch_events = batch
+    try:
+        store.commit(events=_script(stay, member))
+        await engine.push()
+        assert store.outbox_depth() == 0
+        rejected = [reason.split(":")[0] for _, reason in store.rejected_events()]
+        return {
+            "answers": (engine.accepted, engine.duplicates, engine.rejected),
+            "rejected": rejected,
+            "spends": served.spend_points(member),
+            "points": served.points(member),
+            "dead": _dead(served, room),
+            "board": _board(served, room),
+            "events": len(served.event_ids(store.agent_id)),
+        }
+    finally:
+        await engine.client.aclose()  # type: ignore[attr-defined]
+        store.close()
+
+
+async def test_one_batch_has_the_effects_of_one_event_at_a_time(
+    served: Central, tmp_path: Path, clock: FakeClock
+) -> None:
+    whole = await _run(served, tmp_path, clock, batch=500)
+    single = await _run(served, tmp_path, clock, batch=1)
+    assert whole == single
+    assert whole["answers"] == (7, 0, 5)
+    assert whole["rejected"] == ["stay_id", "payload.alert", "payload.raised", "stay_id", "stay_id"]
+    count, points = whole["spends"]
+    assert count == 3 and points > 0 and whole["points"] == points
+    assert whole["dead"] == 5 and whole["events"] == 7
+    assert whole["board"]["dnd"] is False and whole["board"]["mur"] is True
+    assert '"window_open"' in whole["board"]["alerts_json"] and whole["board"]["changed"]
