@@ -94,7 +94,12 @@ class SyncLink:
         )
         # Long-poll wait: the configured pull interval, capped below common proxy timeouts.
         worker = SyncWorker(
-            engine, store, hooks, clock, wait_s=min(config.central.pull_interval_s, 25.0)
+            engine,
+            store,
+            hooks,
+            clock,
+            wait_s=min(config.central.pull_interval_s, 25.0),
+            probe=client.probe,
         )
         link = cls(client, store, room, worker, models, on_credentials, on_config=on_config)
         hooks.applied = link.applied

@@ -11,6 +11,8 @@ from a 429/503, else the caller's backoff decides). A response larger than
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import stat
 from pathlib import Path
@@ -82,6 +84,7 @@ class SyncClient:
 
         self._errors = httpx.HTTPError
         self.timeout_s = timeout_s
+        self.probe_timeout_s = min(timeout_s, 1.0)
         tls = base_url.startswith("https://")
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -96,6 +99,22 @@ class SyncClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def probe(self) -> bool:
+        """Whether central's port accepts a TCP connection now (a SYN and a close, no
+        request: cheap enough to try every half second while the link is down)."""
+        url = self._http.base_url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            _reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(url.host, port), self.probe_timeout_s
+            )
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
 
     async def _post(self, path: str, body: bytes, read_s: float) -> Any:
         headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}

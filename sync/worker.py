@@ -8,6 +8,13 @@
 * Upload looks at the outbox every `tick_s` and drains it whenever it is not empty; a
   failure backs off exponentially with jitter (capped) and tries again on its own, never
   only on the next local write (several PowerSync bugs stalled queues that way).
+* Noticing a healed link within a second, without hammering central during an outage: a
+  wait ends early when the other direction got through (a pull that succeeds wakes a
+  waiting upload, and the other way round), and, after a connection-level failure, when a
+  TCP connect probe (`probe`, every ~`probe_s`) that failed during this wait connects again.
+  A probe is a SYN and a close, no request; answers from central (429, 503, 5xx) never
+  shorten the backoff (nor Retry-After), and a probe that connects from the start (the
+  failure was above TCP: a reset, a proxy) does not either.
 * Download long-polls central (`wait_s`), so a change at central reaches the room as soon
   as central has it; on failure it backs off the same way. Polling is the fallback: the
   same request with `wait_s=0` when long polls keep failing.
@@ -18,6 +25,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -61,6 +69,9 @@ class SyncWorker:
     # Small enough that a healed link is noticed within seconds (the convergence goal is
     # 5 s); jitter keeps a fleet of rooms from retrying in step.
     backoff_max_s: float = 4.0
+    backoff_initial_s: float = 0.5
+    probe: Callable[[], Awaitable[bool]] | None = None  # can central be reached (TCP)?
+    probe_s: float = 0.5
     online: bool | None = None
     last_error: str | None = None
     uploads_failed: int = 0
@@ -69,8 +80,11 @@ class SyncWorker:
     _backoff_down: Backoff = field(init=False)
 
     def __post_init__(self) -> None:
-        self._backoff_up = Backoff(initial=0.5, maximum=self.backoff_max_s)
-        self._backoff_down = Backoff(initial=0.5, maximum=self.backoff_max_s)
+        self._backoff_up = Backoff(initial=self.backoff_initial_s, maximum=self.backoff_max_s)
+        self._backoff_down = Backoff(initial=self.backoff_initial_s, maximum=self.backoff_max_s)
+        self._wake_up = asyncio.Event()  # set when a pull got through: retry the upload now
+        self._wake_down = asyncio.Event()  # set when an upload got through: pull now
+        self._rng = random.Random()  # probe jitter, not security
 
     @property
     def pulls(self) -> int:
@@ -96,6 +110,38 @@ class SyncWorker:
             delay = max(delay, exc.retry_after)
         return delay
 
+    async def _woken(self, wake: asyncio.Event, seconds: float) -> bool:
+        """Wait up to `seconds`; True when `wake` was set meanwhile."""
+        if wake.is_set():
+            return True
+        try:
+            await asyncio.wait_for(wake.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _retry_wait(self, delay: float, exc: SyncError, wake: asyncio.Event) -> None:
+        """The backoff's wait, ended early when the link is seen to be back (see above)."""
+        if exc.status is not None or exc.retry_after is not None:
+            await self._sleep(delay)  # central answered: its backoff, its Retry-After
+            return
+        if self.probe is None:
+            await self._woken(wake, delay)
+            return
+        left, failed = delay, False
+        while left > 0:
+            step = min(left, self._rng.uniform(self.probe_s / 2, self.probe_s))
+            if await self._woken(wake, step):
+                return
+            left -= step
+            if left <= 0:
+                return
+            if await self.probe():
+                if failed:
+                    return  # it did not connect a moment ago: the link has healed
+            else:
+                failed = True
+
     async def run_upload(self) -> None:
         while True:
             if self.store.outbox_depth() == 0:
@@ -107,8 +153,11 @@ class SyncWorker:
                 self.uploads_failed += 1
                 self._failed("upload")
                 self._state(False, str(exc))
-                await self._sleep(self._delay(self._backoff_up, exc))
+                self._wake_up.clear()
+                await self._retry_wait(self._delay(self._backoff_up, exc), exc, self._wake_up)
                 continue
+            if self._backoff_up.attempt:
+                self._wake_down.set()  # back after failures: the download may still wait
             self._backoff_up.reset()
             self._state(True)
 
@@ -129,8 +178,11 @@ class SyncWorker:
                 self.pulls_failed += 1
                 self._failed("pull")
                 self._state(False, str(exc))
-                await self._sleep(self._delay(self._backoff_down, exc))
+                self._wake_down.clear()
+                await self._retry_wait(self._delay(self._backoff_down, exc), exc, self._wake_down)
                 continue
+            if failures:
+                self._wake_up.set()  # back after failures: the upload may still wait
             failures = 0
             self._backoff_down.reset()
             self._state(True)

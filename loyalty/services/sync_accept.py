@@ -7,8 +7,11 @@ Dedupe is two records that never expire: the event id (the row in `agent_events`
 central committed, the answer was lost). An event with a new id but a `seq` at or below
 the high-water mark means the agent's database went back in time (a restored backup
 reusing its incarnation): refused, not counted. Everything else is consumed
-(`sync_consume`) inside a savepoint: a refusal rolls back only that event's effect, writes a
-dead letter and an alert, and the batch goes on.
+(`sync_consume`), in order, in one fast pass under one savepoint; only when a consumer
+refuses an event does the pass go back and isolate it (`_consume`): a refusal rolls back
+only that event's effect, writes a dead letter and an alert, and the batch goes on. The
+dedupe records of the accepted events are then written in one statement, in the same
+transaction as their effects.
 
     result = accept(conn, ctx, property_id, room_id, upload, server_hlc)
 """
