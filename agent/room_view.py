@@ -70,6 +70,18 @@ def room_detail(room: RoomController) -> dict[str, Any]:
         if run is None
         else {"scene": run.scene, "seconds": run.seconds, "devices": run.results},
         "outbox_pending": room.store.outbox_depth(),
+        # The stays central lists for this room and the profiles it holds (issue 16).
+        "stays": [
+            {
+                "stay_id": s.stay_id,
+                "member_id": s.member_id,
+                "status": s.status,
+                "departure": s.departure.isoformat(),
+                "benefits": sorted(b.action for b in s.benefits),
+            }
+            for s in room.stays
+        ],
+        "profiles": room.store.cached_members(),
         # What central's room config can change, as in force now (agent.central_config).
         "limits": room.config.limits.model_dump(),
         "energy_policy": room.config.energy.model_dump(

@@ -282,6 +282,11 @@ class SyncStore:
         with self.db.atomic():
             return inbox.apply_page(self.db, page, where, self._now(), self)
 
+    def cached_members(self) -> list[str]:
+        """The members whose profiles this room holds (central sends those of its stays)."""
+        rows = self.db.execute("SELECT member_id FROM preferences ORDER BY member_id").fetchall()
+        return [str(r[0]) for r in rows]
+
     def room_config(self) -> RoomConfigDoc | None:
         return inbox.room_config(self.db)
 

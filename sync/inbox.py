@@ -121,10 +121,14 @@ def _apply(
             target.drop_stream_stay(item.key)
             return
         stay = event.stay
-        if (stay.property_id, stay.room_id) != where and event.event != "room_changed":
-            out.skipped.append(item.key)  # never applied: another room's stay
+        if (stay.property_id, stay.room_id) != where:
+            # Now another room's (moved, or checked in elsewhere than booked): it leaves
+            # this room with its per-stay secrets; it is never taken in here.
+            target.drop_stream_stay(stay.stay_id)
+            if event.event != "room_changed":
+                out.skipped.append(item.key)
             return
-        if event.event in ("checked_out", "cancelled") or (stay.property_id, stay.room_id) != where:
+        if event.event in ("checked_out", "cancelled"):
             target.drop_stream_stay(stay.stay_id)
         else:
             target.put_stream_stay(stay)

@@ -153,9 +153,27 @@ stays = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("checked_in_at", UTCDateTime(), nullable=True),
     Column("checked_out_at", UTCDateTime(), nullable=True),
+    # The tier the folio was priced with at check-out: spends reconciled later (a room's
+    # event after a long outage) price with it too (loyalty.services.folio).
+    Column("earn_tier", String(16), nullable=True),
 )
 Index("ix_stays_room", stays.c.property_id, stays.c.room_id, stays.c.status)
 Index("ix_stays_member", stays.c.member_id)
+
+# Each room change of a stay (the front desk moves a guest), with the room key the stay had
+# in the room it left: that room lists the key as revoked until it expires.
+stay_moves = Table(
+    "stay_moves",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("stay_id", String(64), nullable=False),
+    Column("property_id", String(32), nullable=False),
+    Column("from_room", String(32), nullable=False),
+    Column("to_room", String(32), nullable=False),
+    Column("old_key_json", Text, nullable=True),
+    Column("moved_at", UTCDateTime(), nullable=False),
+)
+Index("ix_stay_moves_from", stay_moves.c.property_id, stay_moves.c.from_room)
 
 preferences = Table(
     "preferences",

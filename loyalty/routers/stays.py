@@ -63,6 +63,28 @@ def check_in(
     )
 
 
+@router.post("/{stay_id}/room-change", response_model=StayView)
+def change_room(
+    request: Request,
+    stay_id: StayId,
+    body: CheckIn,
+    key: IdempotencyKey,
+    who: Principal = Depends(STAFF),
+) -> JSONResponse:
+    """Move the guest to another room (a booked stay: re-assign it). Checked in: a new
+    room key and BLE secret for the new room; the old room revokes the old key and drops
+    the stay, the new room gets it with the member's preferences (both on the sync feed)."""
+    ctx = ctx_of(request)
+
+    def work(conn: Connection) -> StayView:
+        svc.change_room(conn, ctx, stay_id, body.room_id)
+        return svc.stay_view(conn, svc.get_stay(conn, stay_id))
+
+    return write(
+        request, who, key, "stays.change_room", {"stay_id": stay_id, **body.model_dump()}, work
+    )
+
+
 @router.post("/{stay_id}/check-out", response_model=StayView)
 def check_out(
     request: Request,

@@ -141,9 +141,9 @@ def _delivered(conn: Connection, entitlement_ids: list[str]) -> dict[str, dict[s
 
 def refresh_stay(
     conn: Connection, ctx: Context, stay_id: str, *, reason: str, withdraw: bool = True
-) -> None:
+) -> bool:
     """See `_refresh_stay`; the stay's room hears of a change in what it delivers (a tier
-    change, a late check-out withdrawn) through sync at once."""
+    change, a late check-out withdrawn) through sync at once. True when it told the room."""
     before = room_benefits(conn, [stay_id]).get(stay_id, [])
     _refresh_stay(conn, ctx, stay_id, reason=reason, withdraw=withdraw)
     after = room_benefits(conn, [stay_id]).get(stay_id, [])
@@ -157,6 +157,8 @@ def refresh_stay(
         event = "late_checkout" if late else status
         if event in ("booked", "checked_in", "late_checkout"):
             sync_feed.stay_changed(conn, ctx, stay_id, event)
+            return True
+    return False
 
 
 def _refresh_stay(

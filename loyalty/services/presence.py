@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalty.auth import Principal
 from loyalty.context import Context
-from loyalty.db.tables import room_secrets, stays
+from loyalty.db.tables import room_secrets, stay_moves, stays
 from smartroom.credentials import EID_PERIOD_S, stay_secret
 from sync.wire import MemberCredential, RevokedKey, RoomCredentials, RoomKey
 
@@ -73,6 +73,22 @@ def member_credentials(conn: Connection, member_id: str) -> list[MemberCredentia
     ]
 
 
+def moved_out(conn: Connection, property_id: str, room_id: str, now: datetime) -> list[RevokedKey]:
+    """Keys of stays moved out of this room (and not back into it), until they expire."""
+    m = stay_moves.c
+    rows = conn.execute(
+        select(m.stay_id, m.old_key_json, stays.c.room_id)
+        .join(stays, stays.c.id == m.stay_id)
+        .where(m.property_id == property_id, m.from_room == room_id, m.old_key_json.is_not(None))
+    ).all()
+    out: dict[str, RevokedKey] = {}
+    for stay_id, old_key, current_room in rows:
+        key = RoomKey.model_validate_json(old_key)
+        if current_room != room_id and key.not_after + SKEW >= now:
+            out[stay_id] = RevokedKey(stay_id=stay_id, not_after=key.not_after, reason="moved")
+    return list(out.values())
+
+
 def room_credentials(conn: Connection, ctx: Context, principal: Principal) -> RoomCredentials:
     assert principal.property_id is not None and principal.room_id is not None
     now = ctx.clock.now()
@@ -89,6 +105,7 @@ def room_credentials(conn: Connection, ctx: Context, principal: Principal) -> Ro
         key = RoomKey.model_validate_json(r.room_key_json)
         if key.not_after + SKEW >= now:
             revoked.append(RevokedKey(stay_id=r.id, not_after=key.not_after, reason=r.status))
+    revoked.extend(moved_out(conn, principal.property_id, principal.room_id, now))
     secret = room_secret(conn, principal.property_id, principal.room_id, now)
     return RoomCredentials(
         signing_key_id=ctx.signer.key_id,

@@ -1,9 +1,9 @@
-"""Stays: book, check in (pending points, BLE secret, signed room key), check out (post
-from the folio), cancel, no-show."""
+"""Stays: book, check in (pending points, BLE secret, signed room key), change room, check
+out (post from the folio), cancel, no-show."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy import Connection, func, select, update
 
 from loyalty.board import frontdesk
 from loyalty.context import Context
-from loyalty.db.tables import stays, transfers
+from loyalty.db.tables import stay_moves, stays, transfers
 from loyalty.errors import ApiError
 from loyalty.ledger import SYSTEM, TransferSpec, create_transfer, get_transfer, member_account
 from loyalty.schemas import CheckOut, FolioLine, RuleLine, StayCreate, StayView
@@ -97,7 +97,8 @@ def book(conn: Connection, ctx: Context, body: StayCreate) -> str:
         )
     )
     frontdesk.stay_changed(conn, body.property_id, body.room_id, ctx.clock.now())
-    benefits.refresh_stay(conn, ctx, stay_id, reason="booked")
+    if not benefits.refresh_stay(conn, ctx, stay_id, reason="booked"):
+        sync_feed.stay_changed(conn, ctx, stay_id, "booked")  # the booked room hears of it
     benefits.refresh_room(conn, ctx, stay_id)
     return stay_id
 
@@ -148,15 +149,7 @@ def check_in(conn: Connection, ctx: Context, stay_id: str, room_id: str) -> list
             ),
             now=now,
         )
-    key = ctx.signer.sign(
-        stay_id=stay_id,
-        property_id=row.property_id,
-        room_id=room_id,
-        not_before=min(now, row.arrival),
-        not_after=max(row.departure, now),
-        member_id=row.member_id,
-        tier=member.tier if member.tier in WIRE_TIERS else None,
-    )
+    key = _room_key(ctx, row, room_id, member.tier, now)
     conn.execute(
         update(stays)
         .where(stays.c.id == stay_id)
@@ -171,10 +164,69 @@ def check_in(conn: Connection, ctx: Context, stay_id: str, room_id: str) -> list
         )
     )
     frontdesk.stay_changed(conn, row.property_id, room_id, now)
+    if row.room_id not in (None, room_id):
+        frontdesk.stay_changed(conn, row.property_id, row.room_id, now)
     benefits.refresh_stay(conn, ctx, stay_id, reason="checked in", withdraw=False)
-    sync_feed.stay_changed(conn, ctx, stay_id, "checked_in")
+    # Checked in elsewhere than booked: the booked room hears the stay left it.
+    sync_feed.stay_changed(conn, ctx, stay_id, "checked_in", old_room=row.room_id)
     benefits.refresh_room(conn, ctx, stay_id)
     return rules_adapter.breakdown_lines(estimate)
+
+
+def _room_key(ctx: Context, row: Any, room_id: str, tier: str, now: datetime) -> RoomKey:
+    return ctx.signer.sign(
+        stay_id=row.id,
+        property_id=row.property_id,
+        room_id=room_id,
+        not_before=min(now, row.arrival),
+        not_after=max(row.departure, now),
+        member_id=row.member_id,
+        tier=tier if tier in WIRE_TIERS else None,
+    )
+
+
+def change_room(conn: Connection, ctx: Context, stay_id: str, room_id: str) -> None:
+    """The front desk moves a guest (or re-assigns a booked stay's room). Checked in: the
+    new room must be ready, the stay gets a room key and BLE secret for the new room, and
+    the old room's key is revoked there (`stay_moves`, listed by that room's credentials
+    until it expires). Both rooms hear `room_changed`: the old one drops the stay, its
+    per-stay state and (when no other stay of theirs is left) the member's profile; the
+    new one takes the stay with the member's preferences."""
+    row = get_stay(conn, stay_id)
+    member = get_member(conn, row.member_id, for_update=True)
+    row = get_stay(conn, stay_id)
+    _require(row, "booked", "checked_in", action="change the room")
+    old = row.room_id
+    if old == room_id:
+        raise ApiError(409, "same_room", f"the stay is already in room {room_id}", field="room_id")
+    now = ctx.clock.now()
+    values: dict[str, Any] = {"room_id": room_id}
+    if row.status == "checked_in":
+        frontdesk.require_ready(conn, row.property_id, room_id)
+        key = _room_key(ctx, row, room_id, member.tier, now)
+        values.update(
+            room_key_json=key.model_dump_json(),
+            ble_secret_b64=derived_stay_secret_b64(conn, row.property_id, room_id, stay_id, now),
+        )
+    if old is not None:
+        conn.execute(
+            stay_moves.insert().values(
+                id=new_id("mv_"),
+                stay_id=stay_id,
+                property_id=row.property_id,
+                from_room=old,
+                to_room=room_id,
+                old_key_json=row.room_key_json,
+                moved_at=now,
+            )
+        )
+    conn.execute(update(stays).where(stays.c.id == stay_id).values(**values))
+    if row.status == "checked_in":
+        frontdesk.checked_out(conn, row.property_id, old, now)  # the room left needs service
+    frontdesk.stay_changed(conn, row.property_id, old, now)
+    frontdesk.stay_changed(conn, row.property_id, room_id, now)
+    sync_feed.stay_changed(conn, ctx, stay_id, "room_changed", old_room=old)
+    benefits.refresh_room(conn, ctx, stay_id)
 
 
 def check_out(conn: Connection, ctx: Context, stay_id: str, body: CheckOut) -> list[RuleLine]:

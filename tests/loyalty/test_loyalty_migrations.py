@@ -33,6 +33,7 @@ SYNC_TABLES = {
     "stay_presence",
     "room_spends",
     "folio_lines",  # 0008_sync_semantics
+    "stay_moves",  # 0009_stay_moves
 }
 MODEL_COLUMNS = {
     "name",
