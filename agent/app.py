@@ -299,6 +299,9 @@ class Agent:
                 "last_error": sync.last_error,
                 "pulls": sync.pulls,
                 "outbox_pending": self.store.outbox_depth() if self.store else None,
+                "clock_offset_s": None
+                if self.store is None
+                else round(self.store.clock_offset_ms / 1000, 1),
                 "uploads_failed": sync.uploads_failed,
                 "pulls_failed": sync.pulls_failed,
             },
@@ -325,6 +328,7 @@ class Agent:
         m.store_writable.set(1 if store.db.write_error is None else 0)
         if self.link is not None:
             m.central_online.set(1 if self.link.worker.online else 0)
+            m.clock_offset.set(store.clock_offset_ms / 1000)
 
     def _apply_config(self, config: RoomConfig) -> None:
         self.config = config

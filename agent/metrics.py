@@ -89,6 +89,11 @@ class AgentMetrics:
         self.store_writable = Gauge(
             "smartroom_store_writable", "0 while the agent's SQLite cannot write", registry=r
         )
+        self.clock_offset = Gauge(
+            "smartroom_clock_offset_seconds",
+            "central's clock minus the room's, at the last exchange (alert beyond ±60)",
+            registry=r,
+        )
         self.central_online = Gauge(
             "smartroom_central_online", "1 when the last exchange with central worked", registry=r
         )

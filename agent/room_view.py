@@ -40,7 +40,9 @@ def room_status(room: RoomController, *, online: bool = True) -> RoomStatus:
         dnd=m.dnd,
         mur=m.mur,
         devices=devices[:64],
-        alerts=sorted(m.alerts.values(), key=lambda a: (a.kind, a.detail))[:32],
+        alerts=sorted(
+            [*m.alerts.values(), *room.store.clock_alerts()], key=lambda a: (a.kind, a.detail)
+        )[:32],
         online=online,
         energy_kwh=m.energy.total_kwh if m.energy.counters else None,
     )

@@ -269,7 +269,7 @@ class AgentStore(SyncStore):
                     property_id=self.property_id,
                     room_id=self.room_id,
                     kind=event.kind,
-                    at=self._clock.now(),
+                    at=self.sync_now(),
                     stay_id=event.stay_id,
                     member_id=event.member_id,
                     payload=json.loads(json.dumps(event.payload, default=str)),

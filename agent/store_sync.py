@@ -12,9 +12,10 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from agent.store_clock import ClockStore
 from smartroom.log import get_logger
 from sync import faults, inbox
-from sync.hlc import ClockSkewError, Hlc, Stamp
+from sync.hlc import Hlc, Stamp
 from sync.merge import fields_changed, merge
 from sync.outbox import Budget, BudgetClass, OutboxFull, Usage, budget_class, thin_half
 from sync.outbox import relief as budget_relief
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 log = get_logger("agent.store")
 
 
-class SyncStore:
+class SyncStore(ClockStore):
     """Mixin: expects `db`, `_clock`, `_now()`, `commit()`, `preferences()`, `_put_stay()`,
     `_check_room()`, `property_id`, `room_id` from AgentStore."""
 
@@ -162,7 +163,7 @@ class SyncStore:
         # Persisted: never goes backwards even when the Pi's wall clock does (no RTC,
         # rebooted offline), so a later change here always wins a merge against our own.
         clock = self._hlc()
-        clock.tick(self._wall_ms())
+        clock.tick(self._hlc_wall_ms())
         return self._save_hlc(clock)
 
     def hlc_now(self) -> str:
@@ -175,18 +176,11 @@ class SyncStore:
     def receive_hlc(self, stamp: str) -> None:
         """Advance past central's clock. Central's clock is the reference (NTP-synced): the
         room adopts its stamp even when its own wall clock is far behind (a Pi rebooted
-        without an RTC), so a change made here afterwards still orders after central's.
-        Central, the other way round, refuses the rooms' far-future stamps."""
+        without an RTC), so a change made here afterwards still orders after central's; a
+        room clock far off either way is measured, alerted and corrected for
+        (`agent.store_clock`). Central, the other way round, refuses far-future stamps."""
         with self.db.atomic():
-            clock = self._hlc()
-            remote = Stamp.parse(stamp)
-            try:
-                clock.check(remote, self._wall_ms())
-            except ClockSkewError as exc:
-                log.warning("room_clock_behind_central", error=str(exc))
-            clock.max_skew_ms = 2**62
-            clock.receive(remote, self._wall_ms())
-            self._save_hlc(clock)
+            self._receive_central(Stamp.parse(stamp))
 
     # --- outbox -------------------------------------------------------------------------------
 

@@ -57,12 +57,28 @@ class SyncEngine:
         self.duplicates = 0
         self.rejected = 0
         self.pages = 0
+        self.clock_checked = False  # central's clock read since the link came (back) up
+
+    async def check_clock(self) -> None:
+        """Read central's clock before uploading (an empty batch): a room whose clock ran
+        ahead offline corrects its unsent stamps first, rather than have central refuse
+        them (agent/store_clock.py)."""
+        upload = SyncUpload(agent_id=self.store.agent_id, hlc=self.store.hlc_now(), events=[])
+        result = await self.client.upload(upload)
+        self.store.receive_hlc(result.hlc)
+        self.clock_checked = True
 
     async def push_batch(self) -> int:
         """Upload the oldest pending batch; the number of events central answered."""
         batch = cut_batch(self.store.pending_sized(self.batch_events), max_events=self.batch_events)
         if not batch:
             return 0
+        if not self.clock_checked:
+            await self.check_clock()
+            # The stamps may have moved: cut the batch again from the store.
+            batch = cut_batch(
+                self.store.pending_sized(self.batch_events), max_events=self.batch_events
+            )
         upload = SyncUpload(agent_id=self.store.agent_id, hlc=self.store.hlc_now(), events=batch)
         faults.point("agent.upload.before_send")
         result = await self.client.upload(upload)
@@ -79,10 +95,15 @@ class SyncEngine:
         return len(result.results)
 
     async def push(self) -> int:
-        """Drain the outbox; raises SyncError when central cannot be reached."""
+        """Drain the outbox; raises SyncError when central cannot be reached (the clock is
+        read again once it can: the room may have rebooted with another time meanwhile)."""
         total = 0
         while True:
-            done = await self.push_batch()
+            try:
+                done = await self.push_batch()
+            except SyncError:
+                self.clock_checked = False
+                raise
             if done == 0:
                 return total
             total += done

@@ -263,6 +263,7 @@ class Alert(Wire):
         "hvac_not_reaching_setpoint",
         "no_motion_24h",
         "contact_reception",
+        "clock_skew",
     ]
     since: AwareDatetime
     detail: Annotated[str, StringConstraints(max_length=256)] = ""

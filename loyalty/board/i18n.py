@@ -57,6 +57,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "hvac_not_reaching_setpoint": ("HVAC not reaching setpoint", "空调未达设定温度"),
     "no_motion_24h": ("No motion for 24 h", "24小时无活动"),
     "contact_reception": ("Guest asks for reception", "客人呼叫前台"),
+    "clock_skew": ("Room clock wrong", "客房时钟错误"),
     "assigned": ("Assigned", "分配给"),
     "credits": ("credits", "工分"),
     "cleaning_by": ("Cleaning", "清扫中"),

@@ -1,0 +1,153 @@
+"""Clock skew of a day, both ways, against the real central over HTTP (the room's store and
+sync engine in the test process, each side on its own clock).
+
+A room a day ahead that worked offline has stamped its events and its guest's preference
+changes a day in the future; central refuses such stamps (more than 60 s ahead). Before its
+first upload the room reads central's clock, moves its unsent stamps back by how far ahead
+it was, and from then on stamps with central's time: nothing is dead-lettered, the guest's
+change is kept where nobody wrote later and loses to a later app change where somebody did,
+both sides converge, and the operator sees a `clock_skew` alert on the board until the clock
+is fixed. A room a day behind adopts central's stamps and stamps with central's time too; an
+earlier room change loses to a later app change, as it should."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sync_harness import PROPERTY, Central, engine_for, open_store, room_name, spend
+
+from loyalty.db.board_tables import board_rooms
+from smartroom.clock import FakeClock
+from smartroom.services import AppServer
+from sync.hlc import MAX_SKEW_MS, Stamp
+from sync.wire import MemberPreferences
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def central_clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, central_clock: FakeClock) -> Iterator[Central]:
+    svc = Central(f"sqlite:///{tmp_path_factory.mktemp('central') / 'c.db'}", central_clock)
+    with AppServer(svc.app) as server:
+        svc.base_url = server.url
+        yield svc
+    svc.engine.dispose()
+
+
+def _room_prefs(member: str, at: datetime, **fields: Any) -> MemberPreferences:
+    """A change the room learnt (setpoint and/or light level), as the room writes it."""
+    doc: dict[str, Any] = {"member_id": member}
+    if "setpoint" in fields:
+        doc["climate"] = {"setpoint_c": {"value": fields["setpoint"], "updated_at": at}}
+    if "level" in fields:
+        doc["lighting"] = {"level_pct": {"value": fields["level"], "updated_at": at}}
+    return MemberPreferences.model_validate(doc)
+
+
+def _app_change(served: Central, member: str, **fields: Any) -> None:
+    """The member changes a field in the app, at central's time (no room stamp)."""
+    body = _room_prefs(member, served.clock.now(), **fields).model_dump(mode="json")
+    served.call("PUT", f"/v1/members/{member}/preferences", json=body)
+
+
+def _board_alerts(served: Central, room: str) -> list[str]:
+    import json
+
+    with served.engine.connect() as conn:
+        row = conn.execute(
+            select(board_rooms.c.alerts_json).where(
+                board_rooms.c.property_id == PROPERTY, board_rooms.c.room_id == room
+            )
+        ).first()
+    return [] if row is None else [a["kind"] for a in json.loads(row[0])]
+
+
+@pytest.mark.parametrize("skew", [DAY, -DAY], ids=["a_day_ahead", "a_day_behind"])
+async def test_a_day_of_clock_skew_converges_without_losing_data(
+    served: Central, central_clock: FakeClock, tmp_path: Path, skew: timedelta
+) -> None:
+    room = room_name()
+    member, stay = served.checked_in_member(room)
+    room_clock = FakeClock(central_clock.now() + skew)
+    store = open_store(tmp_path / "agent.db", room_clock, room)
+    engine = engine_for(store, served.base_url, served.agent_key(room), timeout_s=10)
+    try:
+        await engine.pull_all()  # the room has its stay (its clock is measured here too)
+        assert len(store.stays()) == 1
+        # Offline: the room restarts (its offset is measured again at the first exchange),
+        # the guest buys, and changes the setpoint and the light in the room.
+        store.close()
+        store = open_store(tmp_path / "agent.db", room_clock, room)
+        engine.store = store
+        engine.clock_checked = False
+        spend(store, stay, member)
+        store.put_preferences(
+            _room_prefs(member, room_clock.now(), setpoint=24.0, level=30), dirty=True
+        )
+        stamped = Stamp.parse(store.hlc_last())
+        if skew > timedelta(0):
+            assert stamped.wall_ms > _ms(central_clock.now()) + MAX_SKEW_MS  # a day ahead
+        # Ten minutes later (real time) the member sets 21 °C in the app.
+        central_clock.advance(600)
+        room_clock.advance(600)
+        _app_change(served, member, setpoint=21.0)
+        central_clock.advance(5)
+        room_clock.advance(5)
+
+        await engine.push()
+        await engine.pull_all()
+
+        assert store.rejected_events() == []  # nothing dead-lettered: no data lost
+        assert served.spend_points(member)[0] == 1
+        ours = {r[0] for r in store.db.execute("SELECT event_id FROM outbox").fetchall()}
+        assert served.event_ids(store.agent_id) == ours
+        at_central = served.call("GET", f"/v1/members/{member}/preferences")
+        in_room = store.preferences(member)
+        assert in_room is not None
+        # Converged: the later app change won the setpoint; nobody else wrote the light.
+        assert at_central["climate"]["setpoint_c"]["value"] == 21.0
+        assert at_central["lighting"]["level_pct"]["value"] == 30
+        assert in_room.climate.setpoint_c is not None and in_room.climate.setpoint_c.value == 21.0
+        assert in_room.lighting.level_pct is not None and in_room.lighting.level_pct.value == 30
+        # The room's clock now follows central's, within what central accepts.
+        now_ms = _ms(central_clock.now())
+        assert abs(Stamp.parse(store.hlc_last()).wall_ms - now_ms) <= MAX_SKEW_MS
+        assert abs(store.clock_offset_ms + int(skew.total_seconds() * 1000)) < 5_000
+        # The operator sees it: a clock_skew alert on the board, in the room's status.
+        assert "clock_skew" in _board_alerts(served, room)
+        assert [a.kind for a in store.clock_alerts()] == ["clock_skew"]
+
+        # A change in the room after the exchange orders after the app's (central's time).
+        store.put_preferences(_room_prefs(member, room_clock.now(), setpoint=22.5), dirty=True)
+        central_clock.advance(5)
+        room_clock.advance(5)
+        await engine.push()
+        await engine.pull_all()
+        profile = served.call("GET", f"/v1/members/{member}/preferences")
+        assert profile["climate"]["setpoint_c"]["value"] == 22.5
+
+        # The clock is fixed (NTP): the alert clears at the next exchange.
+        room_clock.set(central_clock.now())
+        engine.clock_checked = False
+        spend(store, stay, member)
+        await engine.push()
+        assert store.clock_alerts() == [] and "clock_skew" not in _board_alerts(served, room)
+        assert store.rejected_events() == [] and served.spend_points(member)[0] == 2
+    finally:
+        await engine.client.aclose()  # type: ignore[attr-defined]
+        store.close()
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
