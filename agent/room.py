@@ -24,7 +24,6 @@ reading for durations); nothing here reads time.monotonic.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -50,11 +49,11 @@ from agent.facts import (
 from agent.metrics import AgentMetrics
 from agent.preferences import ComfortInputs, PreferenceResolver
 from agent.room_memory import Memory
-from agent.room_view import room_detail, room_status, status_key
+from agent.room_view import RoomReadings, room_detail, room_status, status_key
+from agent.room_writer import StepWriter
 from agent.sensing import Sensing
-from agent.sqlite_db import is_write_failure
 from agent.store import AgentStore, NewEvent
-from drivers.base import AvailabilityState, Device, DeviceUpdate, DriverError, State
+from drivers.base import Device, DeviceUpdate, DriverError, State
 from scenes import energy
 from scenes.engine import Plan, PreferenceValues
 from scenes.loader import SceneBook
@@ -62,21 +61,18 @@ from scenes.model import Command
 from scenes.select import SceneChoice
 from smartroom.clock import Clock
 from smartroom.log import get_logger
-from sync.outbox import budget_class
 from sync.wire import EventKind, RoomStatus, StayAssignment
 
 log = get_logger("agent.room")
 
 PREFS_REFRESH = timedelta(minutes=15)
-TELEMETRY_WRITE_S = 300.0  # telemetry-only memory changes are written this often
-HELD_MAX = 1_000  # records held in memory while the store cannot write (disk full)
 
 _WARNINGS = frozenset({"alert", "presence_for_other_stay", "entry_unrecognised"})
 
 __all__ = ["RoomController", "SceneRun", "command_dict", "state_dict"]
 
 
-class RoomController:
+class RoomController(RoomReadings):
     def __init__(
         self,
         config: RoomConfig,
@@ -102,7 +98,7 @@ class RoomController:
         self._facts: deque[Fact] = deque()
         self.wake = asyncio.Event()
         self.memory = self._load(now)
-        self._written = (self.memory.durable_key(), clock.monotonic())
+        self.writer = StepWriter(store, clock, self.memory)
         self.dispatcher = Dispatcher(
             self.devices,
             clock=clock,
@@ -122,8 +118,6 @@ class RoomController:
         self.plan: Plan = {}
         self.energy_target: energy.ClimateTarget | None = None
         self.expected_return: datetime | None = None
-        self._finished: list[NewEvent] = []  # scene results waiting for the next commit
-        self._held_since_failure = 0  # > 0 while the store cannot write
         self._scene_listeners: list[Callable[[SceneRun], None]] = []
         self._status_listeners: list[Callable[[RoomStatus], None]] = []
         self._last_status_key: str | None = None
@@ -290,7 +284,7 @@ class RoomController:
             self.dispatcher.resend(name)
         plan = {n: d for n, d in decision.plan.items() if n not in self._holding}
         self.dispatcher.dispatch(plan, decision.choice, self.sensing.view())
-        self._commit(memory, [*decision.events, *learn_events], learnt)
+        self.writer.commit(memory, [*decision.events, *learn_events], learnt)
         if learnt is not None or memory.outdoor_mean.mean_c != previous.outdoor_mean.mean_c:
             self._values_key = None  # the comfort model's inputs changed
         for event, fields in decision.notes:
@@ -310,39 +304,6 @@ class RoomController:
                 self.metrics.command_failures.labels(device=fact.device).inc()
             elif isinstance(fact, ClimateReported):
                 self.metrics.setpoint.labels(device=fact.device).set(fact.state.setpoint_c)
-
-    def _commit(self, memory: Memory, events: list[NewEvent], learnt: Any) -> None:
-        """Write the memory once per step with the step's events: at once when something
-        durable changed, telemetry alone at a steady rate."""
-        events = [*events, *self._finished]
-        self._finished.clear()
-        key = memory.durable_key()
-        mono = self.clock.monotonic()
-        due = key != self._written[0] or mono - self._written[1] >= TELEMETRY_WRITE_S
-        if not (due or events or learnt is not None):
-            return
-        try:
-            self.store.commit_step(memory.to_json() if due else None, events, learnt)
-        except sqlite3.OperationalError as exc:
-            if not is_write_failure(exc):
-                raise
-            self._unwritten(events, exc)
-            return
-        if self._held_since_failure:
-            log.info("store_writable_again", events=self._held_since_failure)
-            self._held_since_failure = 0
-        if due:
-            self._written = (key, mono)
-
-    def _unwritten(self, events: list[NewEvent], exc: sqlite3.OperationalError) -> None:
-        """The store cannot write (disk full): the room keeps running on its memory, and
-        the step's records wait in memory for the next commit (bounded; telemetry is let
-        go first, since its outbox class is the one that may be thinned anyway)."""
-        keep = [e for e in events if budget_class(e.kind) != "telemetry"][-HELD_MAX:]
-        if not self._held_since_failure:
-            log.error("store_write_failed", error=str(exc), holding=len(keep))
-        self._held_since_failure = max(1, len(keep))
-        self._finished[:0] = keep
 
     def _refresh_values(self, prefs: Any, now: datetime) -> None:
         key = (prefs.model_dump_json() if prefs else None,)
@@ -365,7 +326,7 @@ class RoomController:
     def _scene_done(self, run: SceneRun) -> None:
         stay = active_stay(self._stays)
         failed = sorted(n for n, r in run.results.items() if r.get("did") == "failed")
-        self._finished.append(
+        self.writer.hold(
             NewEvent(
                 EventKind.SCENE_APPLIED,
                 {"scene": run.scene, "why": run.why, "devices": run.results},
@@ -384,59 +345,6 @@ class RoomController:
 
     def active_stay(self, now: datetime | None = None) -> StayAssignment | None:
         return active_stay(self._stays)
-
-    @property
-    def occ(self) -> energy.Occupancy:
-        return self.memory.occ
-
-    @property
-    def manual(self) -> dict[str, Command]:
-        return self.memory.manual
-
-    @property
-    def dnd(self) -> bool:
-        return self.memory.dnd
-
-    @property
-    def mur(self) -> bool:
-        return self.memory.mur
-
-    @property
-    def window_open_since(self) -> dict[str, datetime]:
-        return self.memory.window_open_since
-
-    @property
-    def indoor_c(self) -> float | None:
-        return self.memory.indoor_c
-
-    @property
-    def outdoor_c(self) -> float | None:
-        return self.memory.outdoor_c
-
-    @property
-    def outdoor_mean(self) -> Any:
-        return self.memory.outdoor_mean
-
-    @property
-    def energy_kwh(self) -> float:
-        """The room's cumulative HVAC energy, monotonic across counter resets and restarts."""
-        return self.memory.energy.total_kwh
-
-    @property
-    def states(self) -> dict[str, State]:
-        return self.sensing.states
-
-    @property
-    def avail(self) -> dict[str, AvailabilityState]:
-        return self.sensing.availability
-
-    @property
-    def inflight(self) -> dict[str, asyncio.Task[None]]:
-        return self.dispatcher.inflight
-
-    @property
-    def last_scene_run(self) -> SceneRun | None:
-        return self.dispatcher.last_scene_run
 
     def status(self, *, online: bool = True) -> RoomStatus:
         return room_status(self, online=online)

@@ -1,5 +1,6 @@
-"""What the room shows: RoomStatus (MQTT, the board, `GET /status`) and the detail for
-people (`GET /status/detail`), read from the controller without changing it."""
+"""What the room shows: RoomStatus (MQTT, the board, `GET /status`), the detail for
+people (`GET /status/detail`) and the controller's readings (`RoomReadings`: occupancy,
+manual holds, DND/MUR, temperatures, energy, device states), read without changing it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,78 @@ from drivers.base import AvailabilityState
 from sync.wire import DeviceStatus, RoomStatus
 
 if TYPE_CHECKING:
+    import asyncio
+    from datetime import datetime
+
+    from agent.dispatch import Dispatcher, SceneRun
     from agent.room import RoomController
+    from agent.room_memory import Memory
+    from agent.sensing import Sensing
+    from drivers.base import State
+    from scenes import energy
+    from scenes.model import Command
+
+
+class RoomReadings:
+    """The controller's current readings, as properties (a mixin of RoomController: the
+    API, the status and the tests read the room through these)."""
+
+    memory: Memory
+    sensing: Sensing
+    dispatcher: Dispatcher
+
+    @property
+    def occ(self) -> energy.Occupancy:
+        return self.memory.occ
+
+    @property
+    def manual(self) -> dict[str, Command]:
+        return self.memory.manual
+
+    @property
+    def dnd(self) -> bool:
+        return self.memory.dnd
+
+    @property
+    def mur(self) -> bool:
+        return self.memory.mur
+
+    @property
+    def window_open_since(self) -> dict[str, datetime]:
+        return self.memory.window_open_since
+
+    @property
+    def indoor_c(self) -> float | None:
+        return self.memory.indoor_c
+
+    @property
+    def outdoor_c(self) -> float | None:
+        return self.memory.outdoor_c
+
+    @property
+    def outdoor_mean(self) -> Any:
+        return self.memory.outdoor_mean
+
+    @property
+    def energy_kwh(self) -> float:
+        """The room's cumulative HVAC energy, monotonic across counter resets and restarts."""
+        return self.memory.energy.total_kwh
+
+    @property
+    def states(self) -> dict[str, State]:
+        return self.sensing.states
+
+    @property
+    def avail(self) -> dict[str, AvailabilityState]:
+        return self.sensing.availability
+
+    @property
+    def inflight(self) -> dict[str, asyncio.Task[None]]:
+        return self.dispatcher.inflight
+
+    @property
+    def last_scene_run(self) -> SceneRun | None:
+        return self.dispatcher.last_scene_run
 
 
 def room_status(room: RoomController, *, online: bool = True) -> RoomStatus:

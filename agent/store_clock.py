@@ -25,13 +25,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from agent.store_schema import NewEvent
 from smartroom.log import get_logger
 from sync.hlc import MAX_SKEW_MS, Hlc, Stamp
 from sync.wire import Alert, EventKind
 
 if TYPE_CHECKING:
     from agent.sqlite_db import Database
-    from agent.store import NewEvent
     from sync.wire import SyncEvent
 
 log = get_logger("agent.store")
@@ -109,8 +109,6 @@ class ClockStore:
         else:
             log.info("room_clock_skew_cleared", offset_s=offset // 1000)
         alert = self._skew_alert or Alert(kind="clock_skew", since=self.sync_now(), detail=detail)
-        from agent.store import NewEvent  # the store builds on this module
-
         event: NewEvent = NewEvent(
             EventKind.ALERT, {"alert": alert.model_dump(mode="json"), "raised": skewed}
         )

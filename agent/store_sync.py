@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from agent.store_clock import ClockStore
+from agent.store_schema import NewEvent, OutboxRefused
 from smartroom.log import get_logger
 from sync import faults, inbox
 from sync.hlc import Hlc, Stamp
@@ -32,14 +33,14 @@ from sync.wire import (
 
 if TYPE_CHECKING:
     from agent.sqlite_db import Database
-    from agent.store import NewEvent
 
 log = get_logger("agent.store")
 
 
 class SyncStore(ClockStore):
     """Mixin: expects `db`, `_clock`, `_now()`, `commit()`, `preferences()`, `_put_stay()`,
-    `_check_room()`, `property_id`, `room_id` from AgentStore."""
+    `_check_room()`, `property_id`, `room_id` from AgentStore (`_put_stay`, `preferences`
+    and `_check_room` from its StayStore half)."""
 
     db: Database
     budgets: dict[BudgetClass, Budget]
@@ -79,8 +80,6 @@ class SyncStore(ClockStore):
         `known` is the usage this transaction has already counted (`commit` adds each event
         it writes): counting the unsent rows again for every event of a 1,000-event commit
         made filling a large outbox quadratic."""
-        from agent.store import OutboxRefused
-
         cls = budget_class(kind)
         budget = self.budgets[cls]
         size = len(json.dumps(payload, default=str)) + 400  # the envelope's share
@@ -214,8 +213,6 @@ class SyncStore(ClockStore):
     def _local_preferences(self, prefs: MemberPreferences) -> None:
         """Stamp the fields this change sets with the room's clock, merge them into the
         stored profile, and queue a `preferences` event, in one transaction."""
-        from agent.store import NewEvent
-
         with self.db.atomic():
             current = self.preferences(prefs.member_id) or MemberPreferences(
                 member_id=prefs.member_id
