@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.store_schema import NewEvent
@@ -42,6 +42,9 @@ def shift_fields(payload: dict[str, Any], shift: Callable[[str], str]) -> dict[s
     out = dict(payload)
     for section, fields in payload.items():
         if not isinstance(fields, dict):
+            continue
+        if isinstance(fields.get("hlc"), str):  # the learned comfort state's own stamp
+            out[section] = {**fields, "hlc": shift(fields["hlc"])}
             continue
         out[section] = {
             key: {**value, "hlc": shift(value["hlc"])}
@@ -75,8 +78,11 @@ class ClockStore:
         return self._wall_ms() + (offset if abs(offset) > MAX_SKEW_MS else 0)
 
     def sync_now(self) -> datetime:
-        """The time the room's events carry (`SyncEvent.at`): its clock, corrected."""
-        return datetime.fromtimestamp(self._hlc_wall_ms() / 1000, UTC)
+        """The time the room's reports carry (`SyncEvent.at`, a status's `at`): its clock,
+        corrected, and never before what it already stamped, so a reboot with the clock
+        behind does not make central's board take its new reports for old ones."""
+        wall = max(self._hlc_wall_ms(), self._hlc().last.wall_ms)
+        return datetime.fromtimestamp(wall / 1000, UTC)
 
     def clock_alerts(self) -> list[Alert]:
         """The skew alert while the room's clock is off (its status carries it)."""
@@ -93,7 +99,8 @@ class ClockStore:
             "time; fix the room's time source (NTP)"
         )
         if skewed and self._skew_alert is None:
-            self._skew_alert = Alert(kind="clock_skew", since=self.sync_now(), detail=detail)
+            since = datetime.fromtimestamp(self._hlc_wall_ms() / 1000, UTC)
+            self._skew_alert = Alert(kind="clock_skew", since=since, detail=detail)
         elif not skewed:
             self._skew_alert = None
         row = self.db.execute("SELECT value FROM meta WHERE key = 'clock_skew'").fetchone()
@@ -133,8 +140,13 @@ class ClockStore:
         rows = self.db.execute("SELECT seq, doc FROM outbox WHERE sent_at IS NULL").fetchall()
         for seq, doc in rows:
             event = json.loads(doc)
-            before = event["hlc"]
-            event["hlc"] = shift(before)
+            event["hlc"] = shift(event["hlc"])
+            # The wall times it reports (a status has its own) move alike: central's board
+            # orders a room's reports by them.
+            for doc_at in (event, event["payload"] if event["kind"] == "room_status" else {}):
+                at = datetime.fromisoformat(doc_at.get("at") or "1970-01-01T00:00:00+00:00")
+                if at.timestamp() * 1000 > above:
+                    doc_at["at"] = (at - timedelta(milliseconds=delta)).isoformat()
             if event["kind"] == EventKind.PREFERENCES.value:
                 event["payload"] = shift_fields(event["payload"], shift)
             text = json.dumps(event, separators=(",", ":"))

@@ -225,8 +225,13 @@ class SyncStore(ClockStore):
                 if data[section].get(key) is not None:
                     data[section][key]["hlc"] = self._next_hlc()
             merged = merge(current, MemberPreferences.model_validate(data))
-            if prefs.comfort_offset != current.comfort_offset:
-                merged = merged.model_copy(update={"comfort_offset": prefs.comfort_offset})
+            if prefs.comfort_offset.model_copy(update={"hlc": None}) != (
+                current.comfort_offset.model_copy(update={"hlc": None})
+            ):
+                # Stamped like a field: the room's next version wins over its last one
+                # even when the wall clock went back in between (a reboot without an RTC).
+                learnt = prefs.comfort_offset.model_copy(update={"hlc": self._next_hlc()})
+                merged = merged.model_copy(update={"comfort_offset": learnt})
             self.db.execute(
                 "INSERT INTO preferences (member_id, doc, fetched_at, dirty) VALUES (?, ?, ?, 0) "
                 "ON CONFLICT(member_id) DO UPDATE SET doc = excluded.doc, "

@@ -89,7 +89,8 @@ class SyncLink:
         failures = room.metrics.sync_failures
         hooks = Hooks(
             status=room.status,
-            status_event=status_event,
+            # Stamped with the store's sync time: central orders a room's reports by it.
+            status_event=lambda s: status_event(s.model_copy(update={"at": store.sync_now()})),
             failed=lambda op: failures.labels(op=op).inc(),
         )
         # Long-poll wait: the configured pull interval, capped below common proxy timeouts.

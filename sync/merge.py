@@ -44,8 +44,14 @@ def _winner(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any
     return a if field_order(a) >= field_order(b) else b
 
 
-def _offset_order(value: dict[str, Any]) -> tuple[str, str]:
-    return value.get("updated_at") or "", json.dumps(value, sort_keys=True)
+def _offset_order(value: dict[str, Any]) -> tuple[Stamp, str]:
+    """The learned comfort state's order: its HLC stamp when the room gave one (a room's
+    wall clock may have jumped back since its last version), else its `updated_at`."""
+    if value.get("hlc"):
+        return Stamp.parse(value["hlc"]), json.dumps(value, sort_keys=True)
+    at = value.get("updated_at")
+    wall = int(datetime.fromisoformat(at).timestamp() * 1000) if at else 0
+    return Stamp(wall, 0), json.dumps(value, sort_keys=True)
 
 
 def merge(current: MemberPreferences, incoming: MemberPreferences) -> MemberPreferences:
@@ -81,9 +87,12 @@ def fields_changed(before: MemberPreferences, after: MemberPreferences) -> list[
 def stamps(doc: MemberPreferences) -> list[tuple[str, Stamp]]:
     """Every field's stamp (for refusing far-future ones at the boundary)."""
     data = doc.model_dump(mode="json")
-    return [
+    found = [
         (f"{section}.{name}", field_order(value)[0])
         for section in SECTIONS
         for name, value in data[section].items()
         if value is not None
     ]
+    if data["comfort_offset"].get("hlc"):
+        found.append(("comfort_offset", Stamp.parse(data["comfort_offset"]["hlc"])))
+    return found

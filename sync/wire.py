@@ -105,6 +105,9 @@ class ComfortOffset(Wire):
     # (agent.comfort.learner): a per-member class bias on the model's probabilities.
     votes: tuple[VoteWeight, VoteWeight, VoteWeight] = (0.0, 0.0, 0.0)
     votes_at: AwareDatetime | None = None
+    # The room's hybrid logical clock stamp when it learnt this (sync.hlc): orders the
+    # room's versions even when its wall clock jumped back; absent, `updated_at` orders.
+    hlc: HlcText | None = None
 
 
 class MemberPreferences(Document):
