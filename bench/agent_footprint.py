@@ -1,8 +1,8 @@
 """The agent's footprint as a process: cold start to READY, idle CPU, resident memory after
 an hour's worth of room activity.
 
-    ./dev python -m bench.agent_footprint                  # ~2 minutes
-    ./dev python -m bench.agent_footprint --activity-s 30 --idle-s 10 --no-record
+    ./dev python -m bench.agent_footprint                  # ~5 minutes (three agent runs)
+    ./dev python -m bench.agent_footprint --activity-s 30 --idle-s 10 --variants unit --no-record
 
 Runs the real `smartroom-agent run --config ROOM.toml` process with NOTIFY_SOCKET (as
 systemd does) against the rig's simulators (thermostat on a pty at 60x simulated time, CoAP
@@ -16,6 +16,11 @@ light, Zigbee2MQTT lights/curtain/sensors, MQTT speaker) on a private Mosquitto.
   cycle (unlock, door, motion, leave) every 4 s, knob turns, DND/MUR presses, window
   open/close: 60 guest movements, about an hour of a busy room's events. Baseline, same
   run: the RSS of a Python process that has imported the agent's modules and nothing else.
+- Environment: the agent runs with the memory settings of `systemd/smartroom-agent.service`
+  (read from the unit), and once more without each of them, so what each one is worth is
+  measured, not assumed (`--variants unit` runs the unit's environment only).
+- Per library: RSS and import time in a fresh interpreter (bench/import_costs.py), and
+  whether the bench room's agent loads it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.import_costs import import_costs, room_imports, table
 from bench.record import record
 from firmware_mocks.rig import Rig
 from firmware_mocks.standard_room import standard_devices
@@ -39,7 +45,26 @@ from smartroom.log import configure_logging
 from smartroom.services import MosquittoBroker, free_port
 
 BIN = Path(sys.executable).parent / "smartroom-agent"
-UNIT_ENV = {"MALLOC_ARENA_MAX": "2"}
+UNIT = Path(__file__).resolve().parent.parent / "systemd" / "smartroom-agent.service"
+MEMORY_SETTINGS = ("MALLOC_ARENA_MAX", "PYTHONOPTIMIZE")
+VARIANTS = {  # name -> the unit's memory settings left out
+    "unit": (),
+    "no-arena-max": ("MALLOC_ARENA_MAX",),
+    "no-optimize": ("PYTHONOPTIMIZE",),
+}
+
+
+def unit_environment() -> dict[str, str]:
+    """The unit's memory settings (`Environment=NAME=value` lines), as systemd sets them."""
+    env = {}
+    for line in UNIT.read_text(encoding="utf-8").splitlines():
+        name, _, value = line.removeprefix("Environment=").partition("=")
+        if line.startswith("Environment=") and name in MEMORY_SETTINGS:
+            env[name] = value
+    missing = set(MEMORY_SETTINGS) - set(env)
+    if missing:
+        raise SystemExit(f"{UNIT} does not set {sorted(missing)}: update MEMORY_SETTINGS")
+    return env
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -73,7 +98,7 @@ def bare_start_s() -> float:
     return time.perf_counter() - started
 
 
-def imports_only_rss_kb() -> int:
+def imports_only_rss_kb(env: dict[str, str]) -> int:
     code = (
         "import sys; from agent.cli import _skip_optional; _skip_optional();"  # as `run` does
         "import agent.app, agent.cli, drivers.registry, drivers.modbus_hvac, "
@@ -87,7 +112,7 @@ def imports_only_rss_kb() -> int:
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, **UNIT_ENV},
+        env={**os.environ, **env},
     )
     return int(out.stdout.strip().splitlines()[-1])
 
@@ -123,8 +148,8 @@ async def activity(rig: Rig, seconds: float) -> int:
     return moves
 
 
-async def run(activity_s: float, idle_s: float, *, do_record: bool) -> dict[str, float]:
-    configure_logging("warning", json=True)
+async def measure(env_extra: dict[str, str], activity_s: float, idle_s: float) -> dict[str, float]:
+    """One agent process, from spawn to the end of the activity, with `env_extra` set."""
     with tempfile.TemporaryDirectory() as tmp, MosquittoBroker() as broker:
         data = {
             "room": {"property_id": "BENCH", "room_id": "102"},
@@ -142,9 +167,10 @@ async def run(activity_s: float, idle_s: float, *, do_record: bool) -> dict[str,
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             sock.bind(str(notify_path))
             sock.settimeout(30)
-            # As the systemd unit sets it: at most two malloc arenas (the event loop and the
-            # worker threads), not one per core x 8.
-            env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), **UNIT_ENV}
+            env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), **env_extra}
+            for name in MEMORY_SETTINGS:
+                if name not in env_extra:
+                    env.pop(name, None)  # the variant without it, whatever this shell has
             log = (Path(tmp) / "agent.log").open("w")
             started = time.perf_counter()
             proc = subprocess.Popen(  # noqa: ASYNC220 - the child is what we measure
@@ -171,54 +197,111 @@ async def run(activity_s: float, idle_s: float, *, do_record: bool) -> dict[str,
                 log.close()
                 sock.close()
             db_kb, start_s = leftovers(Path(tmp))
-    bare = bare_start_s()
-    imports_kb = imports_only_rss_kb()
-    result = {
+    return {
         "cold_start_s": cold_start,
         "agent_start_s": start_s,
-        "bare_start_s": bare,
         "idle_cpu_pct": idle_cpu * 100,
         "rss_start_mb": after_start["VmRSS"] / 1024,
         "rss_mb": after["VmRSS"] / 1024,
         "hwm_mb": after["VmHWM"] / 1024,
-        "imports_mb": imports_kb / 1024,
+        "imports_mb": imports_only_rss_kb(env_extra) / 1024,
+        "moves": moves,
+        "db_kb": db_kb,
     }
+
+
+async def run(
+    activity_s: float, idle_s: float, variants: list[str], *, do_record: bool
+) -> dict[str, dict[str, float]]:
+    configure_logging("warning", json=True)
+    unit = unit_environment()
+    load = [os.getloadavg()[0]]
+    results = {}
+    for name in variants:
+        env = {k: v for k, v in unit.items() if k not in VARIANTS[name]}
+        results[name] = await measure(env, activity_s, idle_s)
+        load.append(os.getloadavg()[0])
+    bare = bare_start_s()
+    costs = import_costs(unit)
+    loaded = room_imports(unit, standard_devices("102"), central=False)
+    with_central = room_imports(unit, standard_devices("102"), central=True)
+    r = results[variants[0]]
+    settings = ", ".join(f"`{k}={v}`" for k, v in unit.items())
     body = (
         "The real `smartroom-agent run` process with NOTIFY_SOCKET, a 10-device room on the "
-        "rig's simulators, private Mosquitto, `MALLOC_ARENA_MAX=2` as in the systemd unit; "
-        "the comfort model is loaded (LiteRT interpreter, self-tested).\n\n"
+        "rig's simulators (Modbus thermostat, CoAP light, Zigbee2MQTT lights/curtain/sensors, "
+        "MQTT speaker), private Mosquitto, no central URL; the comfort model is loaded "
+        f"(LiteRT interpreter, self-tested). Environment of the first column: {settings} "
+        f"(`{variants[0]}`, as `systemd/smartroom-agent.service` sets them). Load average "
+        f"(1 min) {' / '.join(f'{x:.1f}' for x in load)} at the start and after each run, "
+        "on a machine shared with other work.\n\n"
         "| measure | agent | baseline (same run) | goal |\n|---|---|---|---|\n"
-        f"| cold start: spawn -> READY=1 | {cold_start:.2f} s | bare `python -c pass`: "
-        f"{bare:.2f} s | <= 3 s ({'met' if cold_start <= 3 else 'NOT met'}) |\n"
+        f"| cold start: spawn -> READY=1 | {r['cold_start_s']:.2f} s | bare `python -c pass`: "
+        f"{bare:.2f} s | <= 3 s ({'met' if r['cold_start_s'] <= 3 else 'NOT met'}) |\n"
         f"| of which `Agent.start()` (store, scenes, model, drivers, MQTT, API) | "
-        f"{start_s:.2f} s | | |\n"
-        f"| idle CPU over {idle_s:.0f} s | {idle_cpu * 100:.2f} % of one core | | |\n"
-        f"| RSS after start | {result['rss_start_mb']:.1f} MB | modules imported only: "
-        f"{result['imports_mb']:.1f} MB | |\n"
-        f"| RSS after {activity_s:.0f} s of compressed activity ({moves} guest movements, "
-        f"knob/button/window events) | {result['rss_mb']:.1f} MB (peak {result['hwm_mb']:.1f}"
-        f" MB, a start-up transient) | | <= 80 MB after activity "
-        f"({'met' if result['rss_mb'] <= 80 else 'NOT met'}; peak "
-        f"{'within' if result['hwm_mb'] <= 80 else 'over'}) |\n"
-        f"| store on disk after the run | {db_kb} kB | | |\n\n"
-        "Measured on x86-64; a Pi's cold start is slower (the imports dominate: pydantic, "
-        "pymodbus, aiocoap, numpy + LiteRT for the comfort model)."
+        f"{r['agent_start_s']:.2f} s | | |\n"
+        f"| idle CPU over {idle_s:.0f} s | {r['idle_cpu_pct']:.2f} % of one core | | |\n"
+        f"| RSS after start | {r['rss_start_mb']:.1f} MB | modules imported only: "
+        f"{r['imports_mb']:.1f} MB | |\n"
+        f"| RSS after {activity_s:.0f} s of compressed activity ({r['moves']:.0f} guest "
+        f"movements, knob/button/window events) | {r['rss_mb']:.1f} MB (peak "
+        f"{r['hwm_mb']:.1f} MB, a start-up transient) | | <= 80 MB after activity "
+        f"({'met' if r['rss_mb'] <= 80 else 'NOT met'}; peak "
+        f"{'within' if r['hwm_mb'] <= 80 else 'over'}) |\n"
+        f"| store on disk after the run | {r['db_kb']:.0f} kB | | |\n\n"
+    )
+    if len(variants) > 1:
+        body += (
+            "Each of the unit's memory settings, with and without (same room, same activity, "
+            "one process each, in this run):\n\n"
+            "| environment | RSS after start | RSS after activity | peak | modules only | "
+            "cold start |\n|---|---:|---:|---:|---:|---:|\n"
+        )
+        for name in variants:
+            v = results[name]
+            env = {k: val for k, val in unit.items() if k not in VARIANTS[name]}
+            label = ", ".join(f"{k}={val}" for k, val in env.items()) or "none"
+            body += (
+                f"| `{name}` ({label}) | {v['rss_start_mb']:.1f} MB | **{v['rss_mb']:.1f} MB**"
+                f" | {v['hwm_mb']:.1f} MB | {v['imports_mb']:.1f} MB | "
+                f"{v['cold_start_s']:.2f} s |\n"
+            )
+        body += "\n"
+    extra = sorted(with_central - loaded)
+    body += (
+        "What each library costs, alone in a fresh interpreter with the unit's settings "
+        "(`bench/import_costs.py`; they overlap: asyncio, ssl and typing are shared, so the "
+        "rows do not add up), and whether this room's agent loads it. Protocol and crypto "
+        "libraries load with the first device, client or secret that needs them: a room with "
+        f"a central URL also loads {', '.join(f'`{m}`' for m in extra) or 'nothing more'} "
+        "(and `cryptography` with the first sealed stay secret or room key).\n\n"
+        + table(costs, loaded)
+        + "\n\nMeasured on x86-64; a Pi's cold start is slower (the imports dominate: "
+        "pydantic, pymodbus, aiocoap, numpy + LiteRT for the comfort model)."
     )
     print(body)
     if do_record:
         record("agent-footprint", "Agent: cold start, idle CPU, memory", body)
-    return result
+    return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--activity-s", type=float, default=60.0)
     parser.add_argument("--idle-s", type=float, default=20.0)
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated, first one in the main table (of: {', '.join(VARIANTS)})",
+    )
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     if not (5 <= args.activity_s <= 3600 and 5 <= args.idle_s <= 600):
         parser.error("--activity-s 5..3600 and --idle-s 5..600")
-    asyncio.run(run(args.activity_s, args.idle_s, do_record=not args.no_record))
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if not variants or any(v not in VARIANTS for v in variants):
+        parser.error(f"--variants: choose from {', '.join(VARIANTS)}")
+    asyncio.run(run(args.activity_s, args.idle_s, variants, do_record=not args.no_record))
     return 0
 
 
