@@ -31,14 +31,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import itertools
+import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import agent.decide as decide_module
 from agent.config import parse_room_config
 from agent.preferences import PreferenceResolver
 from agent.room import RoomController
@@ -255,6 +259,34 @@ def typical_week() -> list[Stay]:
     return [monday, thursday, weekend]
 
 
+JITTER = timedelta(minutes=90)
+
+
+def jittered(stays: list[Stay], seed: int) -> list[Stay]:
+    """Seed 0: the week as written. Any other seed moves every entry into and exit from the
+    room by up to ±90 min (uniform, whole minutes), keeping the bookings and check-out
+    times, visits at least 20 min long and apart, the first entry after the booked arrival
+    and the last exit before check-out (a draw that breaks one is drawn again), so that a
+    policy tuned to the written times shows it on other seeds."""
+    if seed == 0:
+        return stays
+    rng = random.Random(seed)
+    gap = timedelta(minutes=20)
+    out = []
+    for stay in stays:
+        times = [t for visit in stay.visits for t in visit]
+        for _ in range(100):
+            spread = int(JITTER.total_seconds() // 60)
+            moved = [t + timedelta(minutes=rng.randint(-spread, spread)) for t in times]
+            ordered = all(b - a >= gap for a, b in itertools.pairwise(moved))
+            if ordered and moved[0] > stay.check_in and moved[-1] <= stay.check_out - gap / 4:
+                times = moved
+                break
+        visits = tuple(zip(times[::2], times[1::2], strict=True))
+        out.append(dataclasses.replace(stay, visits=visits))
+    return out
+
+
 def inside(stays: list[Stay], t: datetime) -> bool:
     return any(a <= t < b for s in stays for a, b in s.visits)
 
@@ -372,7 +404,48 @@ def oracle(climate: DailySine, stays: list[Stay], minutes: int) -> Tally:
     return tally
 
 
+INFORMED: set[str] = set()  # --informed: an attribution of the gap, not an agent
+
+
+def informed_stays(stays: list[Stay]) -> list[Stay]:
+    """With `--informed arrivals`: the booking says when the guest will really first enter
+    (the agent still pre-conditions no more than 60 min before it)."""
+    if "arrivals" not in INFORMED:
+        return stays
+    return [dataclasses.replace(s, check_in=s.visits[0][0]) for s in stays]
+
+
+@contextlib.contextmanager
+def informed_returns(stays: list[Stay]) -> Iterator[None]:
+    """With `--informed returns`: the agent's predicted return of a guest who went out is
+    replaced by their true next entry (the agent's own prediction says only whether one is
+    expected at all). What is left of the gap then is the policy's, not the prediction's."""
+    if "returns" not in INFORMED:
+        yield
+        return
+    entries = sorted(a for s in stays for a, _ in s.visits)
+    predicted = decide_module._expected_return
+
+    def truth(memory: Any, stay: Any, rules: Any) -> datetime | None:
+        guess = predicted(memory, stay, rules)
+        left = memory.stay.guest_left_at if memory.stay else None
+        if guess is None or left is None:
+            return guess
+        return next((e for e in entries if e > left), guess)
+
+    decide_module._expected_return = truth  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        decide_module._expected_return = predicted  # type: ignore[assignment]
+
+
 async def with_agent(climate: DailySine, stays: list[Stay], minutes: int, tmp: Path) -> Tally:
+    with informed_returns(stays):
+        return await _with_agent(climate, informed_stays(stays), minutes, tmp)
+
+
+async def _with_agent(climate: DailySine, stays: list[Stay], minutes: int, tmp: Path) -> Tally:
     clock = FakeClock(MONDAY)
     config = parse_room_config(
         {
@@ -468,15 +541,15 @@ async def with_agent(climate: DailySine, stays: list[Stay], minutes: int, tmp: P
 
 
 async def run(
-    climates: list[str], weeks: list[str], *, do_record: bool
+    climates: list[str], weeks: list[str], *, do_record: bool, seeds: tuple[int, ...] = (0,)
 ) -> dict[str, dict[str, float]]:
     configure_logging("error", json=True)
     minutes = 7 * 24 * 60
     results: dict[str, dict[str, float]] = {}
     rows: list[str] = []
     breakdown: list[str] = []
-    for kind in weeks:
-        stays = week(kind)
+    for kind, seed in [(k, s) for k in weeks for s in seeds]:
+        stays = jittered(week(kind), seed)
         share = sum(inside(stays, MONDAY + timedelta(minutes=m)) for m in range(minutes)) / minutes
         for name in climates:
             climate = CLIMATES[name]
@@ -486,7 +559,8 @@ async def run(
             with tempfile.TemporaryDirectory() as tmp:
                 agent = await with_agent(climate, stays, minutes, Path(tmp))
             saving = 1 - agent.kwh / base.kwh
-            results[f"{kind}-{name}"] = {
+            key = f"{kind}-{name}" if seed == 0 else f"{kind}-{name}-seed{seed}"
+            results[key] = {
                 "agent_kwh": agent.kwh,
                 "baseline_kwh": base.kwh,
                 "saving": saving,
@@ -497,15 +571,15 @@ async def run(
             }
             oracle_saving = 1 - best.kwh / base.kwh
             of_oracle = saving / oracle_saving if oracle_saving > 0 else 0.0
-            results[f"{kind}-{name}"]["of_oracle"] = of_oracle
+            results[key]["of_oracle"] = of_oracle
             met = of_oracle >= 0.95 and agent.comfort >= 0.95
-            for label in sorted(base.by_phase.keys() | agent.by_phase.keys()):
+            for label in sorted(base.by_phase.keys() | agent.by_phase.keys()) if seed == 0 else ():
                 breakdown.append(
                     f"| {kind} | {name} | {label} | {base.by_phase.get(label, 0.0):.2f} | "
                     f"{agent.by_phase.get(label, 0.0):.2f} |"
                 )
             rows.append(
-                f"| {kind}, in room {share:.0%} | {name} ({climate.mean_c:.0f} ± "
+                f"| {kind}, in room {share:.0%} | {seed} | {name} ({climate.mean_c:.0f} ± "
                 f"{climate.amplitude_k:.0f} °C) | {base.kwh:.1f} | {agent.kwh:.1f} | "
                 f"**{saving:.1%}** | {oracle_saving:.1%} ({best.comfort:.1%}) | "
                 f"**{of_oracle:.0%}** | "
@@ -526,10 +600,11 @@ async def run(
         "EER 3.0); room starts at 18 °C. Agent: default `[energy]` settings. Baseline: "
         "setpoint held all week. Bound: HVAC off whenever nobody is in (no controller can "
         "save more; its comfort shows why nobody runs a hotel that way).\n\n"
-        "| week | outdoor | baseline kWh | agent kWh | agent saving | oracle saving (comfort) "
-        "| agent / oracle saving | bound saving | comfort baseline | comfort agent "
+        "| week | seed | outdoor | baseline kWh | agent kWh | agent saving "
+        "| oracle saving (comfort) | agent / oracle saving | bound saving | comfort baseline "
+        "| comfort agent "
         "| comfort bound | worst occupied gap | goal >=95 % of oracle & >=95 % comfort |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
         + "\n\nComfort = share of occupied minutes within ±1 °C of the preference. Oracle "
         "(the yardstick): may know every entry in the room in advance, the room's true "
@@ -563,6 +638,20 @@ def main() -> int:
     parser.add_argument("--week", choices=["typical", "busy", "quiet", "all"], default="all")
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument(
+        "--informed",
+        action="append",
+        default=[],
+        choices=["arrivals", "returns"],
+        help="attribution, not an agent: tell the agent the guests' true first entries "
+        "(arrivals) and/or true returns (implies --no-record)",
+    )
+    parser.add_argument(
+        "--seeds",
+        default="0",
+        help="comma-separated schedule seeds: 0 = the weeks as written, others move every "
+        "entry and exit by up to ±90 min (default 0)",
+    )
+    parser.add_argument(
         "--energy",
         action="append",
         default=[],
@@ -577,7 +666,11 @@ def main() -> int:
         args.no_record = True
     climates = list(CLIMATES) if args.climate == "both" else [args.climate]
     weeks = ["typical", "busy", "quiet"] if args.week == "all" else [args.week]
-    asyncio.run(run(climates, weeks, do_record=not args.no_record))
+    INFORMED.update(args.informed)
+    if INFORMED:
+        args.no_record = True
+    seeds = tuple(int(x) for x in args.seeds.split(","))
+    asyncio.run(run(climates, weeks, do_record=not args.no_record, seeds=seeds))
     return 0
 
 

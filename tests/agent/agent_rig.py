@@ -174,8 +174,14 @@ class Env:
         await eventually(lambda: not self.room.occ.occupied, what="room empty")
 
 
-async def rig_env(tmp_path: Path, mqtt_broker: MosquittoBroker) -> AsyncIterator[Env]:
-    """A checked-in member's room on the rig, its agent on a JumpClock, pre-arrival."""
+async def rig_env(
+    tmp_path: Path,
+    mqtt_broker: MosquittoBroker,
+    devices: dict[str, dict[str, Any]] | None = None,
+    **sections: Any,
+) -> AsyncIterator[Env]:
+    """A checked-in member's room on the rig, its agent on a JumpClock, pre-arrival
+    (`devices` and `sections` as for `room_data`)."""
     clock = JumpClock()
     # The room's rules read the time of day (expected returns, wake and sleep windows): every
     # run starts at 10:00 in the room's zone, so no test depends on when it runs.
@@ -183,7 +189,8 @@ async def rig_env(tmp_path: Path, mqtt_broker: MosquittoBroker) -> AsyncIterator
     start = local.replace(hour=10, minute=0, second=0, microsecond=0)
     clock.jump(((start - local) % timedelta(days=1)).total_seconds())
     seed_stay(tmp_path / "agent.db", clock)
-    async with Rig(room_data(tmp_path, mqtt_broker), free_ports=True, speed=60) as rig:
+    data = room_data(tmp_path, mqtt_broker, devices, **sections)
+    async with Rig(data, free_ports=True, speed=60) as rig:
         config = agent_config(rig)
         watcher = StatusWatcher(mqtt_broker, status_topic(config))
         async with watcher.running(), Agent(config, clock=clock) as agent:

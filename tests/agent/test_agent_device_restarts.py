@@ -1,12 +1,14 @@
 """Devices frozen, slowed and power-cycled under a running agent, over the rig's real
-transports: only a change no command of ours explains is the guest's; a device back with
-its power-on defaults gets the room's intended state again; the room's energy total
-survives the thermostat's meter starting again from zero."""
+transports: only a change no command of ours explains is the guest's (a lamp that answers
+after the agent gave up, or one that freezes and carries out the held request when it
+thaws); a device back with its power-on defaults gets the room's intended state again; the
+room's energy total survives the thermostat's meter starting again from zero."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +34,18 @@ def manual_changes(env: Env) -> list[str]:
         for e in env.agent.store.pending()  # type: ignore[union-attr]
         if e.kind is EventKind.MANUAL_CHANGE
     ]
+
+
+async def not_the_guests(env: Env, name: str) -> None:
+    """Give a late report every chance to be (mis)taken for the guest, then check it was not:
+    not held as a manual setting, no manual-change event."""
+    env.clock.jump(5)
+    await env.move()
+    for _ in range(10):
+        env.room.step()
+    await eventually(lambda: env.room.steps > 0, what="steps")
+    assert name not in env.room.manual
+    assert name not in manual_changes(env)
 
 
 async def welcomed(env: Env) -> None:
@@ -111,11 +125,34 @@ async def test_a_command_carried_out_late_is_not_the_guests_change(env: Env) -> 
     await eventually(lambda: env.scene() == "welcome", what="welcome")
     await eventually(lambda: sims["ceiling"].on, timeout=20, what="the lamp did it, late")
     sims["ceiling"].inject(Fault.NONE)
-    # Give the late report every chance to be (mis)taken for the guest.
-    env.clock.jump(5)
-    await env.move()
-    for _ in range(10):
-        env.room.step()
-    await eventually(lambda: env.room.steps > 0, what="steps")
-    assert "ceiling" not in env.room.manual
-    assert "ceiling" not in manual_changes(env)
+    await not_the_guests(env, "ceiling")
+
+
+async def test_a_command_a_frozen_device_carries_out_after_thawing_is_not_the_guests_change(
+    env: Env,
+) -> None:
+    sims = env.sims
+    await eventually(
+        lambda: "ceiling" not in env.room.inflight and not sims["ceiling"].on,
+        what="pre-arrival settled",
+    )
+    runs: list[Any] = []
+    env.room.on_scene_applied(runs.append)
+    # The lamp freezes: the welcome's "on" gets no answer and the agent gives up on it.
+    sims["ceiling"].inject(Fault.SILENT)
+    await env.guest_in()
+    await eventually(lambda: env.scene() == "welcome", what="welcome")
+    await eventually(
+        lambda: any(
+            r.scene == "welcome" and r.results.get("ceiling", {}).get("did") == "failed"
+            for r in runs
+        ),
+        timeout=20,
+        what="the welcome's command failed (no answer)",
+    )
+    assert not sims["ceiling"].on
+    # It thaws and carries out the request it was holding: the lamp comes on, reported by
+    # the lamp itself, with no command of ours in flight.
+    sims["ceiling"].inject(Fault.NONE)
+    await eventually(lambda: sims["ceiling"].on, timeout=20, what="the lamp did it, late")
+    await not_the_guests(env, "ceiling")

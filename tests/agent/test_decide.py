@@ -300,3 +300,29 @@ def test_a_device_going_down_is_an_alert_once(rules: RoomRules) -> None:
     again = decide([], first.memory, prefs, later, rules=rules, devices=view)
     assert [e.payload["raised"] for e in first.events if e.kind is EventKind.ALERT] == [True]
     assert not [e for e in again.events if e.kind is EventKind.ALERT]
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "now", "recovering"),
+    [
+        ("an hour before the booked arrival", "booked", T0 - timedelta(minutes=30), True),
+        ("the booked arrival, not checked in", "booked", T0, True),
+        ("past the booked arrival, not checked in", "booked", T0 + timedelta(minutes=20), False),
+        ("checked in hours late, not yet up", "checked_in", T0 + timedelta(hours=3), True),
+    ],
+)
+def test_a_booked_guest_is_not_waited_for_past_the_booked_arrival_until_they_check_in(
+    rules: RoomRules, case: str, status: str, now: datetime, recovering: bool
+) -> None:
+    """The booked arrival is the hotel's check-in time, the earliest the guest comes: the
+    room is ready for it, then waits at the unrented limits for the check-in (the desk or
+    the app), which starts the recovery and holds it while the guest comes up."""
+    stay = STAY.model_copy(update={"arrival": T0, "status": status})
+    memory = Memory(indoor_c=17.0)
+    if status == "checked_in":
+        memory = replace(memory, stay=StayMemory(stay.stay_id, stay.member_id, checked_in_at=now))
+    target = run(rules, [], memory, at=now, stays=(stay,)).energy_target
+    assert target is not None, case
+    assert target.reason.startswith("pre-conditioning") is recovering, (case, target)
+    if not recovering:
+        assert target.reason.startswith("unrented"), (case, target)
