@@ -227,7 +227,9 @@ class Agent:
                 model_store,
                 on_model=resolver.use_model,
                 count=lambda outcome: self.metrics.model_updates.labels(outcome=outcome).inc(),
+                now=self.clock.now,
             )
+            room.alert_sources.append(self.model_updater.alerts)
         self.link = SyncLink.create(
             config,
             store,

@@ -15,11 +15,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from smartroom.log import get_logger
-from sync.wire import ModelManifest, version_key
+from sync.wire import Alert, ModelManifest, version_key
 
 if TYPE_CHECKING:  # the comfort runtime is imported only when updates are configured
     from agent.comfort.runtime import ComfortModel
@@ -52,6 +53,9 @@ class ModelUpdater:
     count: Callable[[str], None] = lambda _outcome: None
     refused: dict[str, str] = field(default_factory=dict)
     last: InstallOutcome | None = None
+    # The room's clock, for the alert's time (the agent passes its Clock's `now`).
+    now: Callable[[], datetime] | None = None
+    alert: Alert | None = None  # the last refusal, until a version is installed
 
     @property
     def version(self) -> str:
@@ -77,15 +81,26 @@ class ModelUpdater:
             self.refused[manifest.version] = str(exc)
             self.count("refused")
             log.error("comfort_model_refused", version=manifest.version, reason=str(exc))
+            self._alert(f"{exc}; keeping {self.version}")
             return None
         self.last = outcome
         self.count(outcome.status)
         if outcome.status == "rolled_back":
             self.refused[manifest.version] = outcome.reason
+            self._alert(f"model {manifest.version} rolled back: {outcome.reason}")
             return outcome
         self.on_model(outcome.model or self.store.load_current())
+        self.alert = None
         log.info("comfort_model_in_use", version=outcome.version)
         return outcome
+
+    def _alert(self, detail: str) -> None:
+        if self.now is not None:
+            self.alert = Alert(kind="comfort_model_refused", since=self.now(), detail=detail[:256])
+
+    def alerts(self) -> list[Alert]:
+        """What the room's status carries to the board while the last offer was refused."""
+        return [] if self.alert is None else [self.alert]
 
     def info(self) -> dict[str, object]:
         return {

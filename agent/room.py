@@ -61,7 +61,7 @@ from scenes.model import Command
 from scenes.select import SceneChoice
 from smartroom.clock import Clock
 from smartroom.log import get_logger
-from sync.wire import EventKind, RoomStatus, StayAssignment
+from sync.wire import Alert, EventKind, RoomStatus, StayAssignment
 
 log = get_logger("agent.room")
 
@@ -120,6 +120,9 @@ class RoomController(RoomReadings):
         self.expected_return: datetime | None = None
         self._scene_listeners: list[Callable[[SceneRun], None]] = []
         self._status_listeners: list[Callable[[RoomStatus], None]] = []
+        # Alerts about the box rather than the room (clock skew, a refused model update):
+        # the room's status carries them to the board with the room's own.
+        self.alert_sources: list[Callable[[], list[Alert]]] = [store.clock_alerts]
         self._last_status_key: str | None = None
         self.last_step_monotonic = clock.monotonic()
         self.steps = 0

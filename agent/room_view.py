@@ -113,7 +113,8 @@ def room_status(room: RoomController, *, online: bool = True) -> RoomStatus:
         mur=m.mur,
         devices=devices[:64],
         alerts=sorted(
-            [*m.alerts.values(), *room.store.clock_alerts()], key=lambda a: (a.kind, a.detail)
+            [*m.alerts.values(), *(a for source in room.alert_sources for a in source())],
+            key=lambda a: (a.kind, a.detail),
         )[:32],
         online=online,
         energy_kwh=m.energy.total_kwh if m.energy.counters else None,

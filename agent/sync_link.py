@@ -14,13 +14,14 @@ flags), each reported by a `command_done` event written with the command marked 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agent.config import RoomConfig
 from agent.facts import StaffService
 from agent.room import RoomController
 from agent.store import AgentStore, NewEvent
+from drivers.availability import Backoff
 from smartroom.clock import Clock
 from smartroom.log import get_logger
 from sync.client import SyncClient, read_agent_key
@@ -69,6 +70,11 @@ class SyncLink:
     on_credentials: Callable[[], None] | None = None
     models_error: str | None = None
     on_config: Callable[[], object] | None = None
+    clock: Clock | None = None
+    # A model fetch that failed (link cut mid-body, agent killed) is tried again after a
+    # backoff, on a later pull, without waiting for the offers to change.
+    models_backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, maximum=60.0))
+    models_retry_at: float = 0.0
 
     @classmethod
     def create(
@@ -102,7 +108,9 @@ class SyncLink:
             wait_s=min(config.central.pull_interval_s, 25.0),
             probe=client.probe,
         )
-        link = cls(client, store, room, worker, models, on_credentials, on_config=on_config)
+        link = cls(
+            client, store, room, worker, models, on_credentials, on_config=on_config, clock=clock
+        )
         hooks.applied = link.applied
         hooks.models = link.check_models
         return link
@@ -127,6 +135,8 @@ class SyncLink:
             self.on_config()  # agent.central_config: apply or refuse, and report either
         for raw in self.store.pending_commands():
             await self._run(RoomCommand.model_validate(raw))
+        if "models" not in applied.streams:  # (a models change is checked by the worker)
+            await self._retry_models()
 
     async def _run(self, command: RoomCommand) -> None:
         action = HOUSEKEEPING_ACTIONS.get(command.action)
@@ -145,9 +155,17 @@ class SyncLink:
         payload = {"command_id": command.command_id, "ok": ok, "detail": detail}
         self.store.command_done(command.command_id, NewEvent(EventKind.COMMAND_DONE, payload))
 
+    async def _retry_models(self) -> None:
+        """After a failed fetch, look again once the backoff has passed (called per pull)."""
+        if self.models_error is None or self.clock is None:
+            return
+        if self.clock.monotonic() >= self.models_retry_at:
+            await self.check_models()
+
     async def check_models(self) -> None:
-        """A model offer that cannot be fetched is retried on the next models change or
-        start; it never makes the room think central is down."""
+        """A model offer that cannot be fetched is retried after a backoff (on a later
+        pull), on the next models change and at start; it never makes the room think
+        central is down."""
         if self.models is None:
             return
         self.client.offers = offers_of(self.store)
@@ -159,8 +177,11 @@ class SyncLink:
             if str(exc) != self.models_error:
                 log.warning("comfort_model_fetch_failed", error=str(exc))
             self.models_error = str(exc)
+            if self.clock is not None:
+                self.models_retry_at = self.clock.monotonic() + self.models_backoff.next()
         else:
             self.models_error = None
+            self.models_backoff.reset()
 
     async def aclose(self) -> None:
         await self.client.aclose()

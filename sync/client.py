@@ -182,4 +182,6 @@ class SyncClient:
                     chunks.append(chunk)
         except self._errors as exc:
             raise SyncError(f"GET {path}: {type(exc).__name__}: {exc}") from None
+        if size < manifest.size_bytes:  # cut short: fetch again, do not refuse the version
+            raise SyncError(f"GET {path}: {size} of the manifest's {manifest.size_bytes} bytes")
         return b"".join(chunks)

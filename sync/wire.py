@@ -267,6 +267,7 @@ class Alert(Wire):
         "no_motion_24h",
         "contact_reception",
         "clock_skew",
+        "comfort_model_refused",
     ]
     since: AwareDatetime
     detail: Annotated[str, StringConstraints(max_length=256)] = ""

@@ -58,6 +58,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "no_motion_24h": ("No motion for 24 h", "24小时无活动"),
     "contact_reception": ("Guest asks for reception", "客人呼叫前台"),
     "clock_skew": ("Room clock wrong", "客房时钟错误"),
+    "comfort_model_refused": ("Comfort model update refused", "舒适模型更新被拒绝"),
     "assigned": ("Assigned", "分配给"),
     "credits": ("credits", "工分"),
     "cleaning_by": ("Cleaning", "清扫中"),

@@ -33,9 +33,57 @@ from smartroom.services import MosquittoBroker, free_port
 BIN = Path(sys.executable).parent / "smartroom-agent"
 
 
+class ModelFault:
+    """What the link does to a model download (a response of application/octet-stream):
+    `cut` the connection halfway through the body, `stall` it there (until the link is cut),
+    or `flip` one byte in the middle; None passes it. Other responses pass untouched."""
+
+    def __init__(self) -> None:
+        self.mode: str | None = None
+        self.hits = 0
+        self._head = b""
+        self._body_left = 0
+        self._model = False
+        self._half = self._off = 0
+
+    def feed(self, chunk: bytes) -> tuple[bytes, str | None]:
+        """The bytes to forward, and "cut"/"stall" when the connection must stop after."""
+        out = b""
+        while chunk:
+            if self._body_left == 0:  # in the headers of the next response
+                self._head += chunk
+                end = self._head.find(b"\r\n\r\n")
+                if end < 0:
+                    return out, None
+                head, chunk = self._head[: end + 4], self._head[end + 4 :]
+                self._head = b""
+                out += head
+                lower = head.lower()
+                self._model = b"application/octet-stream" in lower and self.mode is not None
+                for line in lower.split(b"\r\n"):
+                    if line.startswith(b"content-length:"):
+                        self._body_left = int(line.split(b":")[1])
+                self._half = self._body_left // 2
+                self._off = 0
+                continue
+            take, chunk = chunk[: self._body_left], chunk[self._body_left :]
+            if self._model:
+                for i in range(len(take)):
+                    if self._off + i == self._half:
+                        self.hits += 1
+                        if self.mode in ("cut", "stall"):
+                            self._body_left = 0
+                            return out + take[:i], self.mode
+                        take = take[:i] + bytes([take[i] ^ 0xFF]) + take[i + 1 :]
+            self._off += len(take)
+            self._body_left -= len(take)
+            out += take
+        return out, None
+
+
 class Link:
     """The hotel's WAN link as a TCP relay to central: down (nothing listens, connections
-    are refused, open ones are cut) or up."""
+    are refused, open ones are cut) or up; `model_fault` tampers with model downloads."""
 
     def __init__(self, target_port: int) -> None:
         self.target = target_port
@@ -43,6 +91,8 @@ class Link:
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
+        self.model_fault: str | None = None
+        self.faults = 0
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -51,15 +101,27 @@ class Link:
             writer.close()
             return
         self._conns.update((writer, up_w))
+        fault = ModelFault()
 
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, down: bool) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while chunk := await src.read(65536):
+                    stop = None
+                    if down:
+                        fault.mode = self.model_fault
+                        before = fault.hits
+                        chunk, stop = fault.feed(chunk)
+                        self.faults += fault.hits - before
                     dst.write(chunk)
                     await dst.drain()
+                    if stop == "cut":
+                        writer.transport.abort()
+                        up_w.transport.abort()
+                    elif stop == "stall":
+                        await asyncio.Event().wait()  # until the link is cut
             dst.close()
 
-        await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer))
+        await asyncio.gather(pipe(reader, up_w, False), pipe(up_r, writer, True))
         self._conns.difference_update((writer, up_w))
 
     async def heal(self) -> None:
