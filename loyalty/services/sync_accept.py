@@ -31,7 +31,7 @@ from loyalty.db.sync_tables import sync_alerts, sync_dead_letters, sync_rooms
 from loyalty.db.tables import agent_cursors, agent_events
 from loyalty.errors import ApiError
 from loyalty.ledger.errors import LedgerError
-from loyalty.services import sync_consume, sync_feed
+from loyalty.services import sync_consume, sync_feed, sync_held
 from sync import faults
 from sync.wire import EventAnswer, SyncEvent, SyncUpload, SyncUploadResult, new_id
 
@@ -108,11 +108,15 @@ def _record(ctx: Context, agent_id: str, event: SyncEvent) -> dict[str, object]:
 
 
 class _Refused(Exception):
-    """An event's consumer refused it during a run's fast pass."""
+    """An event's consumer refused it during a pass."""
 
-    def __init__(self, index: int) -> None:
-        super().__init__(index)
-        self.index = index
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index, self.reason = index, reason
+
+
+def _reason(exc: Exception) -> str:
+    return f"{getattr(exc, 'code', 'refused')}: {exc}"
 
 
 def _consume_one(conn: Connection, ctx: Context, event: SyncEvent) -> str | None:
@@ -122,43 +126,59 @@ def _consume_one(conn: Connection, ctx: Context, event: SyncEvent) -> str | None
     except sync_consume.Rejected as exc:
         return str(exc)
     except (ApiError, LedgerError) as exc:
-        return f"{getattr(exc, 'code', 'refused')}: {exc}"
+        return _reason(exc)
     faults.point("central.accept.after_effect")
+    return None
+
+
+def _pass(
+    conn: Connection, ctx: Context, events: list[SyncEvent], lo: int, hi: int
+) -> tuple[int, str] | None:
+    """Apply events[lo:hi] in order under one savepoint, the board's row and the spends'
+    ledger writes held until the end. None when all were applied; else everything is rolled
+    back and the answer is (index, reason) of the refused event, or (-1, reason) when the
+    held ledger writes were refused at the end (which event's is not known)."""
+    try:
+        with conn.begin_nested(), board.held(conn), sync_held.held(conn):
+            for i in range(lo, hi):
+                reason = _consume_one(conn, ctx, events[i])
+                if reason is not None:
+                    raise _Refused(i, reason)
+    except _Refused as stop:
+        return stop.index, stop.reason
+    except sync_held.HeldRefused as exc:
+        return -1, _reason(exc.cause)
     return None
 
 
 def _consume(conn: Connection, ctx: Context, events: list[SyncEvent]) -> dict[int, str]:
     """Apply the effects of `events` in order; the reasons of the refused ones by index.
 
-    Fast pass: a whole run under one savepoint. A refusal is rare (a dead letter), so only
-    then does the run roll back to its savepoint and go again: the events before the
-    refused one together, the refused one under a savepoint of its own (rolled back: only
-    its dead letter stays), then the rest the same way. Every accepted effect is thus the
-    one it would be with a savepoint per event, without two statements per event for it.
-    The board's rows are held in memory for a run (`board.held`) and written at its end."""
+    One pass for the whole batch. A refusal is rare (a dead letter), so only then does the
+    pass roll back and go again: the events before the refused one in a pass of their own,
+    the refused one alone (rolled back: only its dead letter stays), then the rest the same
+    way; when held ledger writes are refused at a pass's end, that pass's events go one at
+    a time. Every accepted effect is thus the one it would be with a savepoint per event,
+    without two statements per event for it, and with the board's row and the ledger
+    written once per pass."""
     refused: dict[int, str] = {}
     at, end = 0, len(events)
     while at < len(events):
         if at < end:
-            try:
-                with conn.begin_nested(), board.held(conn):
-                    for i in range(at, end):
-                        reason = _consume_one(conn, ctx, events[i])
-                        if reason is not None:
-                            raise _Refused(i)
-            except _Refused as stop:
-                end = stop.index  # again: the run before it, then it alone
+            stop = _pass(conn, ctx, events, at, end)
+            if stop is not None and stop[0] >= 0:
+                end = stop[0]  # again: the pass before it, then it alone
                 continue
+            if stop is not None:
+                for i in range(at, end):
+                    alone = _pass(conn, ctx, events, i, i + 1)
+                    if alone is not None:
+                        refused[i] = alone[1]
         if end == len(events):
             break
-        reason = None
-        try:
-            with conn.begin_nested(), board.held(conn):
-                reason = _consume_one(conn, ctx, events[end])
-                if reason is not None:
-                    raise _Refused(end)  # rolled back: only its dead letter stays
-        except _Refused:
-            refused[end] = str(reason)
+        alone = _pass(conn, ctx, events, end, end + 1)
+        if alone is not None:
+            refused[end] = alone[1]
         at, end = end + 1, len(events)
     return refused
 

@@ -31,11 +31,11 @@ from sqlalchemy import Connection, select, update
 from loyalty.auth import Principal
 from loyalty.board import projection as board
 from loyalty.context import Context
-from loyalty.db.sync_tables import room_spends, stay_presence, sync_rooms
+from loyalty.db.sync_tables import stay_presence, sync_rooms
 from loyalty.db.tables import preferences, stays
-from loyalty.ledger import SYSTEM, TransferSpec, create_transfer, member_account
+from loyalty.ledger import SYSTEM, TransferSpec, member_account
 from loyalty.schemas import FolioLine
-from loyalty.services import benefits, rules_adapter, sync_feed
+from loyalty.services import benefits, rules_adapter, sync_feed, sync_held
 from loyalty.services import preferences as prefs_service
 from loyalty.services.members import get_member
 from sync import faults
@@ -119,7 +119,7 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
     transfer_id = None
     if breakdown.points > 0:
         transfer_id = f"t_rs_{key}"
-        create_transfer(
+        sync_held.post(
             conn,
             TransferSpec(
                 id=transfer_id,
@@ -131,12 +131,12 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
                 reference=stay.id,
                 chain_owner=member.pseudonym,
             ),
-            now=now,
+            now,
         )
         faults.point("central.consume.after_earn")  # points posted, the rest not yet
     spend_minor = int(breakdown.qualifying_spend * 100)
     if spend_minor > 0:
-        create_transfer(
+        sync_held.post(
             conn,
             TransferSpec(
                 id=f"t_rq_{key}",
@@ -148,10 +148,11 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
                 reference=stay.id,
                 chain_owner=member.pseudonym,
             ),
-            now=now,
+            now,
         )
-    conn.execute(
-        room_spends.insert().values(
+    sync_held.insert_spend(
+        conn,
+        dict(
             event_id=key,
             stay_id=stay.id,
             member_id=member.id,
@@ -162,7 +163,7 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
             points=breakdown.points,
             transfer_id=transfer_id,
             at=event.at,
-        )
+        ),
     )
 
 
@@ -286,7 +287,27 @@ CONSUMERS: dict[EventKind, Callable[[Connection, Context, SyncEvent], None]] = {
 }
 
 
+# Kinds whose effect reads nothing of the ledger and writes it only through `sync_held`:
+# the spends' ledger writes held for a pass may stay held across them; before any other
+# kind (a benefit, anything added later) they are written.
+LEDGER_FREE = frozenset(
+    {
+        EventKind.ROOM_SPEND,
+        EventKind.MINIBAR,
+        EventKind.PREFERENCES,
+        EventKind.ROOM_STATUS,
+        EventKind.ALERT,
+        EventKind.HOUSEKEEPING,
+        EventKind.ARRIVAL,
+        EventKind.DEPARTURE,
+        EventKind.CONFIG_APPLIED,
+    }
+)
+
+
 def consume(conn: Connection, ctx: Context, event: SyncEvent) -> None:
     handler = CONSUMERS.get(event.kind)
     if handler is not None:
+        if event.kind not in LEDGER_FREE:
+            sync_held.flush(conn)
         handler(conn, ctx, event)
