@@ -124,11 +124,18 @@ class CentralSection(_Section):
     pull_interval_s: Annotated[float, Field(ge=0.05, le=3600)] = 60.0
     push_interval_s: Annotated[float, Field(ge=0.05, le=3600)] = 10.0
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # Retry delays of the sync tasks (sync/worker.py): about `backoff_initial_s` after the
+    # first failure, doubling (with jitter) up to `backoff_max_s`; a Retry-After from central
+    # is honoured above both. The network chaos test shortens them to fit 2,000 faults.
+    backoff_initial_s: Annotated[float, Field(ge=0.001, le=60)] = 0.5
+    backoff_max_s: Annotated[float, Field(ge=0.001, le=300)] = 4.0
 
     @model_validator(mode="after")
     def _needs_key(self) -> CentralSection:
         if self.url is not None and self.credential_file is None:
             raise ValueError("central.url is set but central.credential_file is not")
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise ValueError("need central.backoff_initial_s <= central.backoff_max_s")
         return self
 
 

@@ -56,6 +56,27 @@ def make_client(config: RoomConfig) -> SyncClient | None:
     )
 
 
+def make_worker(
+    config: RoomConfig, store: AgentStore, hooks: Hooks, clock: Clock
+) -> SyncWorker | None:
+    """The sync worker the room's `[central]` section describes (None without one)."""
+    client = make_client(config)
+    if client is None:
+        return None
+    central = config.central
+    # Long-poll wait: the configured pull interval, capped below common proxy timeouts.
+    return SyncWorker(
+        SyncEngine(store, client),
+        store,
+        hooks,
+        clock,
+        wait_s=min(central.pull_interval_s, 25.0),
+        probe=client.probe,
+        backoff_initial_s=central.backoff_initial_s,
+        backoff_max_s=central.backoff_max_s,
+    )
+
+
 def status_event(status: RoomStatus) -> NewEvent:
     return NewEvent(EventKind.ROOM_STATUS, status.model_dump(mode="json"))
 
@@ -88,10 +109,6 @@ class SyncLink:
         on_credentials: Callable[[], None] | None = None,
         on_config: Callable[[], object] | None = None,
     ) -> SyncLink | None:
-        client = make_client(config)
-        if client is None:
-            return None
-        engine = SyncEngine(store, client)
         failures = room.metrics.sync_failures
         hooks = Hooks(
             status=room.status,
@@ -99,15 +116,11 @@ class SyncLink:
             status_event=lambda s: status_event(s.model_copy(update={"at": store.sync_now()})),
             failed=lambda op: failures.labels(op=op).inc(),
         )
-        # Long-poll wait: the configured pull interval, capped below common proxy timeouts.
-        worker = SyncWorker(
-            engine,
-            store,
-            hooks,
-            clock,
-            wait_s=min(config.central.pull_interval_s, 25.0),
-            probe=client.probe,
-        )
+        worker = make_worker(config, store, hooks, clock)
+        if worker is None:
+            return None
+        client = worker.engine.client
+        assert isinstance(client, SyncClient)
         link = cls(
             client, store, room, worker, models, on_credentials, on_config=on_config, clock=clock
         )

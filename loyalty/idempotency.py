@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from loyalty.db.tables import idempotency
 from loyalty.errors import ApiError
@@ -132,7 +132,10 @@ def run_idempotent(
                 except IntegrityError as race:
                     last = race
                     continue
-            except IntegrityError as race:
+            except (IntegrityError, OperationalError) as race:
+                # A deadlock or serialization failure (PostgreSQL) or a busy SQLite rolled
+                # the whole transaction back: safe to run again. The network chaos test
+                # found check-ins answered 500 when one deadlocked with a room's upload.
                 last = race
                 continue
             if existing is not None:

@@ -4,6 +4,7 @@ tests, with helpers to book and check in a member and to read what central recor
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class Central:
         self.keys = {role: self.key(role) for role in ("admin", "staff")}
         self.base_url = "http://central.invalid"
         self._n = 0
+        self.server_errors: list[str] = []  # 5xx answers `call` retried
 
     def key(self, role: str, **scope: Any) -> str:
         with self.engine.begin() as conn:
@@ -47,20 +49,29 @@ class Central:
     def agent_key(self, room: str) -> str:
         return self.key("agent", property_id=PROPERTY, room_id=room)
 
-    def call(self, method: str, path: str, role: str = "staff", **kwargs: Any) -> Any:
+    def call(
+        self, method: str, path: str, role: str = "staff", *, retries: int = 0, **kwargs: Any
+    ) -> Any:
+        """One staff/admin request; `retries`: a 5xx is tried again with the same
+        Idempotency-Key, as a client would (each 5xx answer is counted in `server_errors`)."""
         self._n += 1
         headers = {
             "Authorization": f"Bearer {self.keys[role]}",
             "Idempotency-Key": f"sync-test-{self._n}-{id(self)}",
         }
-        response = httpx.request(
-            method, self.base_url + path, headers=headers, timeout=30, **kwargs
-        )
+        for attempt in range(retries + 1):
+            response = httpx.request(
+                method, self.base_url + path, headers=headers, timeout=30, **kwargs
+            )
+            if response.status_code < 500 or attempt == retries:
+                break
+            self.server_errors.append(f"{method} {path}: {response.status_code}")
+            time.sleep(0.2 * (attempt + 1))
         assert response.status_code < 300, (response.status_code, response.text)
         return response.json()
 
-    def checked_in_member(self, room: str, nights: int = 2) -> tuple[str, str]:
-        member = str(self.call("POST", "/v1/members", json={})["id"])
+    def checked_in_member(self, room: str, nights: int = 2, *, retries: int = 0) -> tuple[str, str]:
+        member = str(self.call("POST", "/v1/members", json={}, retries=retries)["id"])
         now = self.clock.now()
         stay = str(
             self.call(
@@ -73,9 +84,10 @@ class Central:
                     "departure": (now + timedelta(days=nights)).isoformat(),
                     "nightly_rate": "800.00",
                 },
+                retries=retries,
             )["id"]
         )
-        self.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": room})
+        self.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": room}, retries=retries)
         return member, stay
 
     # --- what central recorded -----------------------------------------------------------
