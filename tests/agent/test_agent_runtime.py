@@ -281,8 +281,8 @@ def test_config_errors_say_setting_value_and_fix(tmp_path: Path) -> None:
         "color = 'blue'",
     ):
         assert expected in text, (expected, text)
-    with pytest.raises(ConfigError, match="backoff_initial_s <= central.backoff_max_s"):
-        central = {"backoff_initial_s": 5, "backoff_max_s": 1}
+    central = {"backoff_initial_s": 5, "backoff_max_s": 1}
+    with pytest.raises(ConfigError, match=r"backoff_initial_s <= central\.backoff_max_s"):
         parse_room_config(
             {"room": {"property_id": "P", "room_id": "1"}, "central": central}, source="room.toml"
         )

@@ -113,7 +113,11 @@ async def main() -> int:
         sealer=Sealer.from_file(config.store.path.parent / "device.key"),
     )
     guest = Guest(store, args.changes, args.seed)
-    hooks = Hooks(status=lambda: guest.status, status_event=status_event)
+    hooks = Hooks(
+        status=lambda: guest.status,
+        # As agent.sync_link stamps it: central orders a room's reports by this time.
+        status_event=lambda s: status_event(s.model_copy(update={"at": store.sync_now()})),
+    )
     worker = make_worker(config, store, hooks, clock)
     assert worker is not None, "the room file has no [central]"
 

@@ -198,7 +198,7 @@ class ChaosStage:
 
     def push_config(self, room: Room) -> None:
         self._n += 1
-        body = {"settings": {"eco_setback_c": float(self._n % 5), "n": self._n}}
+        body = {"settings": {"energy": {"away_setback_c": 3.0 + self._n % 5}}}
         path = f"/v1/sync/rooms/{PROPERTY}/{room.name}/config"
         doc = self.central.call("PUT", path, "admin", json=body, retries=RETRIES)
         self.config_version[room.name] = int(doc["version"])
