@@ -32,6 +32,7 @@ from sync.wire import Alert, EventKind
 
 if TYPE_CHECKING:
     from agent.sqlite_db import Database
+    from smartroom.clock import Clock
     from sync.wire import SyncEvent
 
 log = get_logger("agent.store")
@@ -59,7 +60,9 @@ class ClockStore:
     """Mixin: expects `db`, `_clock`, `_wall_ms()`, `_hlc()`, `_save_hlc()`, `commit()`."""
 
     db: Database
+    _clock: Clock
     clock_offset_ms: int = 0
+    _offset_basis: int | None = None  # own wall minus monotonic (ms) when it was measured
     _skew_alert: Alert | None = None
 
     if TYPE_CHECKING:
@@ -74,8 +77,18 @@ class ClockStore:
     def _hlc_wall_ms(self) -> int:
         """The wall time the room's stamps use: its own, or central's when they disagree by
         more than central accepts."""
-        offset = self.clock_offset_ms
-        return self._wall_ms() + (offset if abs(offset) > MAX_SKEW_MS else 0)
+        raw, offset = self._wall_ms(), self.clock_offset_ms
+        if abs(offset) <= MAX_SKEW_MS:
+            return raw
+        basis = self._offset_basis
+        if basis is not None and abs(raw - self._monotonic_ms() - basis) > MAX_SKEW_MS:
+            # The wall clock was stepped since central was read (NTP fixed it): the offset
+            # is stale; the room's own time until the next exchange measures again.
+            return raw
+        return raw + offset
+
+    def _monotonic_ms(self) -> int:
+        return int(self._clock.monotonic() * 1000)
 
     def sync_now(self) -> datetime:
         """The time the room's reports carry (`SyncEvent.at`, a status's `at`): its clock,
@@ -90,8 +103,10 @@ class ClockStore:
 
     def _measure(self, remote: Stamp) -> None:
         """Take central's stamp as its clock reading; raise or clear the skew alert."""
-        offset = remote.wall_ms - self._wall_ms()
+        raw = self._wall_ms()
+        offset = remote.wall_ms - raw
         self.clock_offset_ms = offset
+        self._offset_basis = raw - self._monotonic_ms()
         skewed = abs(offset) > MAX_SKEW_MS
         way = "ahead of" if offset < 0 else "behind"
         detail = (

@@ -31,6 +31,13 @@ T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
+class NtpClock(FakeClock):
+    """A room clock NTP can step: the wall time moves, the monotonic time does not."""
+
+    def ntp_step(self, when: datetime) -> None:
+        self._now = when
+
+
 @pytest.fixture(scope="module")
 def central_clock() -> FakeClock:
     return FakeClock(T0)
@@ -79,7 +86,7 @@ async def test_a_day_of_clock_skew_converges_without_losing_data(
 ) -> None:
     room = room_name()
     member, stay = served.checked_in_member(room)
-    room_clock = FakeClock(central_clock.now() + skew)
+    room_clock = NtpClock(central_clock.now() + skew)
     store = open_store(tmp_path / "agent.db", room_clock, room)
     engine = engine_for(store, served.base_url, served.agent_key(room), timeout_s=10)
     try:
@@ -138,9 +145,12 @@ async def test_a_day_of_clock_skew_converges_without_losing_data(
         assert profile["climate"]["setpoint_c"]["value"] == 22.5
 
         # The clock is fixed (NTP): the alert clears at the next exchange.
-        room_clock.set(central_clock.now())
-        engine.clock_checked = False
+        room_clock.ntp_step(central_clock.now())
         spend(store, stay, member)
+        # The room sees its offset is stale (its wall clock moved, its monotonic clock did
+        # not) and stamps with its own, now right, time at once, not a day off.
+        assert Stamp.parse(store.hlc_last()).wall_ms <= _ms(central_clock.now()) + 1000
+        engine.clock_checked = False
         await engine.push()
         assert store.clock_alerts() == [] and "clock_skew" not in _board_alerts(served, room)
         assert store.rejected_events() == [] and served.spend_points(member)[0] == 2
