@@ -9,9 +9,9 @@ so production pays one attribute check per point. The value is a comma-separated
 
     faults.point("agent.apply.after_items")
 
-`SMARTROOM_FAULTS_LOG=path` (or `configure(..., log=path)`) appends the point's name to that
+`SMARTROOM_FAULTS_LOG=path` (or `configure(..., log=path)`) appends "<pid> <point>" to that
 file just before the kill, so the parent of a killed process knows where it died (the kill
-harness asserts every point was hit from these lines).
+rig, tests/sync/kill_rig.py, asserts every point was hit from these lines).
 
 Tests can instead install a hook (`set_hook`) that raises, to simulate a crash in-process
 (the stateful model does: its "crash" discards the uncommitted transaction, as SIGKILL would).
@@ -94,6 +94,6 @@ def point(name: str) -> None:
     if die:
         if _log is not None:  # one line, appended: the kernel keeps it when we die
             fd = os.open(_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            os.write(fd, f"{name}\n".encode())
+            os.write(fd, f"{os.getpid()} {name}\n".encode())
             os.close(fd)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -1,113 +1,70 @@
-"""Crash at every point: the agent (a process of its own, tests/sync/sync_drill.py) SIGKILLs
-itself at each named fault point of its write and sync paths, then at random points, and
-its SQLite passes an integrity check after each kill. Central is served in the test process
-(`loyalty serve` took ~30 s to start on the loaded CI machine); its accept-path points are
-not killed here (see docs/sync.md, "Not done"). In the end central holds every event the
-room wrote exactly once and the member earned for every purchase once."""
+"""Crash at every point (issue 16, fault test 2): at least 200 real SIGKILLs per run of the
+room's sync and of central, at each named fault point of the agent's write and sync paths
+and of central's accept, earn and pull paths (every point at least once), at random points
+and at random moments from outside; the databases pass `PRAGMA integrity_check` and the sync
+invariants hold after every kill, and after healing nothing is lost or counted twice.
+
+The work is done by tests/sync/kill_rig.py (a pre-imported parent forking central and agent
+processes, so a kill costs a fork, not an interpreter start); this test runs it as a process
+of its own and reads its summary. Budget: ~120 s on a quiet 2-core machine (docs/sync.md).
+"""
 
 from __future__ import annotations
 
-import os
-import signal
-import sqlite3
+import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sync_harness import Central, room_name
 
-from smartroom.clock import SystemClock
-from smartroom.services import AppServer
 from sync.faults import POINTS
 
 HERE = Path(__file__).resolve().parent
-AGENT_POINTS = [p for p in POINTS if p.startswith("agent.")]
-SPENDS = 12
-pytestmark = [pytest.mark.timeout(600)]
+KILLS = 200
+pytestmark = [pytest.mark.timeout(900)]
 
 
-class Served:
-    url = ""
-
-
-@pytest.fixture
-def stage(tmp_path: Path) -> Iterator[tuple[Central, Served, list[str]]]:
-    central = Central(f"sqlite:///{tmp_path / 'central.db'}", SystemClock())
-    room = room_name()
-    with AppServer(central.app) as server:
-        central.base_url = server.url
-        served = Served()
-        served.url = server.url
-        member, stay = central.checked_in_member(room)
-        yield central, served, [room, member, stay, central.agent_key(room)]
-    central.engine.dispose()
-
-
-def drill(
-    tmp: Path, central: Served, args: list[str], faults: str = "", spends: int = SPENDS
-) -> int:
-    room, member, stay, key = args
-    env = {**os.environ, "SMARTROOM_FAULTS": faults}
+def run_rig(
+    work: Path, kills: int, env: dict[str, str] | None = None
+) -> tuple[int, str, dict[str, Any]]:
+    """Run the kill rig; (exit code, its output, its summary)."""
+    summary = work / "summary.json"
     run = subprocess.run(
         [
             sys.executable,
-            str(HERE / "sync_drill.py"),
-            "--db",
-            str(tmp / "agent.db"),
-            "--url",
-            central.url,
-            "--key",
-            key,
-            "--room",
-            room,
-            "--stay",
-            stay,
-            "--member",
-            member,
-            "--spends",
-            str(spends),
+            str(HERE / "kill_rig.py"),
+            "--kills",
+            str(kills),
+            "--work",
+            str(work),
+            "--json",
+            str(summary),
+            "--time-limit",
+            "780",
         ],
         env=env,
         capture_output=True,
-        timeout=120,
+        text=True,
+        timeout=840,
         check=False,
     )
-    return run.returncode
+    output = run.stdout + run.stderr[-4000:]
+    return run.returncode, output, json.loads(summary.read_text()) if summary.exists() else {}
 
 
-def integrity(path: Path) -> None:
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-
-def test_sigkill_at_every_point_then_at_random(
-    tmp_path: Path, stage: tuple[Central, Served, list[str]]
+def test_200_sigkills_at_every_point_and_at_random(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    central, process, args = stage  # `process`: where the room reaches central
-    kills = 0
-    total = SPENDS
-    for point in AGENT_POINTS:  # every agent point is hit: the drill dies there
-        total += 2  # new purchases, so every path runs again
-        code = drill(tmp_path, process, args, f"{point}@1", spends=total)
-        assert code == -signal.SIGKILL, point
-        kills += 1
-        integrity(tmp_path / "agent.db")
-    for seed in range(4):  # random points in the agent
-        total += 1
-        code = drill(tmp_path, process, args, f"random:0.05:{seed}", spends=total)
-        kills += code == -signal.SIGKILL
-        integrity(tmp_path / "agent.db")
-    assert drill(tmp_path, process, args, spends=total) == 0  # healed: the drill finishes
-    integrity(tmp_path / "agent.db")
-    integrity(tmp_path / "central.db")
-    with sqlite3.connect(tmp_path / "agent.db") as conn:
-        ours = {r[0] for r in conn.execute("SELECT event_id FROM outbox")}
-        agent_id = conn.execute("SELECT value FROM meta WHERE key = 'agent_id'").fetchone()[0]
-        spends = conn.execute("SELECT count(*) FROM outbox WHERE kind='room_spend'").fetchone()[0]
-    assert spends == total
-    assert central.event_ids(agent_id) == ours
-    count, points = central.spend_points(args[1])
-    assert count == total and central.points(args[1]) == points > 0
-    print(f"sync crash test: {kills} SIGKILLs, {total} purchases, none lost or doubled")
+    code, output, summary = run_rig(tmp_path, KILLS)
+    with capsys.disabled():  # the kill count belongs in the CI log
+        print(f"\nsync crash test: {output.splitlines()[0] if output else 'no output'}")
+    assert code == 0, output
+    assert summary["kills"] >= KILLS
+    assert summary["points_missed"] == [] and set(summary["points_hit"]) == set(POINTS)
+    assert summary["agent_kills"] > 0 and summary["central_kills"] > 0
+    assert summary["external_agent_kills"] > 0 and summary["external_central_kills"] > 0
+    assert summary["heals"] >= 2 and summary["checks"] >= summary["cycles"]
+    assert summary["lost"] == 0 and summary["doubled"] == 0
+    assert summary["purchases"] > 0 and summary["points"] > 0
