@@ -301,17 +301,23 @@ class Rig:
             "Authorization": f"Bearer {self.keys[role]}",
             "Idempotency-Key": f"kill-rig-{next(self._n)}",
         }
+        failure: Exception | None = None
         for _ in range(3):
             self.ensure_central()
             try:
                 response = self.http.request(method, self.url + path, headers=headers, **kw)
             except httpx.TransportError as exc:
-                check(self.ensure_central(), f"central alive but not answering: {exc!r}")
+                # A request of a room killed mid-cycle may still run in central and kill it
+                # at an armed point under this one: give a dying central time to be reaped.
+                failure = exc
+                deadline = time.monotonic() + 2.0
+                while not self.ensure_central() and time.monotonic() < deadline:
+                    time.sleep(0.01)
                 continue
             if response.status_code >= 300:
                 raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
             return response.json()
-        raise Violation(f"{method} {path}: central did not answer three times")
+        raise Violation(f"{method} {path}: central did not answer three times: {failure!r}")
 
     def setup(self) -> None:
         self.start_central("")
@@ -342,7 +348,8 @@ class Rig:
             )
             self.central_pref = cycle
         if cycle % 5 == 0:
-            self.call("PUT", f"{room}/config", "admin", json={"settings": {"cycle": cycle}})
+            settings = {"settings": {"scenes": {"default_light_pct": cycle % 101}}}
+            self.call("PUT", f"{room}/config", "admin", json=settings)
 
     # --- the plan -----------------------------------------------------------------------------
 
