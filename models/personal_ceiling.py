@@ -29,9 +29,11 @@ inner building-grouped split of those folds (honest), except where a line says o
      to the mean at the person's earlier votes of each class, the change of the population's
      log-odds since the last vote.
 3. Hindsight ceilings that know what no room can: ALL the person's other votes, the future
-   included (leave-one-out), either as their majority or as a head over the same kinds of
-   features plus both neighbouring votes and the temperature change to each; and the leaky
-   per-person majority that includes the scored vote itself.
+   included (leave-one-out), as their majority, as a head over the same kinds of features plus
+   both neighbouring votes and the temperature change to each, or as a per-person model (the
+   population's log-odds plus the person's class bias and temperature slope, MAP-fitted on
+   those votes); and, leaky, the per-person majority and the per-person model fitted on all
+   votes INCLUDING the scored one.
 4. For the online and hindsight heads, the best accuracy any decision weights reach, and the
    best accuracy with macro-F1 ≥ 0.65 and κ ≥ 0.46 at the same time (weights chosen on the
    scored votes: optimistic).
@@ -225,6 +227,39 @@ def hindsight_features(v: Votes) -> tuple[FloatArray, IntArray]:
     return np.nan_to_num(np.asarray(feats)), np.asarray(majority, dtype=np.int64)
 
 
+def per_person_fit(v: Votes, *, slope: bool, sd: float, include_self: bool) -> IntArray:
+    """Hindsight per-person model: the population's log-odds plus the person's own class bias
+    (and temperature slope, as a shift of the odds with the room), fitted by MAP with a
+    Gaussian prior (sd) on ALL the person's other votes — future included — or, leaky, on all
+    of them including the scored one. The room is measured relative to the scored vote's, so
+    the prediction is the population plus the person's bias at that temperature."""
+    members: dict[int, list[int]] = {}
+    for j, _ in enumerate(v.rows):
+        members.setdefault(int(v.person[j]), []).append(j)
+    k = 4 if slope else 3
+    pred = []
+    for j in map(int, np.flatnonzero(v.same)):
+        r = int(v.rows[j])
+        fit = np.asarray([v.rows[m] for m in members[int(v.person[j])] if include_self or m != j])
+        lp, target = v.logp[fit], np.eye(3)[v.y[fit]]
+        jac = np.zeros((len(fit), 3, k))
+        jac[:, :, :3] = np.eye(3)
+        if slope:
+            jac[:, :, 3] = (v.ta[fit] - v.ta[r])[:, None] * SIGN
+        theta = np.zeros(k)
+        for _ in range(8):  # Newton steps on a concave log-posterior
+            z = lp + jac @ theta
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            grad = np.einsum("nck,nc->k", jac, target - p) - theta / sd**2
+            cov = p[:, :, None] * np.eye(3) - p[:, :, None] * p[:, None, :]
+            hess = np.einsum("nck,ncd,ndl->kl", jac, cov, jac) + np.eye(k) / sd**2
+            theta = theta + np.linalg.solve(hess, grad)
+        z = v.logp[r] + theta[:3]
+        pred.append(v.decide_pop(np.exp(z - z.max()) / np.exp(z - z.max()).sum(), r))
+    return np.asarray(pred, dtype=np.int64)
+
+
 def head_cv(v: Votes, x: FloatArray, make: Factory) -> tuple[IntArray, FloatArray]:
     """Building-grouped: fitted on the other folds' votes, decision weights from an inner
     grouped split of those folds. Returns the decisions and the held-out probabilities."""
@@ -368,6 +403,15 @@ def main(argv: list[str]) -> int:
         if "--boosting" in argv:
             pred, _ = head_cv(v, h, boosting)
             print(_line("hindsight head (gradient boosting)", scores(y, pred)))
+        for sd in (1.0, 3.0):
+            for slope in (False, True):
+                what = "class bias + temperature slope" if slope else "class bias"
+                for include_self in (False, True):
+                    who = (
+                        "ALL votes incl. the scored one (leaky)" if include_self else "other votes"
+                    )
+                    pred = per_person_fit(v, slope=slope, sd=sd, include_self=include_self)
+                    print(_line(f"hindsight per-person {what}, sd {sd}, {who}", scores(y, pred)))
         leaky = np.zeros(len(v.rows), dtype=np.int64)
         for pid in np.unique(v.person):
             m = v.person == pid

@@ -8,7 +8,7 @@ import pandas as pd
 
 from agent.comfort.features import CLASSES
 from models.data import dataset_from_frame
-from models.personal_ceiling import Votes, hindsight_features, online_features
+from models.personal_ceiling import Votes, hindsight_features, online_features, per_person_fit
 
 
 def _votes(labels: list[str]) -> Votes:
@@ -55,3 +55,13 @@ def test_hindsight_features_never_see_the_scored_vote() -> None:
         flipped[int(r)] = CLASSES[(CLASSES.index(labels[int(r)]) + 1) % 3]
         again, _ = hindsight_features(_votes(flipped))
         np.testing.assert_array_equal(base[i], again[i])
+
+
+def test_the_per_person_fit_leaves_out_the_scored_vote() -> None:
+    labels = ["cooler", "cooler", "no change", "cooler", "warmer", "warmer"]
+    v = _votes(labels)
+    flipped = _votes([*labels[:4], "cooler", "warmer"])  # row 4's own vote differs
+    row = {int(r): i for i, r in enumerate(v.scored)}
+    a = per_person_fit(v, slope=True, sd=3.0, include_self=False)
+    b = per_person_fit(flipped, slope=True, sd=3.0, include_self=False)
+    assert a[row[4]] == b[row[4]]
