@@ -52,7 +52,10 @@ def make_client(config: RoomConfig) -> SyncClient | None:
     if central.url is None or central.credential_file is None:
         return None
     return SyncClient(
-        central.url, read_agent_key(central.credential_file), timeout_s=central.timeout_s
+        central.url,
+        read_agent_key(central.credential_file),
+        timeout_s=central.timeout_s,
+        key_file=central.credential_file,  # re-read on a 401: a rotated key needs no restart
     )
 
 

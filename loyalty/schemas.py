@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
 from loyalty.edge.fields import Day, Moment, Money, Points, Share, Switch
 from sync.wire import ModelManifest, OpaqueId, PropertyId, RoomId, RoomKey
@@ -163,6 +163,22 @@ class FolioLine(Request):
     category: Name = Field(description="room, fnb, spa, minibar, ... (programme categories)")
     amount: MoneyIn
     description: Text | None = None
+    reference: OpaqueId | None = Field(
+        default=None,
+        description="the posting's id (for an in-room spend: the reference or event id the "
+        "room posted it with); a room spend with the same id is this line, earning once",
+    )
+    void: bool = Field(
+        default=False,
+        description="this line cancels the spend `reference` names (from the room or the "
+        "folio): its points are taken back",
+    )
+
+    @model_validator(mode="after")
+    def _void_names(self) -> FolioLine:
+        if self.void and self.reference is None:
+            raise ValueError("a void line needs the reference of the spend it cancels")
+        return self
 
 
 class CheckOut(Request):

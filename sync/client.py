@@ -77,6 +77,7 @@ class SyncClient:
         *,
         timeout_s: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        key_file: Path | None = None,
     ) -> None:
         # httpx (and its TLS context) load with the first client: a room without a central
         # URL never imports them; a plain-http central needs no CA bundle in memory (1.4 MB).
@@ -93,6 +94,10 @@ class SyncClient:
             transport=transport or httpx.AsyncHTTPTransport(retries=0, verify=tls),
             follow_redirects=False,
         )
+        # Key rotation without a restart: on a 401 the credential file is read again and,
+        # when it holds a new key, the request is retried with it (the outbox stays put).
+        self._key_file = key_file
+        self._token = token
         self.bytes_sent = 0
         self.bytes_received = 0
         self.offers: list[ModelManifest] = []  # model offers, fed by the models stream
@@ -127,6 +132,8 @@ class SyncClient:
         self.bytes_received += len(response.content)
         if len(response.content) > MAX_RESPONSE_BYTES:
             raise SyncError(f"POST {path}: response larger than {MAX_RESPONSE_BYTES} B")
+        if response.status_code == 401 and self._new_key():
+            return await self._post(path, body, read_s)
         if response.status_code >= 400:
             raise SyncError(
                 f"POST {path}: HTTP {response.status_code} {response.text[:200]}",
@@ -134,6 +141,20 @@ class SyncClient:
                 retry_after=_retry_after(response),
             )
         return response.content
+
+    def _new_key(self) -> bool:
+        """Whether the credential file now holds another key (then used from here on)."""
+        if self._key_file is None:
+            return False
+        try:
+            token = read_agent_key(self._key_file)
+        except SyncError:
+            return False  # unreadable or unsafe: keep the key we have, the 401 stands
+        if token == self._token:
+            return False
+        self._token = token
+        self._http.headers["Authorization"] = f"Bearer {token}"
+        return True
 
     async def upload(self, batch: SyncUpload) -> SyncUploadResult:
         raw = await self._post("/v1/sync/upload", batch.model_dump_json().encode(), self.timeout_s)

@@ -388,6 +388,9 @@ class RoomSpend(Wire):
     quantity: Annotated[int, Field(ge=1, le=100)] = 1
     amount: Money  # the line's total, a decimal string ("36.00")
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+    # The POS posting id the PMS folio will show for this charge: a folio line with the
+    # same reference is this spend and earns once. Absent: the event id is the reference.
+    reference: OpaqueId | None = None
 
 
 class SyncUpload(Document):

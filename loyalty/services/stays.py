@@ -15,7 +15,7 @@ from loyalty.db.tables import stay_moves, stays, transfers
 from loyalty.errors import ApiError
 from loyalty.ledger import SYSTEM, TransferSpec, create_transfer, get_transfer, member_account
 from loyalty.schemas import CheckOut, FolioLine, RuleLine, StayCreate, StayView
-from loyalty.services import benefits, rules_adapter, sync_feed
+from loyalty.services import benefits, folio, rules_adapter, sync_feed
 from loyalty.services.agent import WIRE_TIERS
 from loyalty.services.members import get_member, touch_activity
 from loyalty.services.presence import derived_stay_secret_b64
@@ -46,13 +46,12 @@ def stay_view(conn: Connection, row: Any, **extra: Any) -> StayView:
         pending = held.amount if held and row.status == "checked_in" else 0
     if row.status == "checked_out":
         t = transfers.c
-        posted = int(
-            conn.execute(
-                select(func.coalesce(func.sum(t.amount), 0)).where(
-                    t.reference == row.id, t.ledger == "points", t.flags.in_(("single", "post"))
-                )
-            ).scalar_one()
-        )
+        for code, amount in conn.execute(
+            select(t.code, func.coalesce(func.sum(t.amount), 0))
+            .where(t.reference == row.id, t.ledger == "points", t.flags.in_(("single", "post")))
+            .group_by(t.code)
+        ).all():
+            posted += -int(amount) if code == folio.REVERSAL else int(amount)  # voided spends
     room_key = RoomKey.model_validate_json(row.room_key_json) if row.room_key_json else None
     return StayView(
         id=row.id,
@@ -230,71 +229,66 @@ def change_room(conn: Connection, ctx: Context, stay_id: str, room_id: str) -> N
 
 
 def check_out(conn: Connection, ctx: Context, stay_id: str, body: CheckOut) -> list[RuleLine]:
+    """Post the folio. Its lines are kept and reconciled with the spends the room already
+    posted (`loyalty.services.folio`): the stay earns the rules over its distinct spends,
+    the pending points are posted towards that and the rest credited (or, when the folio
+    voids room spends that already earned, taken back)."""
     row = get_stay(conn, stay_id)
     member = get_member(conn, row.member_id, for_update=True)
     row = get_stay(conn, stay_id)
     _require(row, "checked_in", action="check out")
     now = ctx.clock.now()
-    breakdown = rules_adapter.stay_earn(
-        ctx.programme,
-        tier=member.tier,
-        check_in=row.arrival.date(),
-        check_out=now.date() if now.date() < row.departure.date() else row.departure.date(),
-        channel=row.channel,
-        room_type=row.room_type,
-        folio=body.folio,
+    conn.execute(
+        update(stays)
+        .where(stays.c.id == stay_id)
+        .values(
+            status="checked_out", checked_out_at=now, ble_secret_b64=None, earn_tier=member.tier
+        )
     )
-    points = breakdown.points
+    folio.record_folio(conn, stay_id, body.folio, now)
+    row = get_stay(conn, stay_id)
+    breakdown = folio.target(ctx, conn, row, member.tier, now)
     owner = member.pseudonym
-    points_account = member_account(owner, "points")
+    due = breakdown.points - folio.held(conn, stay_id, "points")
     held = get_transfer(conn, row.pending_transfer_id) if row.pending_transfer_id else None
     posted = 0
     if held is not None:
-        posted = min(points, held.amount)
+        posted = min(max(due, 0), held.amount)
         create_transfer(
             conn,
             TransferSpec(
                 id=new_id("t_"),
                 ledger="points",
-                flags="post",
+                flags="post" if posted > 0 else "void",
                 pending_id=held.id,
-                amount=posted,
-                code="stay_post",
+                amount=posted if posted > 0 else None,
+                code="stay_post" if posted > 0 else "stay_void",
                 reference=stay_id,
             ),
             now=now,
         )
-    if points > posted:
-        create_transfer(
-            conn,
-            TransferSpec(
-                id=new_id("t_"),
-                ledger="points",
-                debit=SYSTEM["points:issuance"],
-                credit=points_account,
-                amount=points - posted,
-                code="stay_earn",
-                reference=stay_id,
-                chain_owner=owner,
-            ),
-            now=now,
-        )
-    spend_minor = int(breakdown.qualifying_spend * 100)
-    if spend_minor > 0:
-        create_transfer(
-            conn,
-            TransferSpec(
-                id=new_id("t_"),
-                ledger="qualifying",
-                debit=SYSTEM["qualifying:issuance"],
-                credit=member_account(owner, "qualifying"),
-                amount=spend_minor,
-                code="stay_spend",
-                reference=stay_id,
-                chain_owner=owner,
-            ),
-            now=now,
-        )
+    folio.post_difference(
+        conn,
+        stay_id,
+        owner,
+        "points",
+        due - posted,
+        transfer_id=new_id("t_"),
+        code="stay_earn",
+        now=now,
+    )
+    spend_due = folio.qualifying_minor(breakdown) - folio.held(conn, stay_id, "qualifying")
+    folio.post_difference(
+        conn,
+        stay_id,
+        owner,
+        "qualifying",
+        spend_due,
+        transfer_id=new_id("t_"),
+        code="stay_spend",
+        now=now,
+    )
+    points = breakdown.points
     create_transfer(
         conn,
         TransferSpec(
@@ -308,11 +302,6 @@ def check_out(conn: Connection, ctx: Context, stay_id: str, body: CheckOut) -> l
             chain_owner=owner,
         ),
         now=now,
-    )
-    conn.execute(
-        update(stays)
-        .where(stays.c.id == stay_id)
-        .values(status="checked_out", checked_out_at=now, ble_secret_b64=None)
     )
     frontdesk.checked_out(conn, row.property_id, row.room_id, now)
     if points > 0:

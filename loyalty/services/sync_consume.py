@@ -31,11 +31,10 @@ from sqlalchemy import Connection, select, update
 from loyalty.auth import Principal
 from loyalty.board import projection as board
 from loyalty.context import Context
-from loyalty.db.sync_tables import stay_presence, sync_rooms
-from loyalty.db.tables import preferences, stays
-from loyalty.ledger import SYSTEM, TransferSpec, member_account
-from loyalty.schemas import FolioLine
-from loyalty.services import benefits, rules_adapter, sync_feed, sync_held
+from loyalty.db.sync_tables import room_spends, stay_presence, sync_rooms
+from loyalty.db.tables import preferences, stay_moves, stays
+from loyalty.ledger.errors import LedgerError
+from loyalty.services import benefits, folio, sync_feed, sync_held
 from loyalty.services import preferences as prefs_service
 from loyalty.services.members import get_member
 from sync import faults
@@ -51,8 +50,6 @@ from sync.wire import (
     new_id,
 )
 
-# The programme's folio category for each kind of in-room spend.
-FOLIO_CATEGORY = {"minibar": "minibar", "room_service": "fnb", "in_room_purchase": "minibar"}
 SPEND_STAYS = ("checked_in", "checked_out")
 
 
@@ -89,12 +86,30 @@ def _stay_of(conn: Connection, event: SyncEvent) -> Any:
     if event.stay_id is None:
         raise Rejected("stay_id: required for this kind")
     row = conn.execute(select(stays).where(stays.c.id == event.stay_id)).first()
-    if row is None or (row.property_id, row.room_id) != (event.property_id, event.room_id):
+    here = row is not None and (row.property_id, row.room_id) == (event.property_id, event.room_id)
+    if row is not None and not here:
+        # Moved out since (a room change): what happened in this room before still counts.
+        m = stay_moves.c
+        here = (
+            conn.execute(
+                select(m.id).where(
+                    m.stay_id == row.id,
+                    m.property_id == event.property_id,
+                    m.from_room == event.room_id,
+                )
+            ).first()
+            is not None
+        )
+    if row is None or not here:
         raise Rejected(f"stay_id: no stay {event.stay_id} in this room")
     return row
 
 
 def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
+    """Recorded as one of the stay's spends, then the stay's earn is settled
+    (`loyalty.services.folio`): the points and qualifying spend the rules give the stay's
+    distinct spends, less what it already holds. A spend the folio already billed (same
+    reference) or voided changes nothing."""
     spend: RoomSpend = _payload(RoomSpend, event)
     if event.kind is EventKind.MINIBAR and spend.category != "minibar":
         raise Rejected("payload.category: a minibar event is a minibar spend")
@@ -104,66 +119,56 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
     if spend.currency != ctx.programme.currency:
         raise Rejected(f"payload.currency: the programme counts {ctx.programme.currency}")
     member = get_member(conn, stay.member_id, for_update=True)
-    amount = Decimal(spend.amount)
-    breakdown = rules_adapter.stay_earn(
-        ctx.programme,
-        tier=member.tier,
-        check_in=stay.arrival.date(),
-        check_out=stay.departure.date(),
-        channel=stay.channel,
-        room_type=stay.room_type,
-        folio=[FolioLine(category=FOLIO_CATEGORY[spend.category], amount=amount)],
-    )
     now = ctx.clock.now()
     key = effect_key(event)
-    transfer_id = None
-    if breakdown.points > 0:
-        transfer_id = f"t_rs_{key}"
-        sync_held.post(
-            conn,
-            TransferSpec(
-                id=transfer_id,
-                ledger="points",
-                debit=SYSTEM["points:issuance"],
-                credit=member_account(member.pseudonym, "points"),
-                amount=breakdown.points,
-                code="room_spend",
-                reference=stay.id,
-                chain_owner=member.pseudonym,
-            ),
-            now,
-        )
-        faults.point("central.consume.after_earn")  # points posted, the rest not yet
-    spend_minor = int(breakdown.qualifying_spend * 100)
-    if spend_minor > 0:
-        sync_held.post(
-            conn,
-            TransferSpec(
-                id=f"t_rq_{key}",
-                ledger="qualifying",
-                debit=SYSTEM["qualifying:issuance"],
-                credit=member_account(member.pseudonym, "qualifying"),
-                amount=spend_minor,
-                code="room_spend",
-                reference=stay.id,
-                chain_owner=member.pseudonym,
-            ),
-            now,
-        )
-    sync_held.insert_spend(
-        conn,
-        dict(
+    conn.execute(
+        room_spends.insert().values(
             event_id=key,
             stay_id=stay.id,
             member_id=member.id,
             category=spend.category,
             item=spend.item,
-            amount_minor=int(amount * 100),
+            amount_minor=int(Decimal(spend.amount) * 100),
             currency=spend.currency,
-            points=breakdown.points,
-            transfer_id=transfer_id,
+            points=0,
+            transfer_id=None,
             at=event.at,
-        ),
+            reference=spend.reference,
+        )
+    )
+    tier = stay.earn_tier if stay.status == "checked_out" and stay.earn_tier else member.tier
+    target = folio.target(ctx, conn, stay, tier, now)
+    points = target.points - folio.held(conn, stay.id, "points")
+    transfer_id = f"t_rs_{key}"
+    try:
+        folio.post_difference(
+            conn,
+            stay.id,
+            member.pseudonym,
+            "points",
+            points,
+            transfer_id=transfer_id,
+            code="room_spend",
+            now=now,
+        )
+        faults.point("central.consume.after_earn")  # points posted, the rest not yet
+        qualifying = folio.qualifying_minor(target) - folio.held(conn, stay.id, "qualifying")
+        folio.post_difference(
+            conn,
+            stay.id,
+            member.pseudonym,
+            "qualifying",
+            qualifying,
+            transfer_id=f"t_rq_{key}",
+            code="room_spend",
+            now=now,
+        )
+    except LedgerError as exc:
+        raise Rejected(f"ledger: {exc}") from None
+    conn.execute(
+        update(room_spends)
+        .where(room_spends.c.event_id == key)
+        .values(points=points, transfer_id=transfer_id if points else None)
     )
 
 
@@ -288,12 +293,11 @@ CONSUMERS: dict[EventKind, Callable[[Connection, Context, SyncEvent], None]] = {
 
 
 # Kinds whose effect reads nothing of the ledger and writes it only through `sync_held`:
-# the spends' ledger writes held for a pass may stay held across them; before any other
-# kind (a benefit, anything added later) they are written.
+# what is held for a pass may stay held across them; before any other kind (a spend, which
+# reads the stay's transfers and spends to reconcile them with its folio; a benefit;
+# anything added later) it is written.
 LEDGER_FREE = frozenset(
     {
-        EventKind.ROOM_SPEND,
-        EventKind.MINIBAR,
         EventKind.PREFERENCES,
         EventKind.ROOM_STATUS,
         EventKind.ALERT,

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from agent.config import RoomConfig, parse_room_config
 from loyalty.app import create_app
 from loyalty.auth import create_key
 from loyalty.settings import LoyaltySettings
@@ -16,6 +17,7 @@ from smartroom.clock import SystemClock
 from smartroom.services import AppServer, free_port
 
 PROPERTY, ROOM = "SHA-01", "1201"
+HVAC = {"hvac": {"driver": "modbus_hvac", "port": "/dev/null"}}  # a FakeDevice stands in
 
 
 class Central:
@@ -75,3 +77,26 @@ class Central:
         )
         self.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": ROOM})
         return member, stay
+
+
+def room_config(
+    tmp_path: Path, central: Central, broker: Any, key_file: Path, devices: dict[str, Any]
+) -> RoomConfig:
+    """A room file for an in-process agent against `central`, syncing fast."""
+    return parse_room_config(
+        {
+            "room": {"property_id": PROPERTY, "room_id": ROOM},
+            "mqtt": {"host": broker.host, "port": broker.port},
+            "devices": devices,
+            "central": {
+                "url": central.url,
+                "credential_file": str(key_file),
+                "pull_interval_s": 0.2,
+                "push_interval_s": 0.1,
+            },
+            "store": {"path": str(tmp_path / "agent.db")},
+            "api": {"port": 0},
+            "runtime": {"tick_s": 0.05},
+        },
+        source="test",
+    )

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from agent_central import PROPERTY, ROOM, Central
+from agent_central import HVAC, Central, room_config
 from agent_fakes import FakeDevice, climate
 from agent_rig import eventually
 
 from agent.app import Agent
-from agent.config import parse_room_config
 from drivers.base import ClimateMode, ClimateState
 from smartroom.services import MosquittoBroker
 from sync.client import SyncError as CentralError
@@ -59,23 +58,7 @@ async def test_pull_push_learn_and_outage(
     key_file = tmp_path / "agent.key"
     key_file.write_text(central.keys["agent"])
     os.chmod(key_file, 0o600)
-    config = parse_room_config(
-        {
-            "room": {"property_id": PROPERTY, "room_id": ROOM},
-            "mqtt": {"host": mqtt_broker.host, "port": mqtt_broker.port},
-            "devices": {"hvac": {"driver": "modbus_hvac", "port": "/dev/null"}},
-            "central": {
-                "url": central.url,
-                "credential_file": str(key_file),
-                "pull_interval_s": 0.2,
-                "push_interval_s": 0.1,
-            },
-            "store": {"path": str(tmp_path / "agent.db")},
-            "api": {"port": 0},
-            "runtime": {"tick_s": 0.05},
-        },
-        source="test",
-    )
+    config = room_config(tmp_path, central, mqtt_broker, key_file, HVAC)
     hvac: FakeDevice = climate("hvac")
     async with Agent(config, devices={"hvac": hvac}) as agent:
         assert agent.store is not None and agent.room is not None and agent.link is not None

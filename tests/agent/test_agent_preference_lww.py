@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_central import PROPERTY, ROOM, Central
+from agent_central import Central, room_config
 from agent_fakes import FakeDevice, light, media
 from polling import eventually
 
 from agent.app import Agent
-from agent.config import parse_room_config
 from drivers.base import LightState, MediaState
 from smartroom.services import MosquittoBroker
 from sync.wire import MemberPreferences
@@ -76,25 +75,15 @@ async def test_in_room_changes_and_app_changes_last_writer_wins_per_field(
     key_file = tmp_path / "agent.key"
     key_file.write_text(central.keys["agent"])
     os.chmod(key_file, 0o600)
-    config = parse_room_config(
+    config = room_config(
+        tmp_path,
+        central,
+        mqtt_broker,
+        key_file,
         {
-            "room": {"property_id": PROPERTY, "room_id": ROOM},
-            "mqtt": {"host": mqtt_broker.host, "port": mqtt_broker.port},
-            "devices": {
-                "ceiling": {"driver": "coap_light"},
-                "speaker": {"driver": "mqtt_audio", "speaker_id": "s1"},
-            },
-            "central": {
-                "url": central.url,
-                "credential_file": str(key_file),
-                "pull_interval_s": 0.2,
-                "push_interval_s": 0.1,
-            },
-            "store": {"path": str(tmp_path / "agent.db")},
-            "api": {"port": 0},
-            "runtime": {"tick_s": 0.05},
+            "ceiling": {"driver": "coap_light"},
+            "speaker": {"driver": "mqtt_audio", "speaker_id": "s1"},
         },
-        source="test",
     )
     ceiling: FakeDevice = light("ceiling")
     speaker: FakeDevice = media("speaker")

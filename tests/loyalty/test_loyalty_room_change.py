@@ -94,3 +94,38 @@ def test_room_change_moves_the_stay_key_and_profile_and_refuses_nonsense(
     old = page(ROOM)
     events = [i["stay"]["event"] for i in old if i["stream"] == "stays" and i["key"] == booked]
     assert events == ["booked", "room_changed"]
+
+
+def test_each_stream_carries_only_the_keys_room(sqlite_service: Service) -> None:
+    service = sqlite_service
+    keys = {
+        ROOM: service.keys["agent"],
+        OTHER: service.key_for("agent", property_id=PROPERTY, room_id=OTHER),
+    }
+    here, there = service.member(name="A"), service.member(name="B")
+    for member, room in ((here, ROOM), (there, OTHER)):
+        stay = _stay(service, member)
+        service.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": room})
+    path = f"/v1/sync/rooms/{PROPERTY}/{OTHER}"
+    settings = {"settings": {"limits": {"setpoint_max_c": 24}}}
+    service.call("PUT", f"{path}/config", "admin", json=settings)
+    service.call("POST", f"{path}/commands", json={"action": "make_up_room"})
+
+    def items(room: str) -> list[dict[str, Any]]:
+        epoch = _pull(service, keys[room])["epoch"]
+        body = {"agent_id": "agent-test-0001", "hlc": HLC, "epoch": epoch}
+        reply = service.client.post(
+            "/v1/sync/pull", json=body, headers={"Authorization": f"Bearer {keys[room]}"}
+        )
+        return list(reply.json()["items"])
+
+    mine, theirs = items(ROOM), items(OTHER)
+    streams = {i["stream"] for i in mine}
+    assert not streams & {"config", "commands"}  # OTHER's config and command stay there
+    assert {"config", "commands"} <= {i["stream"] for i in theirs}
+    assert {i["key"] for i in mine if i["stream"] == "members"} == {here}
+    assert {i["key"] for i in theirs if i["stream"] == "members"} == {there}
+    assert {i["stay"]["stay"]["room_id"] for i in mine if i["stream"] == "stays"} == {ROOM}
+    secret = {i["credential"]["room_secret_b64"] for i in mine if i["stream"] == "credentials"}
+    other = {i["credential"]["room_secret_b64"] for i in theirs if i["stream"] == "credentials"}
+    assert secret and other and not secret & other

@@ -22,6 +22,7 @@ import json
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ import pytest
 from room_process import Link, RoomProcess
 from sync_harness import PROPERTY, Central, room_name
 
+from loyalty.services import folio
+from loyalty.services import stays as stays_service
 from smartroom.clock import ScaledClock
 from smartroom.services import AppServer, MosquittoBroker
 from sync.outbox import DEFAULT_BUDGETS
@@ -186,10 +189,16 @@ async def test_three_day_outage_then_heal(tmp_path: Path, mqtt_broker: Mosquitto
     }
     assert [r for r in rows if r[4] is not None] == []  # nothing dead-lettered
     count, points = central.spend_points(member)
-    # Once each (a duplicate would count twice), priced alike; the balance also holds the
-    # check-out folio's points.
-    assert count == spends and points > 0 and points % count == 0
+    # Once each (a duplicate would count twice); the purchases that arrived after the
+    # check-out are reconciled with its folio: the stay holds the earn rules over the room
+    # line and every purchase, exactly (loyalty.services.folio).
+    assert count == spends and points > 0
     assert central.points(member) > points
+    with central.engine.connect() as conn:
+        row = stays_service.get_stay(conn, stay)
+        want = folio.target(central.app.state.ctx, conn, row, row.earn_tier, row.checked_out_at)
+        assert folio.held(conn, stay, "points") == want.points
+    assert want.eligible_amount == Decimal("2400.00") + Decimal("36.00") * spends
     kinds = [r[1] for r in rows]
     assert kinds.count("preferences") >= OUTAGE_DAYS  # a change equal to the last is none
     assert kinds.count("housekeeping") >= HOUSEKEEPING_PER_DAY * OUTAGE_DAYS - 1

@@ -1,0 +1,204 @@
+"""Reconciling a stay's folio with the spends its room posted (issue 16).
+
+The room posts in-room spends (`room_spend` events) as they happen; the front desk posts the
+PMS folio at check-out, which lists the same minibar line again. The stay earns once, on
+the union of its *distinct* spends, whatever order the two arrive in (a room's events can
+come after check-out, after a long outage):
+
+* **Identity.** A room spend is known by its `reference` (the POS posting id the PMS shows
+  on the folio line) or, without one, by its event id (which `POST /spend` on the agent
+  answers, for the POS to post). A folio line with the same `reference` is the same spend:
+  it earns once, priced as the folio says (the folio is the bill). A folio line without a
+  reference, or whose reference no room spend has, is a spend of its own.
+* **Voids.** A folio line `{"void": true, "reference": R}` cancels the spend R, from the
+  room or the folio, whenever it arrives: its points and qualifying spend are reversed.
+* **One target, deltas.** The stay's points are the earn rules over the distinct spends
+  (before check-out: the room's spends alone; after: the folio's lines plus the room's
+  unmatched spends, priced with the tier of check-out, `stays.earn_tier`). Each arrival
+  posts the difference between that target and what the stay's transfers already hold:
+  a credit, or a reversal debit (`folio_reversal`), integers, in the tamper-evident chain.
+  So at every moment the total is the rules over the union, and the order cannot matter.
+
+    plan = Plan.of(folio_rows, room_rows)        # pure: the distinct spends
+    settle(conn, ctx, stay, member, ids="t_rs_<event>", now=now)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Connection, func, select
+
+from loyalty.context import Context
+from loyalty.db.sync_tables import folio_lines, room_spends
+from loyalty.db.tables import transfers
+from loyalty.ledger import SYSTEM, TransferSpec, create_transfer, member_account
+from loyalty.ledger.errors import LedgerError
+from loyalty.rules import EarnBreakdown
+from loyalty.schemas import FolioLine
+from loyalty.services import rules_adapter
+
+# The programme's folio category for each kind of in-room spend.
+FOLIO_CATEGORY = {"minibar": "minibar", "room_service": "fnb", "in_room_purchase": "minibar"}
+
+# Transfers that make up a stay's earn (points and qualifying), and the one that takes back.
+EARN_CODES = ("room_spend", "stay_post", "stay_earn", "stay_spend", "folio_adjust")
+REVERSAL = "folio_reversal"
+
+
+@dataclass(frozen=True)
+class Row:
+    """A folio line or a room spend, as reconciliation sees it."""
+
+    category: str  # the programme's folio category
+    amount: Decimal
+    key: str | None  # the reference (room spends: the reference, else the event id)
+    void: bool = False
+
+
+def distinct_lines(folio: Sequence[Row], room: Sequence[Row]) -> list[FolioLine]:
+    """The stay's distinct spends, as folio lines to price: folio lines (the bill) plus the
+    room's spends no folio line names; anything a void names left out. Pure; the result
+    depends on the sets, not on the order rows arrived in."""
+    voided = {r.key for r in folio if r.void and r.key}
+    billed = {r.key for r in folio if not r.void and r.key}
+    lines = [
+        FolioLine(category=r.category, amount=r.amount)
+        for r in folio
+        if not r.void and (r.key is None or r.key not in voided)
+    ]
+    seen: set[str] = set()
+    for r in sorted(room, key=lambda r: r.key or ""):
+        if r.key in billed or r.key in voided or r.key in seen:
+            continue
+        seen.add(r.key or "")
+        lines.append(FolioLine(category=r.category, amount=r.amount))
+    return lines
+
+
+def _folio_rows(conn: Connection, stay_id: str) -> list[Row]:
+    f = folio_lines.c
+    return [
+        Row(r.category, Decimal(r.amount_minor) / 100, r.reference, r.void)
+        for r in conn.execute(
+            select(f.category, f.amount_minor, f.reference, f.void)
+            .where(f.stay_id == stay_id)
+            .order_by(f.line_no)
+        ).all()
+    ]
+
+
+def _room_rows(conn: Connection, stay_id: str) -> list[Row]:
+    s = room_spends.c
+    return [
+        Row(FOLIO_CATEGORY[r.category], Decimal(r.amount_minor) / 100, r.reference or r.event_id)
+        for r in conn.execute(
+            select(s.category, s.amount_minor, s.reference, s.event_id).where(s.stay_id == stay_id)
+        ).all()
+    ]
+
+
+def record_folio(conn: Connection, stay_id: str, lines: Iterable[FolioLine], now: Any) -> None:
+    start = conn.execute(
+        select(func.coalesce(func.max(folio_lines.c.line_no), 0)).where(
+            folio_lines.c.stay_id == stay_id
+        )
+    ).scalar_one()
+    conn.execute(
+        folio_lines.insert(),
+        [
+            {
+                "stay_id": stay_id,
+                "line_no": int(start) + n,
+                "category": line.category,
+                "amount_minor": int(line.amount * 100),
+                "reference": line.reference,
+                "void": line.void,
+                "posted_at": now,
+            }
+            for n, line in enumerate(lines, 1)
+        ],
+    )
+
+
+def target(ctx: Context, conn: Connection, stay: Any, tier: str, now: Any) -> EarnBreakdown:
+    """The rules over the stay's distinct spends (with the folio once it is posted)."""
+    folio = _folio_rows(conn, stay.id)
+    room = _room_rows(conn, stay.id)
+    check_out = stay.departure.date()
+    if stay.status == "checked_out" or folio:
+        out = (stay.checked_out_at or now).date()
+        check_out = min(out, check_out)
+    return rules_adapter.stay_earn(
+        ctx.programme,
+        tier=tier,
+        check_in=stay.arrival.date(),
+        check_out=check_out,
+        channel=stay.channel,
+        room_type=stay.room_type,
+        folio=distinct_lines(folio, room),
+    )
+
+
+def held(conn: Connection, stay_id: str, ledger: str) -> int:
+    """What the stay's earn transfers hold on `ledger` now (credits less reversals)."""
+    t = transfers.c
+    rows = conn.execute(
+        select(t.code, func.sum(t.amount))
+        .where(
+            t.reference == stay_id,
+            t.ledger == ledger,
+            t.flags.in_(("single", "post")),
+            t.code.in_((*EARN_CODES, REVERSAL)),
+        )
+        .group_by(t.code)
+    ).all()
+    return sum(int(amount) * (-1 if code == REVERSAL else 1) for code, amount in rows)
+
+
+def post_difference(
+    conn: Connection,
+    stay_id: str,
+    owner: str,
+    ledger: Literal["points", "qualifying"],
+    delta: int,
+    *,
+    transfer_id: str,
+    code: str,
+    now: Any,
+) -> None:
+    """Credit `delta` (> 0) with `code`, or take back -`delta` (< 0) as a reversal."""
+    if delta == 0:
+        return
+    account, issuance = member_account(owner, ledger), SYSTEM[f"{ledger}:issuance"]
+    up = delta > 0
+    try:
+        create_transfer(
+            conn,
+            TransferSpec(
+                id=transfer_id,
+                ledger=ledger,
+                debit=issuance if up else account,
+                credit=account if up else issuance,
+                amount=abs(delta),
+                code=code if up else REVERSAL,
+                reference=stay_id,
+                chain_owner=owner,
+            ),
+            now=now,
+        )
+    except LedgerError as exc:
+        if exc.code != "exceeds_credits":
+            raise
+        raise LedgerError(
+            "folio_reversal_exceeds_balance",
+            f"the stay's voided spends take back {-delta} {ledger}, more than the member "
+            "has left (already redeemed): adjust the account by hand",
+        ) from None
+
+
+def qualifying_minor(breakdown: EarnBreakdown) -> int:
+    return int(breakdown.qualifying_spend * 100)
