@@ -206,7 +206,10 @@ async def convergence(stage: Stage, store: AgentStore, outage_s: float) -> float
     took = time.perf_counter() - healed
     for task in tasks:
         task.cancel()
-    for task in tasks:
+    # A task that ignored its cancellation would hang the agent's shutdown: fail loudly.
+    done, stuck = await asyncio.wait(tasks, timeout=10)
+    assert not stuck, f"sync tasks ignored cancellation: {stuck}"
+    for task in done:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await client.aclose()

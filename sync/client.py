@@ -111,9 +111,8 @@ class SyncClient:
         url = self._http.base_url
         port = url.port or (443 if url.scheme == "https" else 80)
         try:
-            _reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(url.host, port), self.probe_timeout_s
-            )
+            async with asyncio.timeout(self.probe_timeout_s):  # not wait_for (see worker)
+                _reader, writer = await asyncio.open_connection(url.host, port)
         except (OSError, TimeoutError):
             return False
         writer.close()

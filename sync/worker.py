@@ -114,8 +114,11 @@ class SyncWorker:
         """Wait up to `seconds`; True when `wake` was set meanwhile."""
         if wake.is_set():
             return True
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives as the event is set, and this loop would then never stop.
         try:
-            await asyncio.wait_for(wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await wake.wait()
         except TimeoutError:
             return False
         return True

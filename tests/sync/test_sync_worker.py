@@ -48,12 +48,13 @@ async def test_a_healed_link_is_noticed_by_the_probe_not_the_backoff(tmp_path: P
     )
     server.stop()
     assert not await client.probe()
-    task = asyncio.create_task(worker.run_upload())
+    tasks = [asyncio.create_task(worker.run_upload()), asyncio.create_task(worker.run_download())]
     try:
         spend(store, stay, member)
         await asyncio.sleep(5.0)  # the outage: tries at 0 s, 2-4 s, then 6-12 s; probes between
         assert worker.online is False and store.outbox_depth() == 1
-        assert worker.uploads_failed <= 2  # requests follow the backoff, not the probe
+        # Requests follow the backoff, not the probe (one upload and one pull each time).
+        assert worker.uploads_failed <= 2 and worker.pulls_failed <= 2
         server = AppServer(central.app, port=port).start()
         healed = datetime.now(UTC)
         # The backoff alone would try again 1-7 s from now; the probe sees it in ~0.5 s.
@@ -62,9 +63,13 @@ async def test_a_healed_link_is_noticed_by_the_probe_not_the_backoff(tmp_path: P
         assert central.spend_points(member)[0] == 1 and worker.online is True
         print(f"noticed and drained {took:.2f} s after central returned")
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        done, stuck = await asyncio.wait(tasks, timeout=10)
+        assert not stuck, "a sync task ignored its cancellation (the agent could not stop)"
+        for task in done:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await client.aclose()
         server.stop()
         store.close()
