@@ -314,15 +314,17 @@ folds' votes with decision weights chosen on an inner building-grouped split:
 
 {_TRIED_TABLE}
 
-The logit-bias learner was also built into the agent and replayed through each fold's shipped
-calibrated student in a full training run (2026-12-06): 0.645 / 0.631 / 0.446 on the same
-votes, against 0.650 / 0.632 / 0.440 for the decayed counts, and it lost to repeating the last
-vote at k = 1 (macro-F1 0.583 against 0.599) — so it was not shipped. On the teacher's
-probabilities it had looked better (above); a learner whose update reads the population's
-probabilities behaves differently on the shipped (distilled, calibrated) model's, so it must be
-tuned on those, which takes a full cross-validation run per try (about 15 min here).
-Constants chosen on the even-numbered buildings and scored on the odd ones: step 0.85, decay 0.9
-gives 0.666 / 0.628 / 0.445 there, against 0.653 / 0.617 / 0.426 for the shipped counts.
+The logit-bias learner was also built into the agent (`learn_vote` taking the population's
+probabilities for the room, a `bias` triple on the wire) and replayed through each fold's
+shipped calibrated student in a full training run (2026-12-06; that code was not kept): 0.645 /
+0.631 / 0.446 on the same votes, against 0.650 / 0.632 / 0.440 for the decayed counts, and it
+lost to repeating the last vote at k = 1 (macro-F1 0.583 against 0.599) — so it was not
+shipped. On the teacher's probabilities it had looked better (above); a learner whose update
+reads the population's probabilities behaves differently on the shipped (distilled, calibrated)
+model's, so it must be tuned on those, which takes a full cross-validation run per try (about
+15 min here). On the teacher's probabilities, constants chosen on the even-numbered buildings
+and scored on the odd ones: step 0.85, decay 0.9 gives 0.666 / 0.628 / 0.445 there, against
+0.653 / 0.617 / 0.426 for the shipped counts.
 
 - The data: 4,506 of the 7,629 people vote once; the median person with repeats has 5 votes
   (max 117). 60 % of repeat votes have no date (the file's order is their order); a quarter of
