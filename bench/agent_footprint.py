@@ -1,7 +1,7 @@
 """The agent's footprint as a process: cold start to READY, idle CPU, resident memory after
 an hour's worth of room activity.
 
-    ./dev python -m bench.agent_footprint                  # ~5 minutes (three agent runs)
+    ./dev python -m bench.agent_footprint                  # ~8 minutes (four agent runs)
     ./dev python -m bench.agent_footprint --activity-s 30 --idle-s 10 --variants unit --no-record
 
 Runs the real `smartroom-agent run --config ROOM.toml` process with NOTIFY_SOCKET (as
@@ -18,7 +18,9 @@ light, Zigbee2MQTT lights/curtain/sensors, MQTT speaker) on a private Mosquitto.
   run: the RSS of a Python process that has imported the agent's modules and nothing else.
 - Environment: the agent runs with the memory settings of `systemd/smartroom-agent.service`
   (read from the unit), and once more without each of them, so what each one is worth is
-  measured, not assumed (`--variants unit` runs the unit's environment only).
+  measured, not assumed; `central` runs the same room in service: syncing with a real
+  central (loyalty on SQLite, in this process) with a member checked in (`--variants unit`
+  runs the unit's environment only, without central).
 - Per library: RSS and import time in a fresh interpreter (bench/import_costs.py), and
   whether the bench room's agent loads it.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -34,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +50,14 @@ from smartroom.log import configure_logging
 from smartroom.services import MosquittoBroker, free_port
 
 BIN = Path(sys.executable).parent / "smartroom-agent"
+PROPERTY, ROOM = "BENCH", "102"
 UNIT = Path(__file__).resolve().parent.parent / "systemd" / "smartroom-agent.service"
 MEMORY_SETTINGS = ("MALLOC_ARENA_MAX", "PYTHONOPTIMIZE")
 VARIANTS = {  # name -> the unit's memory settings left out
     "unit": (),
     "no-arena-max": ("MALLOC_ARENA_MAX",),
     "no-optimize": ("PYTHONOPTIMIZE",),
+    "central": (),  # the unit's settings, and a real central with a checked-in member
 }
 
 
@@ -96,6 +103,61 @@ def bare_start_s() -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     return time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def central_service(tmp: Path) -> Iterator[dict[str, str]]:
+    """The real central service (loyalty on SQLite, uvicorn on loopback, in this process)
+    with a member checked in to the bench room: the agent syncs with it, pulls the stay
+    (and its sealed secret) and pushes its events, as a room in service does. Yields the
+    room file's `[central]` table."""
+    import httpx
+
+    from loyalty.app import create_app
+    from loyalty.auth import create_key
+    from loyalty.settings import LoyaltySettings
+    from smartroom.clock import SystemClock
+    from smartroom.services import AppServer
+
+    clock = SystemClock()
+    app = create_app(
+        LoyaltySettings(database_url=f"sqlite:///{tmp / 'central.db'}"), clock=clock, migrate=True
+    )
+    with app.state.ctx.engine.begin() as conn:
+        _, staff = create_key(conn, role="staff", now=clock.now())
+        _, agent = create_key(
+            conn, role="agent", now=clock.now(), property_id=PROPERTY, room_id=ROOM
+        )
+    key_file = tmp / "agent.key"
+    key_file.write_text(agent)
+    key_file.chmod(0o600)
+    with AppServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        n = iter(range(1_000))
+
+        def call(path: str, body: dict[str, Any]) -> Any:
+            headers = {
+                "Authorization": f"Bearer {staff}",
+                "Idempotency-Key": f"bench-footprint-{next(n)}",
+            }
+            answer = http.post(path, json=body, headers=headers)
+            answer.raise_for_status()
+            return answer.json()
+
+        member = call("/v1/members", {})["id"]
+        now = clock.now()
+        stay = call(
+            "/v1/stays",
+            {
+                "member_id": member,
+                "property_id": PROPERTY,
+                "arrival": now.isoformat(),
+                "departure": (now + timedelta(days=2)).isoformat(),
+                "nightly_rate": "800.00",
+            },
+        )["id"]
+        call(f"/v1/stays/{stay}/check-in", {"room_id": ROOM})
+        yield {"url": server.url, "credential_file": str(key_file)}
+    app.state.ctx.engine.dispose()
 
 
 def imports_only_rss_kb(env: dict[str, str]) -> int:
@@ -148,18 +210,25 @@ async def activity(rig: Rig, seconds: float) -> int:
     return moves
 
 
-async def measure(env_extra: dict[str, str], activity_s: float, idle_s: float) -> dict[str, float]:
+async def measure(
+    env_extra: dict[str, str], activity_s: float, idle_s: float, *, central: bool = False
+) -> dict[str, float]:
     """One agent process, from spawn to the end of the activity, with `env_extra` set."""
-    with tempfile.TemporaryDirectory() as tmp, MosquittoBroker() as broker:
-        data = {
-            "room": {"property_id": "BENCH", "room_id": "102"},
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        broker = stack.enter_context(MosquittoBroker())
+        data: dict[str, Any] = {
+            "room": {"property_id": PROPERTY, "room_id": ROOM},
             "mqtt": {"host": broker.host, "port": broker.port},
-            "devices": standard_devices("102"),
+            "devices": standard_devices(ROOM),
             "store": {"path": str(Path(tmp) / "agent.db")},
             "api": {"port": free_port()},
             "occupancy": {"confirm_after_close_s": 5},
             "runtime": {"log_level": "info"},
         }
+        if central:
+            section = stack.enter_context(central_service(Path(tmp)))
+            data["central"] = section
         async with Rig(data, free_ports=True, speed=60) as rig:
             room_file = Path(tmp) / "room.toml"
             room_file.write_text(rig.room_toml(), encoding="utf-8")
@@ -219,12 +288,12 @@ async def run(
     results = {}
     for name in variants:
         env = {k: v for k, v in unit.items() if k not in VARIANTS[name]}
-        results[name] = await measure(env, activity_s, idle_s)
+        results[name] = await measure(env, activity_s, idle_s, central=name == "central")
         load.append(os.getloadavg()[0])
     bare = bare_start_s()
     costs = import_costs(unit)
-    loaded = room_imports(unit, standard_devices("102"), central=False)
-    with_central = room_imports(unit, standard_devices("102"), central=True)
+    loaded = room_imports(unit, standard_devices(ROOM), central=False)
+    with_central = room_imports(unit, standard_devices(ROOM), central=True)
     r = results[variants[0]]
     settings = ", ".join(f"`{k}={v}`" for k, v in unit.items())
     body = (
@@ -252,19 +321,22 @@ async def run(
     )
     if len(variants) > 1:
         body += (
-            "Each of the unit's memory settings, with and without (same room, same activity, "
-            "one process each, in this run):\n\n"
+            "Each of the unit's memory settings, with and without, and the same room in service "
+            "(`central`: syncing with a real central, a member checked in, so the stay's "
+            "secret is sealed): same activity, one process each, in this run:\n\n"
             "| environment | RSS after start | RSS after activity | peak | modules only | "
-            "cold start |\n|---|---:|---:|---:|---:|---:|\n"
+            "cold start | <= 80 MB after activity |\n|---|---:|---:|---:|---:|---:|---|\n"
         )
         for name in variants:
             v = results[name]
             env = {k: val for k, val in unit.items() if k not in VARIANTS[name]}
             label = ", ".join(f"{k}={val}" for k, val in env.items()) or "none"
+            if name == "central":
+                label += "; a real central over http, a checked-in member"
             body += (
                 f"| `{name}` ({label}) | {v['rss_start_mb']:.1f} MB | **{v['rss_mb']:.1f} MB**"
                 f" | {v['hwm_mb']:.1f} MB | {v['imports_mb']:.1f} MB | "
-                f"{v['cold_start_s']:.2f} s |\n"
+                f"{v['cold_start_s']:.2f} s | {'met' if v['rss_mb'] <= 80 else 'NOT met'} |\n"
             )
         body += "\n"
     extra = sorted(with_central - loaded)
