@@ -1,7 +1,9 @@
 """A simulated week of hotel occupancy: HVAC energy and guest comfort, agent vs baseline.
 
-    ./dev python -m bench.agent_energy                  # 3 weeks x 2 climates, ~20 s
+    ./dev python -m bench.agent_energy                  # 3 weeks x 2 climates, ~1 min
     ./dev python -m bench.agent_energy --climate winter --no-record
+    ./dev python -m bench.agent_energy --seeds 0,1,2,3  # also 3 shuffled schedules
+    ./dev python -m bench.agent_energy --week typical --informed arrivals --informed returns
 
 The real room controller (scene selection, occupancy fusion, energy rules, arbitration)
 runs under a FakeClock, one step per simulated minute; its HVAC is the thermostat
@@ -24,7 +26,15 @@ guest's entry into the room in advance (to the minute), the room's true full-cap
 recovery rate, and the weather. What it may not do: drift the room beyond the unrented
 code limits (15.6 / 26.7 °C), switch the HVAC off, or let an occupied room leave the
 preference band (it recovers in time for every entry). The agent knows only what a room
-knows: the bookings central listed, check-in and check-out, its own sensors, and its past.
+knows: the bookings central listed (the booked arrival is the hotel's check-in time, not
+when the guest comes), the check-in at the desk (~15 min before the guest first goes up)
+and the check-out, its own sensors (door, motion, thermostat), the clock, and its past
+this stay (when the guest went out and came back); never a future entry.
+
+`--seeds` moves every entry and exit by up to ±90 min (seed 0 is the week as written), so
+a policy tuned to the written times shows it. `--informed` is an attribution, not an
+agent: it tells the agent the guests' true first entries and/or returns, to measure how
+much of the gap to the oracle is prediction and how much is the policy's mechanics.
 """
 
 from __future__ import annotations
