@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from agent.api import create_api
+from agent.app_health import agent_health, collect_gauges
 from agent.central_config import CentralConfig
 from agent.config import RoomConfig
 from agent.http_server import LocalServer
@@ -246,7 +247,7 @@ class Agent:
                 )
             await self.link.start()
             self.link.add_tasks(sup)
-        self.metrics.collectors.append(self._collect)
+        self.metrics.collectors.append(lambda: collect_gauges(self))
         sup.add("store-housekeeping", self._store_housekeeping)
         sup.start()
 
@@ -270,7 +271,7 @@ class Agent:
         app = create_api(
             self.room,
             token=token,
-            health=self._health,
+            health=lambda: agent_health(self),
             extra_routes=presence_routes(self.recognition, self.clock),
         )
         api = self.config.api
@@ -288,49 +289,6 @@ class Agent:
             ) from None
         self._server = server
         self.api_port = server.port
-
-    def _health(self) -> dict[str, Any]:
-        sync = None if self.link is None else self.link.worker
-        return {
-            "ready": self.ready.is_set(),
-            "tasks": self.supervisor.info(),
-            "central": None
-            if sync is None
-            else {
-                "online": sync.online,
-                "last_error": sync.last_error,
-                "pulls": sync.pulls,
-                "outbox_pending": self.store.outbox_depth() if self.store else None,
-                "clock_offset_s": None
-                if self.store is None
-                else round(self.store.clock_offset_ms / 1000, 1),
-                "uploads_failed": sync.uploads_failed,
-                "pulls_failed": sync.pulls_failed,
-            },
-            "outbox": None if self.store is None else self.store.outbox_report(),
-            "store": None if self.store is None else self.store.write_health(),
-            "room_config": None if self.central_config is None else self.central_config.info(),
-            "comfort_model": None if self.model_updater is None else self.model_updater.info(),
-            "comfort_context": None if self.room is None else self.room.resolver.context_info(),
-        }
-
-    def _collect(self) -> None:
-        """The sync and store gauges, read at scrape time."""
-        m, store = self.metrics, self.store
-        if store is None:
-            return
-        report = store.outbox_report()
-        for cls, usage in report["classes"].items():
-            m.outbox_class.labels(budget=cls).set(usage["events"])
-            m.outbox_bytes.labels(budget=cls).set(usage["bytes"])
-            m.outbox_budget_used.labels(budget=cls).set(usage["used"])
-            m.outbox_refused.labels(budget=cls).set(report["refused"].get(cls, 0))
-        m.outbox_dropped.set(report["dropped"])
-        m.outbox_depth.set(sum(u["events"] for u in report["classes"].values()))
-        m.store_writable.set(1 if store.db.write_error is None else 0)
-        if self.link is not None:
-            m.central_online.set(1 if self.link.worker.online else 0)
-            m.clock_offset.set(store.clock_offset_ms / 1000)
 
     def _apply_config(self, config: RoomConfig) -> None:
         self.config = config
