@@ -37,6 +37,7 @@ from sync.room_settings import (
     OpenDoorVacancyMin,
     Percent,
     Season,
+    StatusHeartbeatS,
     UnrentedCoolingC,
     UnrentedHeatingC,
 )
@@ -274,7 +275,7 @@ class StoreSection(_Section):
 class RuntimeSection(_Section):
     tick_s: Annotated[float, Field(ge=0.01, le=60)] = 1.0
     apply_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
-    status_heartbeat_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    status_heartbeat_s: StatusHeartbeatS = 60.0
     # At start, commands wait (at most this long) for each device to report itself
     # available: MQTT devices are not reachable until the broker session is up.
     start_grace_s: Annotated[float, Field(ge=0, le=120)] = 10.0

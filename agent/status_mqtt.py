@@ -58,7 +58,6 @@ class StatusPublisher:
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
-        heartbeat = self.config.runtime.status_heartbeat_s
         unsubscribe = self.room.on_status(lambda _s: self._wake.set())
         # A (re)connect publishes the current status at once.
         unfollow = self.connection.on_availability(self._on_session)
@@ -66,6 +65,8 @@ class StatusPublisher:
         next_telemetry = loop.time()
         try:
             while True:
+                # Read each round: central's room config can change the telemetry rate.
+                heartbeat = self.room.config.runtime.status_heartbeat_s
                 if self.connection.connected:
                     with contextlib.suppress(DeviceUnavailable):
                         await self._publish_status()

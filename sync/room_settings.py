@@ -38,6 +38,7 @@ Hhmm = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 Climate = Annotated[str, StringConstraints(pattern=r"^[A-E][a-zA-Z]{1,2}$")]
 DoorLeftOpenMin = Annotated[float, Field(gt=0, le=240)]
 NoMotionH = Annotated[float, Field(gt=0, le=168)]
+StatusHeartbeatS = Annotated[float, Field(ge=1, le=3600)]
 
 
 class _Part(BaseModel):
@@ -92,6 +93,12 @@ class AlertsSettings(_Part):
     no_motion_h: NoMotionH | None = None
 
 
+class RuntimeSettings(_Part):
+    """The telemetry rate: status and telemetry on MQTT at least this often."""
+
+    status_heartbeat_s: StatusHeartbeatS | None = None
+
+
 class RoomSettings(_Part):
     limits: LimitsSettings | None = None
     energy: EnergySettings | None = None
@@ -99,6 +106,7 @@ class RoomSettings(_Part):
     scenes: ScenesSettings | None = None
     room: RoomContextSettings | None = None
     alerts: AlertsSettings | None = None
+    runtime: RuntimeSettings | None = None
 
     def sections(self) -> dict[str, dict[str, Any]]:
         """Only what is set (null is the same as absent: the room file's value stands):
