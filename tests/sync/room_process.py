@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sync_harness import PROPERTY
+from sync_harness import PROPERTY, Central
 
 from firmware_mocks.rig import Rig
 from firmware_mocks.standard_room import standard_devices
-from smartroom.services import MosquittoBroker, free_port
+from smartroom.clock import Clock
+from smartroom.services import AppServer, MosquittoBroker, free_port
 
 BIN = Path(sys.executable).parent / "smartroom-agent"
 
@@ -137,6 +138,23 @@ class Link:
         self._conns.clear()
 
 
+@contextlib.asynccontextmanager
+async def central_behind_link(tmp: Path, clock: Clock) -> AsyncIterator[tuple[Central, Link]]:
+    """Central (SQLite, served on a free port) and a healed link to it; stopped after."""
+    central = Central(f"sqlite:///{tmp / 'central.db'}", clock)
+    try:
+        with AppServer(central.app) as server:
+            central.base_url = server.url
+            link = Link(server.port)
+            await link.heal()
+            try:
+                yield central, link
+            finally:
+                await link.cut()
+    finally:
+        central.engine.dispose()
+
+
 class RoomProcess:
     def __init__(
         self,
@@ -230,6 +248,19 @@ class RoomProcess:
             if loop.time() > deadline:
                 raise AssertionError(f"timed out waiting for {what}; log: {self.log()[-2000:]}")
             await asyncio.sleep(every)
+
+    async def spend(self, amount: str = "36.00") -> bool:
+        """A minibar purchase through the room's API; whether it was taken (409: no stay)."""
+        body = {"category": "minibar", "item": "cola", "amount": amount}
+        reply = await self.api("POST", "/spend", json=body)
+        assert reply.status_code in (200, 409), reply.text
+        return reply.status_code == 200
+
+    async def pending(self) -> int:
+        return int((await self.get("/health"))["central"]["outbox_pending"])
+
+    async def drained(self) -> bool:
+        return await self.pending() == 0
 
     def kill9(self) -> None:
         assert self.proc is not None

@@ -4,6 +4,7 @@ tests, with helpers to book and check in a member and to read what central recor
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from agent.presence.sealing import Sealer
 from agent.store import AgentStore, NewEvent
 from loyalty.app import create_app
 from loyalty.auth import create_key
+from loyalty.db.board_tables import board_rooms
 from loyalty.db.sync_tables import room_spends
 from loyalty.db.tables import agent_events, members
 from loyalty.ledger import balance, member_account
@@ -107,6 +109,18 @@ class Central:
                 )
             ).all()
             return {str(r[0]): str(r[1]) for r in rows}
+
+    def board(self, room: str) -> dict[str, Any]:
+        """What the housekeeping board shows of the room: DND and the alerts' kinds."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(board_rooms.c.dnd, board_rooms.c.alerts_json).where(
+                    board_rooms.c.property_id == PROPERTY, board_rooms.c.room_id == room
+                )
+            ).first()
+        if row is None:
+            return {"dnd": None, "alerts": []}
+        return {"dnd": row.dnd, "alerts": [a["kind"] for a in json.loads(row.alerts_json)]}
 
     def points(self, member_id: str) -> int:
         with self.engine.connect() as conn:

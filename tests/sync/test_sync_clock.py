@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-from sync_harness import PROPERTY, Central, engine_for, open_store, room_name, spend
+from sync_harness import Central, engine_for, open_store, room_name, spend
 
-from loyalty.db.board_tables import board_rooms
 from smartroom.clock import FakeClock
 from smartroom.services import AppServer
 from sync.hlc import MAX_SKEW_MS, Stamp
@@ -66,18 +64,6 @@ def _app_change(served: Central, member: str, **fields: Any) -> None:
     """The member changes a field in the app, at central's time (no room stamp)."""
     body = _room_prefs(member, served.clock.now(), **fields).model_dump(mode="json")
     served.call("PUT", f"/v1/members/{member}/preferences", json=body)
-
-
-def _board_alerts(served: Central, room: str) -> list[str]:
-    import json
-
-    with served.engine.connect() as conn:
-        row = conn.execute(
-            select(board_rooms.c.alerts_json).where(
-                board_rooms.c.property_id == PROPERTY, board_rooms.c.room_id == room
-            )
-        ).first()
-    return [] if row is None else [a["kind"] for a in json.loads(row[0])]
 
 
 @pytest.mark.parametrize("skew", [DAY, -DAY], ids=["a_day_ahead", "a_day_behind"])
@@ -132,7 +118,7 @@ async def test_a_day_of_clock_skew_converges_without_losing_data(
         assert abs(Stamp.parse(store.hlc_last()).wall_ms - now_ms) <= MAX_SKEW_MS
         assert abs(store.clock_offset_ms + int(skew.total_seconds() * 1000)) < 5_000
         # The operator sees it: a clock_skew alert on the board, in the room's status.
-        assert "clock_skew" in _board_alerts(served, room)
+        assert "clock_skew" in served.board(room)["alerts"]
         assert [a.kind for a in store.clock_alerts()] == ["clock_skew"]
 
         # A change in the room after the exchange orders after the app's (central's time).
@@ -152,7 +138,7 @@ async def test_a_day_of_clock_skew_converges_without_losing_data(
         assert Stamp.parse(store.hlc_last()).wall_ms <= _ms(central_clock.now()) + 1000
         engine.clock_checked = False
         await engine.push()
-        assert store.clock_alerts() == [] and "clock_skew" not in _board_alerts(served, room)
+        assert store.clock_alerts() == [] and "clock_skew" not in served.board(room)["alerts"]
         assert store.rejected_events() == [] and served.spend_points(member)[0] == 2
     finally:
         await engine.client.aclose()  # type: ignore[attr-defined]

@@ -11,17 +11,18 @@ purchase it accepted reaches central exactly once when the link heals."""
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from room_process import Link, RoomProcess
-from sync_harness import Central, room_name
+from room_process import RoomProcess, central_behind_link
+from sync_harness import room_name
 
 from smartroom.clock import SystemClock
-from smartroom.services import AppServer, MosquittoBroker
+from smartroom.services import MosquittoBroker
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(120)]
 SPEND = {"category": "minibar", "item": "cola", "amount": "36.00"}
@@ -49,17 +50,23 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def fill(mount: Path) -> Path:
-    """Write a filler file until the kernel says ENOSPC."""
+    """Write a filler file until the kernel says ENOSPC (unbuffered: nothing left to flush)."""
     filler = mount / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
     chunk = b"\0" * 16384
-    with filler.open("wb") as f:
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
-                raise
+    try:
+        while True:
+            try:
+                if os.write(fd, chunk) == 0:
+                    break
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                if len(chunk) == 1:
+                    break
+                chunk = chunk[: len(chunk) // 2]  # fill the last partial block too
+    finally:
+        os.close(fd)
     return filler
 
 
@@ -73,23 +80,17 @@ def metric(text: str, name: str) -> float:
 async def test_disk_full_refuses_loudly_keeps_the_room_and_loses_nothing(
     tmp_path: Path, small_disk: Path, mqtt_broker: MosquittoBroker
 ) -> None:
-    central = Central(f"sqlite:///{tmp_path / 'central.db'}", SystemClock())
     room_id = room_name()
-    with AppServer(central.app) as server:
-        central.base_url = server.url
+    async with central_behind_link(tmp_path, SystemClock()) as (central, link):
         member, _stay = central.checked_in_member(room_id)
-        link = Link(server.port)
-        await link.heal()
         store = small_disk / "agent.db"
         async with RoomProcess(
             tmp_path, mqtt_broker, link.url, central.agent_key(room_id), room_id, store=store
         ) as room:
             await room.start()
-            await room.until(lambda: _spend_ok(room), 10, "the stay reaching the room")
+            await room.until(room.spend, 10, "the stay reaching the room")
             # 1 purchase earned online; then the link goes down and purchases wait locally.
-            await room.until(
-                lambda: _pending(room, 0), 10, "the first purchase uploaded", every=0.2
-            )
+            await room.until(room.drained, 10, "the first purchase uploaded", every=0.2)
             await link.cut()
             accepted = 1
             for _ in range(5):
@@ -124,12 +125,14 @@ async def test_disk_full_refuses_loudly_keeps_the_room_and_loses_nothing(
 
             # Space returns: the room writes again, on its own.
             filler.unlink()
-            await room.until(lambda: _spend_ok(room), 15, "a purchase accepted once space returns")
+            await room.until(
+                lambda: _status(room, 200), 15, "a purchase accepted once space returns"
+            )
             accepted += 1
             assert (await room.get("/health"))["store"]["writable"]
 
             await link.heal()
-            await room.until(lambda: _pending(room, 0), 20, "the outbox drained", every=0.2)
+            await room.until(room.drained, 20, "the outbox drained", every=0.2)
             count, points = central.spend_points(member)
             assert count == accepted and central.points(member) == points > 0
             room.stop()
@@ -140,18 +143,12 @@ async def test_disk_full_refuses_loudly_keeps_the_room_and_loses_nothing(
             assert spends.fetchone()[0] == accepted
         finally:
             conn.close()
-        await link.cut()
-    central.engine.dispose()
     print(f"disk full: {accepted} purchases accepted, all earned once; refused: {refused}")
-
-
-async def _pending(room: RoomProcess, want: int) -> bool:
-    return bool((await room.get("/health"))["central"]["outbox_pending"] == want)
 
 
 async def _steps_past(room: RoomProcess, steps: int) -> bool:
     return bool((await room.get("/health"))["steps"] > steps)
 
 
-async def _spend_ok(room: RoomProcess) -> bool:
-    return (await room.api("POST", "/spend", json=SPEND)).status_code == 200
+async def _status(room: RoomProcess, want: int) -> bool:
+    return (await room.api("POST", "/spend", json=SPEND)).status_code == want

@@ -19,15 +19,13 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from room_process import Link, RoomProcess
-from sqlalchemy import select
-from sync_harness import PROPERTY, Central, room_name
+from room_process import RoomProcess, central_behind_link
+from sync_harness import Central, room_name
 
 from agent.comfort import shipped_model_path
 from agent.comfort.updates import public_key_b64, publish_body, signed_manifest
-from loyalty.db.board_tables import board_rooms
 from smartroom.clock import SystemClock
-from smartroom.services import AppServer, MosquittoBroker
+from smartroom.services import MosquittoBroker
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(120)]
 
@@ -47,27 +45,13 @@ async def _model(room: RoomProcess) -> dict[str, Any]:
     return info
 
 
-def _board_alerts(central: Central, room_id: str) -> list[str]:
-    with central.engine.connect() as conn:
-        row = conn.execute(
-            select(board_rooms.c.alerts_json).where(
-                board_rooms.c.property_id == PROPERTY, board_rooms.c.room_id == room_id
-            )
-        ).first()
-    return [] if row is None else [a["kind"] for a in json.loads(row[0])]
-
-
 async def test_killed_and_corrupted_downloads_never_replace_the_model(
     tmp_path: Path, mqtt_broker: MosquittoBroker
 ) -> None:
     signing = Ed25519PrivateKey.generate()
-    central = Central(f"sqlite:///{tmp_path / 'central.db'}", SystemClock())
     room_id = room_name()
     models = tmp_path / "models"
-    with AppServer(central.app) as server:
-        central.base_url = server.url
-        link = Link(server.port)
-        await link.heal()
+    async with central_behind_link(tmp_path, SystemClock()) as (central, link):
         extra = {"comfort": {"model_signing_key": public_key_b64(signing.public_key())}}
         async with RoomProcess(
             tmp_path, mqtt_broker, link.url, central.agent_key(room_id), room_id, extra=extra
@@ -112,7 +96,7 @@ async def test_killed_and_corrupted_downloads_never_replace_the_model(
             metrics = (await room.api("GET", "/metrics")).text
             assert 'smartroom_comfort_model_updates_total{outcome="refused"} 1.0' in metrics
             await room.until(
-                lambda: "comfort_model_refused" in _board_alerts(central, room_id),
+                lambda: "comfort_model_refused" in central.board(room_id)["alerts"],
                 10,
                 "the refusal on the board",
             )
@@ -124,13 +108,11 @@ async def test_killed_and_corrupted_downloads_never_replace_the_model(
             state = json.loads((models / "state.json").read_text())
             assert state == {"current": "1.4.0", "previous": "1.2.0"}
             await room.until(
-                lambda: "comfort_model_refused" not in _board_alerts(central, room_id),
+                lambda: "comfort_model_refused" not in central.board(room_id)["alerts"],
                 10,
                 "the alert cleared",
             )
             room.stop()
-        await link.cut()
-    central.engine.dispose()
 
 
 async def _version(room: RoomProcess, version: str) -> bool:

@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from room_process import Link, RoomProcess
-from sqlalchemy import select
-from sync_harness import PROPERTY, Central, room_name
+from room_process import RoomProcess, central_behind_link
+from sync_harness import room_name
 
-from loyalty.db.board_tables import board_rooms
 from smartroom.clock import SystemClock
-from smartroom.services import AppServer, MosquittoBroker
+from smartroom.services import MosquittoBroker
 from sync.hlc import Stamp
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(120)]
@@ -52,19 +50,15 @@ async def _local_changes(room: RoomProcess, setpoint: float, dnd: bool) -> int:
 async def test_kill_9_and_a_clock_a_day_back_keep_the_stamps_monotonic(
     tmp_path: Path, mqtt_broker: MosquittoBroker
 ) -> None:
-    central = Central(f"sqlite:///{tmp_path / 'central.db'}", SystemClock())
     room_id = room_name()
-    with AppServer(central.app) as server:
-        central.base_url = server.url
+    async with central_behind_link(tmp_path, SystemClock()) as (central, link):
         member, _stay = central.checked_in_member(room_id)
-        link = Link(server.port)
-        await link.heal()
         store = tmp_path / "agent.db"
         async with RoomProcess(
             tmp_path, mqtt_broker, link.url, central.agent_key(room_id), room_id
         ) as room:
             await room.start()
-            await room.until(lambda: _spend_ok(room), 15, "the stay reaching the room")
+            await room.until(room.spend, 15, "the stay reaching the room")
             spends = 1
             await link.cut()
             spends += await _local_changes(room, 23.5, dnd=True)
@@ -86,16 +80,15 @@ async def test_kill_9_and_a_clock_a_day_back_keep_the_stamps_monotonic(
             assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
 
             await link.heal()
-            await room.until(lambda: _pending(room, 0), 20, "the outbox drained", every=0.2)
+            await room.until(room.drained, 20, "the outbox drained", every=0.2)
             health = await room.get("/health")
             assert 86_000 < health["central"]["clock_offset_s"] < 86_800, health["central"]
             assert "room_clock_skew" in room.log()
-            board = _board(central, room_id)
+            board = central.board(room_id)
             profile = central.call("GET", f"/v1/members/{member}/preferences")
             room.stop()
         rows = _outbox(store)
         agent_id = _meta(store, "agent_id")
-        await link.cut()
 
     # Nothing lost, nothing twice, nothing refused.
     # (The status written as the agent stopped, after the drain, is all that may be unsent,
@@ -108,7 +101,6 @@ async def test_kill_9_and_a_clock_a_day_back_keep_the_stamps_monotonic(
     assert profile["comfort_offset"] == last_prefs["comfort_offset"]
     assert board["dnd"] is True  # the last housekeeping request, made after the reboot
     assert "clock_skew" in board["alerts"]
-    central.engine.dispose()
 
 
 def _meta(path: Path, key: str) -> str:
@@ -117,21 +109,3 @@ def _meta(path: Path, key: str) -> str:
         return str(conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()[0])
     finally:
         conn.close()
-
-
-def _board(central: Central, room_id: str) -> dict[str, Any]:
-    with central.engine.connect() as conn:
-        row = conn.execute(
-            select(board_rooms.c.dnd, board_rooms.c.alerts_json).where(
-                board_rooms.c.property_id == PROPERTY, board_rooms.c.room_id == room_id
-            )
-        ).one()
-    return {"dnd": row.dnd, "alerts": [a["kind"] for a in json.loads(row.alerts_json)]}
-
-
-async def _spend_ok(room: RoomProcess) -> bool:
-    return (await room.api("POST", "/spend", json=SPEND)).status_code == 200
-
-
-async def _pending(room: RoomProcess, want: int) -> bool:
-    return bool((await room.get("/health"))["central"]["outbox_pending"] == want)
