@@ -91,7 +91,13 @@ def main() -> int:
             with ChaosStage(
                 Path(tmp), pg.url, rooms=args.rooms, plan=plan, seed=args.seed, prefix="S"
             ) as stage:
-                stage.run(min_faults=args.faults, min_s=30, max_s=args.max_s)
+                stage.run(
+                    min_faults=args.faults,
+                    min_s=30,
+                    max_s=args.max_s,
+                    converge_s=180,
+                    progress=lambda line: print(line, flush=True),
+                )
                 report = stage.report
                 print("sync chaos soak:", summary_line(report), flush=True)
                 if report["total_faults"] < args.faults:

@@ -27,6 +27,7 @@ from typing import Literal
 from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine, select, update
+from starlette.concurrency import run_in_threadpool
 
 from loyalty.db.tables import api_keys, members
 from loyalty.errors import ApiError
@@ -138,6 +139,15 @@ class KeyStore:
             raise ApiError(401, "unauthenticated", "unknown or revoked API key")
         return principal
 
+    def cached(self, token: str) -> bool:
+        """Whether `authenticate(token)` answers without the database (a malformed token, or
+        a key looked up less than `ttl_s` ago)."""
+        parts = token.split(".")
+        if len(parts) != 3:
+            return True
+        entry = self._cache.get(parts[1])
+        return entry is not None and entry[0] >= time.monotonic()
+
     def _load(self, key_id: str) -> tuple[float, str, Principal | None]:
         with self._engine.connect() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
@@ -180,7 +190,14 @@ class Allow:
         if credentials is None:
             raise ApiError(401, "unauthenticated", "send Authorization: Bearer <API key>")
         store: KeyStore = request.app.state.keys
-        principal = store.authenticate(credentials.credentials)
+        token = credentials.credentials
+        if store.cached(token):
+            principal = store.authenticate(token)
+        else:
+            # The lookup waits for a database connection: never on the event loop, where a
+            # pool emptied by requests queued on row locks froze every request for the pool
+            # timeout (30 s; found by the network chaos test, tests/sync/test_sync_chaos.py).
+            principal = await run_in_threadpool(store.authenticate, token)
         if principal.role not in self.roles:
             raise ApiError(
                 403,

@@ -54,17 +54,23 @@ class Central:
     def call(
         self, method: str, path: str, role: str = "staff", *, retries: int = 0, **kwargs: Any
     ) -> Any:
-        """One staff/admin request; `retries`: a 5xx is tried again with the same
-        Idempotency-Key, as a client would (each 5xx answer is counted in `server_errors`)."""
+        """One staff/admin request; `retries`: a 5xx or a timeout is tried again with the same
+        Idempotency-Key, as a client would (each is listed in `server_errors`)."""
         self._n += 1
         headers = {
             "Authorization": f"Bearer {self.keys[role]}",
             "Idempotency-Key": f"sync-test-{self._n}-{id(self)}",
         }
         for attempt in range(retries + 1):
-            response = httpx.request(
-                method, self.base_url + path, headers=headers, timeout=30, **kwargs
-            )
+            try:
+                response = httpx.request(
+                    method, self.base_url + path, headers=headers, timeout=30, **kwargs
+                )
+            except httpx.TimeoutException:
+                if attempt == retries:
+                    raise
+                self.server_errors.append(f"{method} {path}: no answer in 30 s")
+                continue
             if response.status_code < 500 or attempt == retries:
                 break
             self.server_errors.append(f"{method} {path}: {response.status_code}")

@@ -25,14 +25,14 @@ from smartroom.services import TemporaryPostgres
 from sync.chaos_proxy import Plan
 
 FAULTS = int(os.environ.get("SMARTROOM_CHAOS_FAULTS", "2000"))
-pytestmark = [pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.timeout(600)]
 
 
 def test_network_chaos_between_room_processes_and_central(tmp_path: Path) -> None:
     pg = TemporaryPostgres(prefix="smartroom_chaos").start()
     try:
         with ChaosStage(tmp_path, pg.url, rooms=3, plan=Plan(fault_rate=0.8), seed=16) as stage:
-            stage.run(min_faults=FAULTS, min_s=20, max_s=240)
+            stage.run(min_faults=FAULTS, min_s=20, max_s=420)
             report = stage.report
             print("sync chaos:", summary_line(report))
             for name, summary in report["rooms"].items():
