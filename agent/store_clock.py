@@ -20,12 +20,13 @@ proves it ran ahead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.store_schema import NewEvent
+from agent.store_schema import NewEvent, OutboxRefused
 from smartroom.log import get_logger
 from sync.hlc import MAX_SKEW_MS, Hlc, Stamp
 from sync.wire import Alert, EventKind
@@ -134,7 +135,10 @@ class ClockStore:
         event: NewEvent = NewEvent(
             EventKind.ALERT, {"alert": alert.model_dump(mode="json"), "raised": skewed}
         )
-        self.commit(events=[event])
+        # With the records budget full (logged `outbox_full`) the alert still rides on the
+        # room's status; refusing it here must not stop the exchange that drains the outbox.
+        with contextlib.suppress(OutboxRefused):
+            self.commit(events=[event])
 
     def _rebase(self, clock: Hlc, remote: Stamp) -> Hlc:
         """Our clock ran ahead of central's: move every unsent stamp that is beyond what

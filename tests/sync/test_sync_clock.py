@@ -147,3 +147,22 @@ async def test_a_day_of_clock_skew_converges_without_losing_data(
 
 def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
+
+
+def test_a_full_records_budget_does_not_stop_the_clock_exchange(tmp_path: Path) -> None:
+    """The skew alert is a records event; with that budget full it is refused, but the
+    exchange that would drain the outbox goes on and the status still carries the alert."""
+    from sync.outbox import DEFAULT_BUDGETS, Budget
+
+    room_clock = FakeClock(T0 - DAY)
+    budgets = {**DEFAULT_BUDGETS, "records": Budget(max_events=1, max_bytes=1 << 20)}
+    store = open_store(tmp_path / "agent.db", room_clock, room_name(), budgets=budgets)
+    try:
+        store.put_preferences(_room_prefs("m_full_records", room_clock.now(), level=40), dirty=True)
+        central_stamp = Stamp(_ms(T0), 0)
+        store.receive_hlc(str(central_stamp))  # raises nothing
+        assert Stamp.parse(store.hlc_last()) > central_stamp
+        assert [a.kind for a in store.clock_alerts()] == ["clock_skew"]
+        assert store.refused == {"records": 1}
+    finally:
+        store.close()
