@@ -79,6 +79,16 @@ def distinct_lines(folio: Sequence[Row], room: Sequence[Row]) -> list[FolioLine]
     return lines
 
 
+def by_category(lines: Sequence[FolioLine]) -> list[FolioLine]:
+    """One line per category with the summed amount. The rules price a category's lines by
+    their sum (base points are linear, multipliers look at categories), so this prices the
+    same and keeps a stay with hundreds of minibar items within a request's 500 lines."""
+    sums: dict[str, Decimal] = {}
+    for line in lines:
+        sums[line.category] = sums.get(line.category, Decimal(0)) + line.amount
+    return [FolioLine(category=c, amount=a) for c, a in sums.items()]
+
+
 def _folio_rows(conn: Connection, stay_id: str) -> list[Row]:
     f = folio_lines.c
     return [
@@ -139,7 +149,7 @@ def target(ctx: Context, conn: Connection, stay: Any, tier: str, now: Any) -> Ea
         check_out=check_out,
         channel=stay.channel,
         room_type=stay.room_type,
-        folio=distinct_lines(folio, room),
+        folio=by_category(distinct_lines(folio, room)),
     )
 
 
