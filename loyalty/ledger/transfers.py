@@ -10,7 +10,6 @@ existing transfer; with a different field it raises `exists_with_different_<fiel
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -189,98 +188,6 @@ def create_transfer(conn: Connection, spec: TransferSpec, *, now: datetime) -> T
         update(chains).where(chains.c.owner == owner).values(seq=row["chain_seq"], head=row["hash"])
     )
     return Transfer(**{k: row[k] for k in Transfer.__dataclass_fields__})
-
-
-def create_transfers(conn: Connection, items: Sequence[tuple[TransferSpec, datetime]]) -> None:
-    """Single-phase transfers from system accounts (issuance: points earned), in order, with
-    create_transfer's statements grouped: one read of the ids already posted, one of the
-    accounts, one balance update per credited account, one read and one update of each
-    chain's head, one insert. The same checks raise the same errors before anything is
-    written, and the rows, balances and hash chain are those of calling create_transfer for
-    each in turn (the caller holds the members' locks). Anything else (pending, post, void,
-    a member's debit with its balance check) goes through create_transfer one by one."""
-    if any(s.flags != "single" or s.pending_id or not is_system(s.debit) for s, _ in items):
-        for spec, now in items:
-            create_transfer(conn, spec, now=now)
-        return
-    t, a = transfers.c, accounts.c
-    ids = [spec.id for spec, _ in items]
-    found = conn.execute(select(transfers).where(t.id.in_(ids)))
-    posted = {r.id: Transfer.from_row(r) for r in found}
-    account_ids = sorted({x for spec, _ in items for x in (spec.debit, spec.credit)})
-    ledger_of = dict(conn.execute(select(a.id, a.ledger).where(a.id.in_(account_ids))).all())
-    owners = sorted({spec.chain_owner for spec, _ in items if spec.chain_owner})
-    c = chains.c
-    heads = {
-        r.owner: (r.seq, r.head)
-        for r in conn.execute(select(c.owner, c.seq, c.head).where(c.owner.in_(owners)))
-    }
-    rows: list[dict[str, Any]] = []
-    credited: dict[str, int] = {}
-    for spec, now in items:
-        existing = posted.get(spec.id)
-        if existing is not None:
-            _same(existing, spec)
-            continue
-        if spec.amount is not None and spec.amount < 0:
-            raise LedgerError(
-                "amount_must_not_be_negative", "amount must be zero or more", status=422
-            )
-        if spec.amount is None:
-            raise LedgerError("amount_required", "amount is required", status=422)
-        if spec.debit == spec.credit:
-            raise LedgerError("accounts_must_be_different", "debit and credit are the same account")
-        if not spec.chain_owner:
-            raise LedgerError("chain_owner_required", "every transfer belongs to one member chain")
-        for side, account_id in (("debit", spec.debit), ("credit", spec.credit)):
-            if account_id not in ledger_of:
-                raise LedgerError(
-                    f"{side}_account_not_found", f"no account {account_id}", status=404
-                )
-            if ledger_of[account_id] != spec.ledger:
-                raise LedgerError(
-                    "accounts_must_have_the_same_ledger",
-                    f"{account_id} is on ledger {ledger_of[account_id]}, not {spec.ledger}",
-                )
-        head = heads.get(spec.chain_owner)
-        if head is None:
-            raise LedgerError(
-                "chain_not_found", f"no chain for owner {spec.chain_owner}", status=404
-            )
-        row: dict[str, Any] = {
-            "id": spec.id,
-            "ledger": spec.ledger,
-            "debit_account_id": spec.debit,
-            "credit_account_id": spec.credit,
-            "amount": spec.amount,
-            "flags": spec.flags,
-            "pending_id": None,
-            "timeout_at": None,
-            "code": spec.code,
-            "reference": spec.reference,
-            "created_at": now,
-            "chain_owner": spec.chain_owner,
-            "chain_seq": head[0] + 1,
-            "prev_hash": head[1],
-        }
-        row["hash"] = entry_hash(head[1], row)
-        heads[spec.chain_owner] = (row["chain_seq"], row["hash"])
-        posted[spec.id] = Transfer(**{k: row[k] for k in Transfer.__dataclass_fields__})
-        rows.append(row)
-        if not is_system(spec.credit):
-            credited[spec.credit] = credited.get(spec.credit, 0) + spec.amount
-    if not rows:
-        return
-    for account_id, amount in sorted(credited.items()):
-        conn.execute(
-            update(accounts)
-            .where(a.id == account_id)
-            .values(credits_posted=a.credits_posted + amount)
-        )
-    conn.execute(transfers.insert(), rows)
-    for owner in sorted({row["chain_owner"] for row in rows}):
-        seq, head_hash = heads[owner]
-        conn.execute(update(chains).where(c.owner == owner).values(seq=seq, head=head_hash))
 
 
 def _apply_balances(

@@ -31,7 +31,7 @@ from loyalty.db.sync_tables import sync_alerts, sync_dead_letters, sync_rooms
 from loyalty.db.tables import agent_cursors, agent_events
 from loyalty.errors import ApiError
 from loyalty.ledger.errors import LedgerError
-from loyalty.services import sync_consume, sync_feed, sync_held
+from loyalty.services import sync_consume, sync_feed
 from sync import faults
 from sync.wire import EventAnswer, SyncEvent, SyncUpload, SyncUploadResult, new_id
 
@@ -134,20 +134,17 @@ def _consume_one(conn: Connection, ctx: Context, event: SyncEvent) -> str | None
 def _pass(
     conn: Connection, ctx: Context, events: list[SyncEvent], lo: int, hi: int
 ) -> tuple[int, str] | None:
-    """Apply events[lo:hi] in order under one savepoint, the board's row and the spends'
-    ledger writes held until the end. None when all were applied; else everything is rolled
-    back and the answer is (index, reason) of the refused event, or (-1, reason) when the
-    held ledger writes were refused at the end (which event's is not known)."""
+    """Apply events[lo:hi] in order under one savepoint, the board's row held until the
+    end. None when all were applied; else everything is rolled back and the answer is
+    (index, reason) of the refused event."""
     try:
-        with conn.begin_nested(), board.held(conn), sync_held.held(conn):
+        with conn.begin_nested(), board.held(conn):
             for i in range(lo, hi):
                 reason = _consume_one(conn, ctx, events[i])
                 if reason is not None:
                     raise _Refused(i, reason)
     except _Refused as stop:
         return stop.index, stop.reason
-    except sync_held.HeldRefused as exc:
-        return -1, _reason(exc.cause)
     return None
 
 
@@ -157,23 +154,17 @@ def _consume(conn: Connection, ctx: Context, events: list[SyncEvent]) -> dict[in
     One pass for the whole batch. A refusal is rare (a dead letter), so only then does the
     pass roll back and go again: the events before the refused one in a pass of their own,
     the refused one alone (rolled back: only its dead letter stays), then the rest the same
-    way; when held ledger writes are refused at a pass's end, that pass's events go one at
-    a time. Every accepted effect is thus the one it would be with a savepoint per event,
-    without two statements per event for it, and with the board's row and the ledger
-    written once per pass."""
+    way. Every accepted effect is thus the one it would be with a savepoint per event,
+    without two statements per event for it, and with the board's row written once per
+    pass."""
     refused: dict[int, str] = {}
     at, end = 0, len(events)
     while at < len(events):
         if at < end:
             stop = _pass(conn, ctx, events, at, end)
-            if stop is not None and stop[0] >= 0:
+            if stop is not None:
                 end = stop[0]  # again: the pass before it, then it alone
                 continue
-            if stop is not None:
-                for i in range(at, end):
-                    alone = _pass(conn, ctx, events, i, i + 1)
-                    if alone is not None:
-                        refused[i] = alone[1]
         if end == len(events):
             break
         alone = _pass(conn, ctx, events, end, end + 1)

@@ -34,7 +34,7 @@ from loyalty.context import Context
 from loyalty.db.sync_tables import room_spends, stay_presence, sync_rooms
 from loyalty.db.tables import preferences, stay_moves, stays
 from loyalty.ledger.errors import LedgerError
-from loyalty.services import benefits, folio, sync_feed, sync_held
+from loyalty.services import benefits, folio, sync_feed
 from loyalty.services import preferences as prefs_service
 from loyalty.services.members import get_member
 from sync import faults
@@ -292,26 +292,7 @@ CONSUMERS: dict[EventKind, Callable[[Connection, Context, SyncEvent], None]] = {
 }
 
 
-# Kinds whose effect reads nothing of the ledger and writes it only through `sync_held`:
-# what is held for a pass may stay held across them; before any other kind (a spend, which
-# reads the stay's transfers and spends to reconcile them with its folio; a benefit;
-# anything added later) it is written.
-LEDGER_FREE = frozenset(
-    {
-        EventKind.PREFERENCES,
-        EventKind.ROOM_STATUS,
-        EventKind.ALERT,
-        EventKind.HOUSEKEEPING,
-        EventKind.ARRIVAL,
-        EventKind.DEPARTURE,
-        EventKind.CONFIG_APPLIED,
-    }
-)
-
-
 def consume(conn: Connection, ctx: Context, event: SyncEvent) -> None:
     handler = CONSUMERS.get(event.kind)
     if handler is not None:
-        if event.kind not in LEDGER_FREE:
-            sync_held.flush(conn)
         handler(conn, ctx, event)
