@@ -40,10 +40,11 @@ from sync.worker import Hooks, SyncWorker
 
 PROPERTY, ROOM = "SHA-01", "1201"
 BIG = Budget(max_events=1_000_000, max_bytes=2_000_000_000)
+PER_STAY = 5_000  # backlog events per stay (50 in-room spends each)
 
 
 class Stage:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, stays: int = 1) -> None:
         self.clock = SystemClock()
         self.app = create_app(
             LoyaltySettings(database_url=url, key_cache_s=60), clock=self.clock, migrate=True
@@ -72,22 +73,31 @@ class Stage:
             return response.json()
 
         self.call = call
-        member = call("POST", "/v1/members", self.staff, json={})["id"]
-        now = self.clock.now()
-        stay = call(
-            "POST",
-            "/v1/stays",
-            self.staff,
-            json={
-                "member_id": member,
-                "property_id": PROPERTY,
-                "arrival": now.isoformat(),
-                "departure": (now + timedelta(days=3)).isoformat(),
-                "nightly_rate": "800.00",
-            },
-        )["id"]
-        call("POST", f"/v1/stays/{stay}/check-in", self.staff, json={"room_id": ROOM})
-        self.member, self.stay = member, stay
+        # A backlog this long spans many guests: one stay per `per_stay` events, checked in
+        # and out in turn (the last one stays in), so no stay holds more spends than a stay
+        # does (the stay rules price at most 500 folio lines).
+        self.stays: list[tuple[str, str]] = []
+        for i in range(stays):
+            member = call("POST", "/v1/members", self.staff, json={})["id"]
+            now = self.clock.now()
+            stay = call(
+                "POST",
+                "/v1/stays",
+                self.staff,
+                json={
+                    "member_id": member,
+                    "property_id": PROPERTY,
+                    "arrival": now.isoformat(),
+                    "departure": (now + timedelta(days=3)).isoformat(),
+                    "nightly_rate": "800.00",
+                },
+            )["id"]
+            call("POST", f"/v1/stays/{stay}/check-in", self.staff, json={"room_id": ROOM})
+            if i < stays - 1:
+                folio = {"folio": [{"category": "room", "amount": "2400.00"}]}
+                call("POST", f"/v1/stays/{stay}/check-out", self.staff, json=folio)
+            self.stays.append((member, stay))
+        self.member, self.stay = self.stays[-1]
         self.dsn = ""
 
     def close(self) -> None:
@@ -97,14 +107,15 @@ class Stage:
 
 
 def fill(store: AgentStore, stage: Stage, events: int) -> None:
-    """A backlog like a week offline: 1% in-room spend, 10% housekeeping, the rest energy."""
+    """A long offline backlog: 1% in-room spend (charged to the stays in turn), 10%
+    housekeeping, the rest energy."""
     spend = RoomSpend(category="minibar", item="water", amount="18.00").model_dump(mode="json")
     batch: list[NewEvent] = []
+    per_stay = -(-events // len(stage.stays))
     for i in range(events):
         if i % 100 == 0:
-            batch.append(
-                NewEvent(EventKind.ROOM_SPEND, spend, stay_id=stage.stay, member_id=stage.member)
-            )
+            member, stay = stage.stays[i // per_stay]
+            batch.append(NewEvent(EventKind.ROOM_SPEND, spend, stay_id=stay, member_id=member))
         elif i % 10 == 0:
             batch.append(NewEvent(EventKind.HOUSEKEEPING, {"dnd": i % 20 == 0, "via": "button"}))
         else:
@@ -230,7 +241,7 @@ def main() -> None:
     outages = [float(x) for x in args.outages.split(",")]
     load_start = os.getloadavg()[0]
     with TemporaryPostgres(prefix="sync_bench") as pg, tempfile.TemporaryDirectory() as tmp:
-        stage = Stage(pg.url)
+        stage = Stage(pg.url, stays=max(1, args.events // PER_STAY))
         stage.dsn = pg.dsn
         try:
             store = open_store(Path(tmp) / "agent.db")
@@ -259,8 +270,9 @@ def main() -> None:
         for o, c in conv
     )
     body = f"""
-`bench/sync_drain.py`: one room's backlog (1% in-room spend earning points, 10% housekeeping
-applied to the board, 89% energy telemetry) uploaded through `POST /v1/sync/upload` (gzip, 500
+`bench/sync_drain.py`: one room's backlog (1% in-room spend earning points, charged to
+{len(stage.stays)} stays in turn, 50 each; 10% housekeeping applied to the board; 89% energy
+telemetry) uploaded through `POST /v1/sync/upload` (gzip, 500
 events a batch, real HTTP, one uvicorn worker in-process) into PostgreSQL 15, every event
 deduplicated and consumed in the transaction that records it. Load average (1 min, 2 cores
 shared with other engineers): {load_start:.1f} at the start, {load_drain:.1f} when the drain
