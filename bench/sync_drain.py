@@ -73,9 +73,8 @@ class Stage:
             return response.json()
 
         self.call = call
-        # A backlog this long spans many guests: one stay per `per_stay` events, checked in
-        # and out in turn (the last one stays in), so no stay holds more spends than a stay
-        # does (the stay rules price at most 500 folio lines).
+        # A backlog this long spans many guests: one stay per PER_STAY events, checked in
+        # and out in turn (the last one stays in), 50 spends each, as real stays have.
         self.stays: list[tuple[str, str]] = []
         for i in range(stays):
             member = call("POST", "/v1/members", self.staff, json={})["id"]
