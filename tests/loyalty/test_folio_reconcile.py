@@ -316,3 +316,12 @@ def test_a_spend_for_a_cancelled_stay_is_refused(ctx: Context) -> None:
         stays.cancel(conn, ctx, stay, no_show=False)
     with pytest.raises(Rejected, match="cancelled"):
         _send(ctx, _event(ctx, stay, row.member_id, Spend("minibar", 100, None)))
+
+
+def test_a_void_line_must_name_the_spend_it_cancels() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="a void line needs the reference"):
+        FolioLine.model_validate({"category": "minibar", "amount": "36.00", "void": True})
+    with pytest.raises(ValidationError, match="reference"):
+        FolioLine.model_validate({"category": "minibar", "amount": "1", "reference": "bad ref!"})
