@@ -134,10 +134,14 @@ def record_folio(conn: Connection, stay_id: str, lines: Iterable[FolioLine], now
     )
 
 
-def target(ctx: Context, conn: Connection, stay: Any, tier: str, now: Any) -> EarnBreakdown:
-    """The rules over the stay's distinct spends (with the folio once it is posted)."""
-    folio = _folio_rows(conn, stay.id)
-    room = _room_rows(conn, stay.id)
+def target(
+    ctx: Context, conn: Connection, stay: Any, tier: str, now: Any, arriving: Row | None = None
+) -> EarnBreakdown:
+    """The rules over the stay's distinct spends (with the folio once it is posted), and
+    `arriving`, a room spend not yet written."""
+    # A folio exists only from check-out on (written in the check-out's transaction).
+    folio = _folio_rows(conn, stay.id) if stay.status == "checked_out" else []
+    room = _room_rows(conn, stay.id) + ([arriving] if arriving is not None else [])
     check_out = stay.departure.date()
     if stay.status == "checked_out" or folio:
         out = (stay.checked_out_at or now).date()
@@ -153,20 +157,26 @@ def target(ctx: Context, conn: Connection, stay: Any, tier: str, now: Any) -> Ea
     )
 
 
-def held(conn: Connection, stay_id: str, ledger: str) -> int:
-    """What the stay's earn transfers hold on `ledger` now (credits less reversals)."""
+def holdings(conn: Connection, stay_id: str) -> dict[str, int]:
+    """What the stay's earn transfers hold now, per ledger (credits less reversals)."""
     t = transfers.c
-    rows = conn.execute(
-        select(t.code, func.sum(t.amount))
+    out = {"points": 0, "qualifying": 0}
+    for ledger, code, amount in conn.execute(
+        select(t.ledger, t.code, func.sum(t.amount))
         .where(
             t.reference == stay_id,
-            t.ledger == ledger,
+            t.ledger.in_(tuple(out)),
             t.flags.in_(("single", "post")),
             t.code.in_((*EARN_CODES, REVERSAL)),
         )
-        .group_by(t.code)
-    ).all()
-    return sum(int(amount) * (-1 if code == REVERSAL else 1) for code, amount in rows)
+        .group_by(t.ledger, t.code)
+    ).all():
+        out[ledger] += -int(amount) if code == REVERSAL else int(amount)
+    return out
+
+
+def held(conn: Connection, stay_id: str, ledger: str) -> int:
+    return holdings(conn, stay_id)[ledger]
 
 
 def post_difference(

@@ -249,7 +249,8 @@ def check_out(conn: Connection, ctx: Context, stay_id: str, body: CheckOut) -> l
     row = get_stay(conn, stay_id)
     breakdown = folio.target(ctx, conn, row, member.tier, now)
     owner = member.pseudonym
-    due = breakdown.points - folio.held(conn, stay_id, "points")
+    held_now = folio.holdings(conn, stay_id)
+    due = breakdown.points - held_now["points"]
     held = get_transfer(conn, row.pending_transfer_id) if row.pending_transfer_id else None
     posted = 0
     if held is not None:
@@ -277,7 +278,7 @@ def check_out(conn: Connection, ctx: Context, stay_id: str, body: CheckOut) -> l
         code="stay_earn",
         now=now,
     )
-    spend_due = folio.qualifying_minor(breakdown) - folio.held(conn, stay_id, "qualifying")
+    spend_due = folio.qualifying_minor(breakdown) - held_now["qualifying"]
     folio.post_difference(
         conn,
         stay_id,

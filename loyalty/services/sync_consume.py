@@ -121,24 +121,14 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
     member = get_member(conn, stay.member_id, for_update=True)
     now = ctx.clock.now()
     key = effect_key(event)
-    conn.execute(
-        room_spends.insert().values(
-            event_id=key,
-            stay_id=stay.id,
-            member_id=member.id,
-            category=spend.category,
-            item=spend.item,
-            amount_minor=int(Decimal(spend.amount) * 100),
-            currency=spend.currency,
-            points=0,
-            transfer_id=None,
-            at=event.at,
-            reference=spend.reference,
-        )
-    )
+    amount_minor = int(Decimal(spend.amount) * 100)
     tier = stay.earn_tier if stay.status == "checked_out" and stay.earn_tier else member.tier
-    target = folio.target(ctx, conn, stay, tier, now)
-    points = target.points - folio.held(conn, stay.id, "points")
+    arriving = folio.Row(
+        folio.FOLIO_CATEGORY[spend.category], Decimal(amount_minor) / 100, spend.reference or key
+    )
+    target = folio.target(ctx, conn, stay, tier, now, arriving)
+    held = folio.holdings(conn, stay.id)
+    points = target.points - held["points"]
     transfer_id = f"t_rs_{key}"
     try:
         folio.post_difference(
@@ -152,13 +142,12 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
             now=now,
         )
         faults.point("central.consume.after_earn")  # points posted, the rest not yet
-        qualifying = folio.qualifying_minor(target) - folio.held(conn, stay.id, "qualifying")
         folio.post_difference(
             conn,
             stay.id,
             member.pseudonym,
             "qualifying",
-            qualifying,
+            folio.qualifying_minor(target) - held["qualifying"],
             transfer_id=f"t_rq_{key}",
             code="room_spend",
             now=now,
@@ -166,9 +155,19 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
     except LedgerError as exc:
         raise Rejected(f"ledger: {exc}") from None
     conn.execute(
-        update(room_spends)
-        .where(room_spends.c.event_id == key)
-        .values(points=points, transfer_id=transfer_id if points else None)
+        room_spends.insert().values(
+            event_id=key,
+            stay_id=stay.id,
+            member_id=member.id,
+            category=spend.category,
+            item=spend.item,
+            amount_minor=amount_minor,
+            currency=spend.currency,
+            points=points,
+            transfer_id=transfer_id if points else None,
+            at=event.at,
+            reference=spend.reference,
+        )
     )
 
 
