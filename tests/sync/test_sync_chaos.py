@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.timeout(600)]
 def test_network_chaos_between_room_processes_and_central(tmp_path: Path) -> None:
     pg = TemporaryPostgres(prefix="smartroom_chaos").start()
     try:
-        with ChaosStage(tmp_path, pg.url, rooms=3, plan=Plan(fault_rate=0.8), seed=16) as stage:
+        with ChaosStage(tmp_path, pg.url, rooms=4, plan=Plan(fault_rate=0.85), seed=16) as stage:
             stage.run(min_faults=FAULTS, min_s=20, max_s=420)
             report = stage.report
             print("sync chaos:", summary_line(report))
