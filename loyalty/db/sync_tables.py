@@ -67,6 +67,11 @@ sync_rooms = Table(
     Column("config_error", String(512), nullable=True),
     Column("last_seen_at", UTCDateTime(), nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # How far the room has applied the `commands` stream, as its own pulls report it. A
+    # snapshot (first pull, reset) re-sends nothing of the other streams' history, but the
+    # commands after this point are still owed to the room: a command queued before the
+    # room's first snapshot, or between a reset and the room's next pull, must reach it.
+    Column("commands_applied", Integer, nullable=False, default=0, server_default="0"),
 )
 
 # Alerts for operators: dead letters, refused budgets, and the rooms' own alerts.

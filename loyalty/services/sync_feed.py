@@ -342,14 +342,19 @@ def pull(
     room = room_row(conn, ctx.clock.now(), property_id, room_id)
     if body.epoch != room.epoch:
         watermark = _watermark(conn, property_id, room_id)
+        # A snapshot stands for every stream's history but the commands': those after what
+        # the room last said it applied are still owed and come on the next pulls.
+        cursors = dict.fromkeys(STREAMS, watermark)
+        cursors["commands"] = min(room.commands_applied, watermark)
         return SyncPage(
             epoch=room.epoch,
             reset=True,
             items=snapshot(conn, ctx, room, watermark),
-            cursors=dict.fromkeys(STREAMS, watermark),
+            cursors=cursors,
             hlc=hlc,
         )
     cursors = {s: body.cursors.get(s, 0) for s in STREAMS}
+    _note_commands_applied(conn, room, cursors["commands"])
     low = min(cursors.values())
     c = sync_changes.c
     rows = conn.execute(
@@ -373,6 +378,25 @@ def pull(
         cursors={s: max(cursors[s], last) for s in STREAMS},
         more=more,
         hlc=hlc,
+    )
+
+
+def _note_commands_applied(conn: Connection, room: Any, cursor: int) -> None:
+    """The room's pull says it holds the commands up to `cursor` (its cursors are stored with
+    the data they cover, agent-side): a later snapshot starts its commands there. Never moved
+    back (a room restored from an old backup has applied those commands already) nor past
+    what was queued for the room."""
+    if cursor <= room.commands_applied:
+        return
+    applied = min(cursor, _watermark(conn, room.property_id, room.room_id))
+    conn.execute(
+        update(sync_rooms)
+        .where(
+            sync_rooms.c.property_id == room.property_id,
+            sync_rooms.c.room_id == room.room_id,
+            sync_rooms.c.commands_applied < applied,
+        )
+        .values(commands_applied=applied)
     )
 
 

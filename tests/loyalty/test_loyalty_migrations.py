@@ -98,3 +98,34 @@ def test_migrations_on_fresh_sqlite_file(sqlite_url: str) -> None:
 
 def test_migrations_on_postgresql(pg_fresh: str) -> None:
     _check(pg_fresh)
+
+
+def test_commands_applied_starts_existing_rooms_at_their_high_water_mark(sqlite_url: str) -> None:
+    """0010 must not replay old staff commands to rooms that already exist: they start at the
+    last change queued for them (what the old code treated as delivered); new rooms at 0."""
+    engine = make_engine(sqlite_url)
+    try:
+        upgrade(engine, "0009_stay_moves")
+        with engine.begin() as conn:
+            for room in ("1201", "1202"):
+                conn.exec_driver_sql(
+                    "INSERT INTO sync_rooms (property_id, room_id, epoch, config_version,"
+                    " config_json, updated_at) VALUES ('SHA-01', ?, 'ep_x', 0, '{}',"
+                    " '2026-12-06 10:00:00')",
+                    (room,),
+                )
+            for seq in (3, 9):
+                conn.exec_driver_sql(
+                    "INSERT INTO sync_changes (seq, property_id, room_id, stream, op, key,"
+                    " created_at) VALUES (?, 'SHA-01', '1201', 'commands', 'put', ?,"
+                    " '2026-12-06 10:00:00')",
+                    (seq, f"cmd_{seq}"),
+                )
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT room_id, commands_applied FROM sync_rooms ORDER BY room_id"
+            ).all()
+        assert [tuple(r) for r in rows] == [("1201", 9), ("1202", 0)]
+    finally:
+        engine.dispose()

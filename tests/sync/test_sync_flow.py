@@ -216,6 +216,43 @@ async def test_reset_keeps_the_outbox(served: Central, room: Room) -> None:
     assert served.spend_points(room.member)[0] == 1
 
 
+def _command(served: Central, room: str) -> str:
+    made = served.call(
+        "POST", f"/v1/sync/rooms/{PROPERTY}/{room}/commands", json={"action": "make_up_room_done"}
+    )
+    return str(made["command_id"])
+
+
+async def test_commands_queued_before_a_snapshot_reach_the_room_once(
+    served: Central, room: Room, tmp_path: Path, clock: FakeClock
+) -> None:
+    store, engine = room.store, room.engine
+    early = _command(served, room.name)  # the room has never pulled: its first pull is a snapshot
+    await engine.pull_all()
+    await engine.pull_all()  # the owed commands come after the snapshot, on the next pull
+    assert [c["command_id"] for c in store.pending_commands()] == [early]
+    # Queued between a reset and the room's next pull: owed too.
+    served.call("POST", f"/v1/sync/rooms/{PROPERTY}/{room.name}/reset", "admin")
+    during = _command(served, room.name)
+    await engine.pull_all()
+    await engine.pull_all()
+    assert [c["command_id"] for c in store.pending_commands()] == [early, during]
+    # A room whose database is replaced gets no command its old copy had already applied.
+    await engine.pull_all()  # tells central how far the room has applied the stream
+    fresh = open_store(tmp_path / "replaced.db", clock, room.name)
+    replaced = engine_for(fresh, served.base_url, room.key, timeout_s=10)
+    try:
+        await replaced.pull_all()
+        await replaced.pull_all()
+        assert fresh.pending_commands() == []
+        late = _command(served, room.name)
+        await replaced.pull_all()
+        assert [c["command_id"] for c in fresh.pending_commands()] == [late]
+    finally:
+        await replaced.client.aclose()  # type: ignore[attr-defined]
+        fresh.close()
+
+
 async def test_rejected_event_is_dead_lettered_and_never_blocks(
     served: Central, room: Room
 ) -> None:
