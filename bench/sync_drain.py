@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -27,11 +29,11 @@ import psycopg
 from agent.presence.sealing import Sealer
 from agent.store import AgentStore, NewEvent
 from bench.record import record
-from loyalty.app import create_app
 from loyalty.auth import create_key
-from loyalty.settings import LoyaltySettings
+from loyalty.db.engine import make_engine
+from loyalty.db.migrate import upgrade
 from smartroom.clock import SystemClock
-from smartroom.services import AppServer, TemporaryPostgres
+from smartroom.services import ServiceError, TemporaryPostgres, free_port, wait_for_port
 from sync.client import SyncClient
 from sync.engine import SyncEngine
 from sync.outbox import Budget, BudgetClass
@@ -43,21 +45,70 @@ BIG = Budget(max_events=1_000_000, max_bytes=2_000_000_000)
 PER_STAY = 5_000  # backlog events per stay (50 in-room spends each)
 
 
+class Central:
+    """Central as production runs it: `loyalty serve` (one uvicorn worker) in a process of
+    its own on the bench's PostgreSQL, so the room's upload side (this process) and central's
+    accept side do not share one interpreter. `stop()`/`start()` keep the port (an outage)."""
+
+    def __init__(self, database_url: str, log: Path) -> None:
+        self.database_url, self.log = database_url, log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Central:
+        env = {**os.environ, "LOYALTY_LOG_LEVEL": "warning"}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "loyalty.cli",
+                    "serve",
+                    "--database",
+                    self.database_url,
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        try:
+            wait_for_port("127.0.0.1", self.port, timeout=120)
+        except ServiceError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+
 class Stage:
-    def __init__(self, url: str, stays: int = 1) -> None:
+    def __init__(self, url: str, work: Path, stays: int = 1) -> None:
         self.clock = SystemClock()
-        self.app = create_app(
-            LoyaltySettings(database_url=url, key_cache_s=60), clock=self.clock, migrate=True
-        )
-        self.server = AppServer(self.app).start()
-        self.url = self.server.url
-        engine = self.app.state.ctx.engine
+        upgrade(url)
+        # Keys straight into central's database (only their hashes are stored), as
+        # `loyalty keys create` does; everything else goes over HTTP to the central process.
+        engine = make_engine(url, pool_size=1)
         with engine.begin() as conn:
             self.admin = create_key(conn, role="admin", now=self.clock.now())[1]
             self.staff = create_key(conn, role="staff", now=self.clock.now())[1]
             self.agent = create_key(
                 conn, role="agent", property_id=PROPERTY, room_id=ROOM, now=self.clock.now()
             )[1]
+        engine.dispose()
+        self.server = Central(url, work / "central.log").start()
+        self.url = self.server.url
         self.http = httpx.Client(base_url=self.url, timeout=30)
         n = 0
 
@@ -102,7 +153,6 @@ class Stage:
     def close(self) -> None:
         self.http.close()
         self.server.stop()
-        self.app.state.ctx.engine.dispose()
 
 
 def fill(store: AgentStore, stage: Stage, events: int) -> None:
@@ -138,14 +188,60 @@ def open_store(path: Path) -> AgentStore:
     )
 
 
-async def drain(stage: Stage, store: AgentStore) -> tuple[float, int, int]:
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends(dsn: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving the bench's database (central's pool)."""
+    with psycopg.connect(dsn) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        ).fetchall()
+    seen: dict[int, float] = {}
+    for (pid,) in pids:
+        with contextlib.suppress(OSError):  # a backend that ended meanwhile
+            seen[pid] = cpu_s(pid)
+    return seen
+
+
+class CpuSplit:
+    """Where the drain's CPU went: the room's side (this process), central's process and the
+    PostgreSQL backends serving central (pooled connections live through the drain)."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+        assert stage.server.proc is not None
+        self.central_pid = stage.server.proc.pid
+        self.start = self._sample()
+        self.spent: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def _sample(self) -> tuple[float, float, dict[int, float]]:
+        return cpu_s(os.getpid()), cpu_s(self.central_pid), backends(self.stage.dsn)
+
+    def stop(self) -> None:
+        room, central, pg = self._sample()
+        room0, central0, pg0 = self.start
+        self.spent = (
+            room - room0,
+            central - central0,
+            sum(cpu - pg0.get(pid, 0.0) for pid, cpu in pg.items()),
+        )
+
+
+async def drain(stage: Stage, store: AgentStore) -> tuple[float, int, int, CpuSplit]:
     client = SyncClient(stage.url, stage.agent, timeout_s=60)
     engine = SyncEngine(store, client)
+    split = CpuSplit(stage)
     start = time.perf_counter()
     sent = await engine.push()
     seconds = time.perf_counter() - start
+    split.stop()
     await client.aclose()
-    return seconds, sent, client.bytes_sent
+    return seconds, sent, client.bytes_sent, split
 
 
 def raw_loop(dsn: str, rows: list[tuple[Any, ...]]) -> float:
@@ -209,7 +305,7 @@ async def convergence(stage: Stage, store: AgentStore, outage_s: float) -> float
         )
         written += [e.event_id for e in store.commit(events=events)]
         await asyncio.sleep(outage_s / 20)
-    stage.server = AppServer(stage.app, port=stage.server.port).start()
+    stage.server.start()  # returns once central's port accepts connections
     healed = time.perf_counter()
     while store.outbox_depth() > 0:  # noqa: ASYNC110 (polling the store is the measurement)
         await asyncio.sleep(0.02)
@@ -240,7 +336,7 @@ def main() -> None:
     outages = [float(x) for x in args.outages.split(",")]
     load_start = os.getloadavg()[0]
     with TemporaryPostgres(prefix="sync_bench") as pg, tempfile.TemporaryDirectory() as tmp:
-        stage = Stage(pg.url, stays=max(1, args.events // PER_STAY))
+        stage = Stage(pg.url, Path(tmp), stays=max(1, args.events // PER_STAY))
         stage.dsn = pg.dsn
         try:
             store = open_store(Path(tmp) / "agent.db")
@@ -252,7 +348,7 @@ def main() -> None:
                 for e, _ in store.pending_sized(args.events)
             ]
             load_drain = os.getloadavg()[0]
-            seconds, sent, wire_bytes = asyncio.run(drain(stage, store))
+            seconds, sent, wire_bytes, split = asyncio.run(drain(stage, store))
             raw = raw_loop(pg.dsn, rows)
             lat = asyncio.run(latency(stage, store, args.rounds))
             conv = [(o, asyncio.run(convergence(stage, store, o))) for o in outages]
@@ -262,6 +358,7 @@ def main() -> None:
     load_end = os.getloadavg()[0]
     rate, raw_rate = sent / seconds, len(rows) / raw
     p95 = statistics.quantiles(lat, n=20)[18]
+    room_cpu, central_cpu, pg_cpu = split.spent
     p50 = statistics.median(lat)
     conv_rows = "".join(
         f"| convergence after a {o:.0f} s outage (100 events, 5 of them spend, written "
@@ -272,8 +369,10 @@ def main() -> None:
 `bench/sync_drain.py`: one room's backlog (1% in-room spend earning points, charged to
 {len(stage.stays)} stays in turn, 50 each; 10% housekeeping applied to the board; 89% energy
 telemetry) uploaded through `POST /v1/sync/upload` (gzip, 500
-events a batch, real HTTP, one uvicorn worker in-process) into PostgreSQL 15, every event
-deduplicated and consumed in the transaction that records it. Load average (1 min, 2 cores
+events a batch, real HTTP) into PostgreSQL 15, every event deduplicated and consumed in the
+transaction that records it. Central runs as production runs it, `loyalty serve` (one uvicorn
+worker) in a process of its own; the room's upload path (outbox reads, batching, gzip, HTTP
+client) runs in the bench process. Load average (1 min, 2 cores
 shared with other engineers): {load_start:.1f} at the start, {load_drain:.1f} when the drain
 began, {load_end:.1f} at the end.
 
@@ -282,6 +381,8 @@ began, {load_end:.1f} at the end.
 | drain of {sent:,} events | {seconds:.1f} s, **{rate:,.0f} events/s** | ≥ 5,000 events/s |
 | raw insert loop, same rows, same database (baseline) | {raw:.1f} s, {raw_rate:,.0f} rows/s | — |
 | sync / raw | {rate / raw_rate:.2f} | — |
+| CPU during the drain: room side (bench process) / central process / PostgreSQL \
+backends | {room_cpu:.1f} s / {central_cpu:.1f} s / {pg_cpu:.1f} s (in {seconds:.1f} s) | — |
 | bytes on the wire per event (upload, gzip) | {wire_bytes / sent:.0f} B | — |
 | writing the backlog into the room's outbox (agent SQLite, 1,000 a commit) \
 | {filled:.1f} s | — |
