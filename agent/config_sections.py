@@ -178,6 +178,9 @@ class EnergySection(_Section):
     short_absence_min: Annotated[float, Field(ge=15, le=24 * 60)] = 120.0
     return_hold_min: Annotated[float, Field(ge=0, le=240)] = 30.0
     recovery_max_min: Annotated[float, Field(ge=0, le=6 * 60)] = 180.0
+    # Arrivals (delay after the booked time) and returns predicted from what this room has
+    # seen of its guests: this quantile of the observations not yet passed.
+    learned_quantile: Annotated[float, Field(ge=0, le=1)] = 0.25
 
     @model_validator(mode="after")
     def _coherent(self) -> EnergySection:
@@ -204,6 +207,7 @@ class EnergySection(_Section):
             short_absence=timedelta(minutes=self.short_absence_min),
             return_hold=timedelta(minutes=self.return_hold_min),
             recovery_max=timedelta(minutes=self.recovery_max_min),
+            learned_quantile=self.learned_quantile,
         )
 
 

@@ -251,9 +251,15 @@ def _energy(
             arrival = max(now, stay.arrival)
     elif stay is None:
         upcoming = next_arrival(preferences.stays, now)
-        if upcoming is not None and now <= upcoming.arrival:
+        if upcoming is not None and memory.history.knows_arrivals:
+            # A room that has seen its guests come: expected when they usually do, not
+            # waited for past the last delay it has seen (the desk check-in says then).
+            arrival = memory.history.arrival_after(
+                upcoming.arrival, now, quantile=rules.energy.learned_quantile, hold=timedelta(0)
+            )
+        elif upcoming is not None and now <= upcoming.arrival:
             arrival = upcoming.arrival
-    expected = _expected_return(memory, stay, rules)
+    expected = _expected_return(memory, stay, rules, now)
     target = energy.climate_target(
         energy.RoomEnergyState(
             now=now,
@@ -276,9 +282,11 @@ def _energy(
 
 
 def _expected_return(
-    memory: Memory, stay: StayAssignment | None, rules: RoomRules
+    memory: Memory, stay: StayAssignment | None, rules: RoomRules, now: datetime
 ) -> datetime | None:
-    """When the checked-in guest who went out is expected back (None: nobody to expect)."""
+    """When the checked-in guest who went out is expected back (None: nobody to expect):
+    from the room's history of returns when it has one (a quantile of those not yet
+    passed), else from this stay's outings and the time of day."""
     kept = memory.stay
     if (
         not rules.energy.predict_returns
@@ -289,6 +297,15 @@ def _expected_return(
         or kept.guest_left_at < max(stay.arrival, kept.checked_in_at)
     ):
         return None
+    learned = memory.history.return_after(
+        kept.guest_left_at,
+        now,
+        tz=rules.config.room.tz,
+        quantile=rules.energy.learned_quantile,
+        hold=rules.energy.return_hold,
+    )
+    if learned is not None:
+        return max(learned, kept.guest_left_at + timedelta(minutes=30))
     return energy.expected_return(
         kept.guest_left_at,
         list(kept.outings),

@@ -143,6 +143,7 @@ def occupancy_changed(
 ) -> Memory:
     at = m.occ.changed_at or now
     kept = m.stay
+    history = m.history
     if m.occ.occupied:
         window = timedelta(seconds=rules.config.occupancy.entry_window_s)
         staff = (
@@ -165,9 +166,14 @@ def occupancy_changed(
             entry = "staff"
         else:
             entry = "re" if kept.first_entry_at is not None else "first"
+            tz = rules.config.room.tz
             if entry == "re" and kept.guest_left_at is not None:
-                # One more outing for this guest's pattern (kept small).
+                # One more outing for this guest's pattern (kept small), and the room's.
+                history = history.observe_outing(kept.guest_left_at, at, tz=tz)
                 kept = with_outing(kept, kept.guest_left_at, at)
+            elif entry == "first":
+                delay = int((at - stay.arrival).total_seconds() // 60)
+                history = history.observe_arrival(delay)
             kept = replace(kept, first_entry_at=kept.first_entry_at or now, guest_left_at=None)
             events.append(
                 NewEvent(
@@ -178,7 +184,13 @@ def occupancy_changed(
                 )
             )
         notes.append(("occupied", {"entry": entry}))
-        return replace(m, entry=entry, vacant_since=None, stay=kept)  # type: ignore[arg-type]
+        return replace(
+            m,
+            entry=entry,  # type: ignore[arg-type]
+            vacant_since=None,
+            stay=kept,
+            history=history,
+        )
     mur = m.mur
     if m.entry in ("first", "re") and stay is not None and kept is not None:
         events.append(

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from agent.device_commands import command_dict, command_from_dict
 from agent.preferences import RunningMean
 from scenes import energy
+from scenes.energy_history import RoomHistory
 from scenes.model import Command
 from scenes.select import Entry
 from sync.wire import Alert
@@ -95,6 +96,9 @@ class Memory:
     # its power-on state, not the guest's choice.
     returned_at: dict[str, datetime] = field(default_factory=dict)
     stay: StayMemory | None = None
+    # What the room has seen of its guests over earlier stays (bounded; no guest ids):
+    # arrival delays after the booked time, returns, outings. Predictions learn from it.
+    history: RoomHistory = field(default_factory=RoomHistory)
     departed_at: datetime | None = None  # the last check-out of this room
     last_unlock: tuple[str | None, datetime] | None = None
     scene: str | None = None  # the scene the room was in (a restart resumes it, not replays it)
@@ -149,6 +153,7 @@ class Memory:
             "unconfirmed": {n: [command_dict(c) for c in cs] for n, cs in self.unconfirmed.items()},
             "returned_at": {k: _t(v) for k, v in self.returned_at.items()},
             "stay": None if self.stay is None else _dc_json(self.stay),
+            "history": self.history.to_json(),
             "departed_at": _t(self.departed_at),
             "last_unlock": None
             if self.last_unlock is None
@@ -204,6 +209,7 @@ class Memory:
             },
             returned_at={k: _req(v) for k, v in (data.get("returned_at") or {}).items()},
             stay=None if data.get("stay") is None else _stay_from(data["stay"]),
+            history=RoomHistory.from_json(data.get("history")),
             departed_at=_dt(data.get("departed_at")),
             last_unlock=None if unlock is None else (unlock[0], _req(unlock[1])),
             scene=data.get("scene"),

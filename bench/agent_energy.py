@@ -31,6 +31,16 @@ when the guest comes), the check-in at the desk (~15 min before the guest first 
 and the check-out, its own sensors (door, motion, thermostat), the clock, and its past
 this stay (when the guest went out and came back); never a future entry.
 
+The room has been in service before the measured week: with `--history N` (default 4) its
+memory starts with what its own sensors would have recorded over N earlier weeks of the
+same kind drawn with OTHER seeds (the measured seed's schedule is never among them): each
+guest's first entry after the booked arrival and each outing's return
+(`scenes.energy_history.RoomHistory`, the same observations the agent makes at every entry,
+here replayed from those weeks' schedules instead of simulated minute by minute). Every
+week is run twice in one run: `none` = a room new in service (empty history; it still
+learns during the week), `N weeks` = the warmed room. The oracle and the comfort measure
+are the same for both.
+
 `--seeds` moves every entry and exit by up to ±90 min (seed 0 is the week as written), so
 a policy tuned to the written times shows it. `--informed` is an attribution, not an
 agent: it tells the agent the guests' true first entries and/or returns, to measure how
@@ -56,6 +66,7 @@ import agent.decide as decide_module
 from agent.config import parse_room_config
 from agent.preferences import PreferenceResolver
 from agent.room import RoomController
+from agent.room_memory import Memory
 from agent.store import AgentStore
 from bench.record import record
 from drivers.base import (
@@ -78,6 +89,7 @@ from firmware_mocks.thermal import (
     RoomState,
     step,
 )
+from scenes.energy_history import RoomHistory
 from scenes.loader import load_scenes
 from smartroom.clock import FakeClock
 from smartroom.log import configure_logging
@@ -297,6 +309,23 @@ def jittered(stays: list[Stay], seed: int) -> list[Stay]:
     return out
 
 
+HISTORY_SEED_BASE = 1000  # warm-up seeds: 1000 * (measured seed + 1) + k, never a measured one
+
+
+def learned_history(kind: str, seed: int, weeks: int) -> RoomHistory:
+    """What the room saw of its guests in `weeks` earlier weeks of this kind, drawn with
+    seeds other than the measured one: first-entry delays after the booked arrival and the
+    returns from every outing, as the agent records them (tz UTC, the bench room's)."""
+    history = RoomHistory()
+    for k in range(weeks):
+        for stay in jittered(week(kind), HISTORY_SEED_BASE * (seed + 1) + k):
+            delay = stay.visits[0][0] - stay.check_in
+            history = history.observe_arrival(int(delay.total_seconds() // 60))
+            for (_, left), (back, _) in itertools.pairwise(stay.visits):
+                history = history.observe_outing(left, back, tz=UTC)
+    return history
+
+
 def inside(stays: list[Stay], t: datetime) -> bool:
     return any(a <= t < b for s in stays for a, b in s.visits)
 
@@ -436,8 +465,8 @@ def informed_returns(stays: list[Stay]) -> Iterator[None]:
     entries = sorted(a for s in stays for a, _ in s.visits)
     predicted = decide_module._expected_return
 
-    def truth(memory: Any, stay: Any, rules: Any) -> datetime | None:
-        guess = predicted(memory, stay, rules)
+    def truth(memory: Any, stay: Any, rules: Any, now: datetime) -> datetime | None:
+        guess = predicted(memory, stay, rules, now)
         left = memory.stay.guest_left_at if memory.stay else None
         if guess is None or left is None:
             return guess
@@ -450,12 +479,16 @@ def informed_returns(stays: list[Stay]) -> Iterator[None]:
         decide_module._expected_return = predicted  # type: ignore[assignment]
 
 
-async def with_agent(climate: DailySine, stays: list[Stay], minutes: int, tmp: Path) -> Tally:
+async def with_agent(
+    climate: DailySine, stays: list[Stay], minutes: int, tmp: Path, history: RoomHistory
+) -> Tally:
     with informed_returns(stays):
-        return await _with_agent(climate, informed_stays(stays), minutes, tmp)
+        return await _with_agent(climate, informed_stays(stays), minutes, tmp, history)
 
 
-async def _with_agent(climate: DailySine, stays: list[Stay], minutes: int, tmp: Path) -> Tally:
+async def _with_agent(
+    climate: DailySine, stays: list[Stay], minutes: int, tmp: Path, history: RoomHistory
+) -> Tally:
     clock = FakeClock(MONDAY)
     config = parse_room_config(
         {
@@ -478,6 +511,8 @@ async def _with_agent(climate: DailySine, stays: list[Stay], minutes: int, tmp: 
             climate=ClimatePrefs(setpoint_c=Stamped[float](value=PREF_C, updated_at=MONDAY)),
         )
     )
+    # The room's memory as its earlier weeks left it (the history only; empty = new room).
+    store.commit_step(dataclasses.replace(Memory.fresh(MONDAY), history=history).to_json(), [])
     hvac, door, motion = ThermalHvac(18.0), Contact("door"), Contact("motion")
     devices: dict[str, Any] = {"hvac": hvac, "door": door, "motion": motion}
     room = RoomController(
@@ -551,7 +586,12 @@ async def _with_agent(climate: DailySine, stays: list[Stay], minutes: int, tmp: 
 
 
 async def run(
-    climates: list[str], weeks: list[str], *, do_record: bool, seeds: tuple[int, ...] = (0,)
+    climates: list[str],
+    weeks: list[str],
+    *,
+    do_record: bool,
+    seeds: tuple[int, ...] = (0,),
+    history_weeks: int = 4,
 ) -> dict[str, dict[str, float]]:
     configure_logging("error", json=True)
     minutes = 7 * 24 * 60
@@ -566,38 +606,56 @@ async def run(
             base = baseline(climate, stays, minutes)
             bound = baseline(climate, stays, minutes, off_when_empty=True)
             best = oracle(climate, stays, minutes)
-            with tempfile.TemporaryDirectory() as tmp:
-                agent = await with_agent(climate, stays, minutes, Path(tmp))
-            saving = 1 - agent.kwh / base.kwh
-            key = f"{kind}-{name}" if seed == 0 else f"{kind}-{name}-seed{seed}"
-            results[key] = {
-                "agent_kwh": agent.kwh,
-                "baseline_kwh": base.kwh,
-                "saving": saving,
-                "bound_saving": 1 - bound.kwh / base.kwh,
-                "oracle_saving": 1 - best.kwh / base.kwh,
-                "oracle_comfort": best.comfort,
-                "comfort": agent.comfort,
-            }
-            oracle_saving = 1 - best.kwh / base.kwh
-            of_oracle = saving / oracle_saving if oracle_saving > 0 else 0.0
-            results[key]["of_oracle"] = of_oracle
-            met = of_oracle >= 0.95 and agent.comfort >= 0.95
-            for label in sorted(base.by_phase.keys() | agent.by_phase.keys()) if seed == 0 else ():
-                breakdown.append(
-                    f"| {kind} | {name} | {label} | {base.by_phase.get(label, 0.0):.2f} | "
-                    f"{agent.by_phase.get(label, 0.0):.2f} |"
+            for learnt in sorted({0, history_weeks}):
+                history = learned_history(kind, seed, learnt)
+                with tempfile.TemporaryDirectory() as tmp:
+                    agent = await with_agent(climate, stays, minutes, Path(tmp), history)
+                key = f"{kind}-{name}" if seed == 0 else f"{kind}-{name}-seed{seed}"
+                if learnt == 0 and history_weeks:
+                    key += "-new-room"
+                results[key] = _figures(base, bound, best, agent)
+                if seed == 0 and learnt == history_weeks:
+                    breakdown += [
+                        f"| {kind} | {name} | {label} | {base.by_phase.get(label, 0.0):.2f} | "
+                        f"{agent.by_phase.get(label, 0.0):.2f} |"
+                        for label in sorted(base.by_phase.keys() | agent.by_phase.keys())
+                    ]
+                f = results[key]
+                met = f["of_oracle"] >= 0.95 and agent.comfort >= 0.95
+                rows.append(
+                    f"| {kind}, in room {share:.0%} | {seed} | "
+                    f"{f'{learnt} weeks' if learnt else 'none'} | {name} ({climate.mean_c:.0f} ± "
+                    f"{climate.amplitude_k:.0f} °C) | {base.kwh:.1f} | {agent.kwh:.1f} | "
+                    f"**{f['saving']:.1%}** | {f['oracle_saving']:.1%} ({best.comfort:.1%}) | "
+                    f"**{f['of_oracle']:.0%}** | "
+                    f"{f['bound_saving']:.1%} | {base.comfort:.1%} | "
+                    f"**{agent.comfort:.1%}** | {bound.comfort:.1%} | "
+                    f"{agent.worst_gap_c:.1f} °C | {'met' if met else 'not met'} |"
                 )
-            rows.append(
-                f"| {kind}, in room {share:.0%} | {seed} | {name} ({climate.mean_c:.0f} ± "
-                f"{climate.amplitude_k:.0f} °C) | {base.kwh:.1f} | {agent.kwh:.1f} | "
-                f"**{saving:.1%}** | {oracle_saving:.1%} ({best.comfort:.1%}) | "
-                f"**{of_oracle:.0%}** | "
-                f"{1 - bound.kwh / base.kwh:.1%} | {base.comfort:.1%} | "
-                f"**{agent.comfort:.1%}** | {bound.comfort:.1%} | {agent.worst_gap_c:.1f} °C | "
-                f"{'met' if met else 'not met'} |"
-            )
-    body = (
+    body = _body(rows, breakdown, history_weeks)
+    print(body)
+    if do_record:
+        record("agent-energy", "Agent: a simulated week of energy and comfort", body)
+    return results
+
+
+def _figures(base: Tally, bound: Tally, best: Tally, agent: Tally) -> dict[str, float]:
+    saving = 1 - agent.kwh / base.kwh
+    oracle_saving = 1 - best.kwh / base.kwh
+    return {
+        "agent_kwh": agent.kwh,
+        "baseline_kwh": base.kwh,
+        "saving": saving,
+        "bound_saving": 1 - bound.kwh / base.kwh,
+        "oracle_saving": oracle_saving,
+        "oracle_comfort": best.comfort,
+        "comfort": agent.comfort,
+        "of_oracle": saving / oracle_saving if oracle_saving > 0 else 0.0,
+    }
+
+
+def _body(rows: list[str], breakdown: list[str], history_weeks: int) -> str:
+    return (
         "Weeks: `typical` = a city hotel's ordinary week: 5 of 7 nights sold (71 %; city "
         "hotels run ~70-80 % occupancy) in three stays (Mon-Wed business, Thu one-night "
         "business, Fri-Sun leisure) with unrented Wednesday and Sunday nights, guests out "
@@ -609,12 +667,17 @@ async def run(
         "defaults (1.5 MJ/K, UA 30 W/K, fan coil 1.2-2.5 kW heat / 1.0-2.1 kW cool, COP 3.2, "
         "EER 3.0); room starts at 18 °C. Agent: default `[energy]` settings. Baseline: "
         "setpoint held all week. Bound: HVAC off whenever nobody is in (no controller can "
-        "save more; its comfort shows why nobody runs a hotel that way).\n\n"
-        "| week | seed | outdoor | baseline kWh | agent kWh | agent saving "
+        "save more; its comfort shows why nobody runs a hotel that way). Room history: "
+        "`none` = a room new in service (it learns during the week); "
+        f"`{history_weeks} weeks` = the room's memory holds what its sensors recorded in "
+        f"{history_weeks} earlier weeks of the same kind drawn with other seeds (first-entry "
+        "delays after the booked arrival, returns from outings); the measured week's "
+        "schedule is never among them.\n\n"
+        "| week | seed | room history | outdoor | baseline kWh | agent kWh | agent saving "
         "| oracle saving (comfort) | agent / oracle saving | bound saving | comfort baseline "
         "| comfort agent "
         "| comfort bound | worst occupied gap | goal >=95 % of oracle & >=95 % comfort |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
         + "\n\nComfort = share of occupied minutes within ±1 °C of the preference. Oracle "
         "(the yardstick): may know every entry in the room in advance, the room's true "
@@ -625,21 +688,20 @@ async def run(
         "the most that setbacks to the code limits can save in this room. With a 14 h room "
         "time constant the saving is UA·∫(setpoint - room) dt, so it tracks how long and how "
         "far the room drifts; 30 % needs drift beyond the code limits (the bound), which "
-        "costs comfort. The agent predicts a checked-in guest's return (their pattern this "
+        "costs comfort. The agent expects a booked guest and a guest who went out at the "
+        "`learned_quantile` (25 %) of the arrival delays / returns its room has seen that "
+        "are still ahead (with fewer than 3 seen: the booked arrival, their pattern this "
         "stay, else 18:00 after a day out), sets back as deep as the absence makes "
         "worthwhile and recovers at its measured rate; a guest back earlier than predicted "
-        "(the busy week's lunch-time visit) finds the room up to ~4 °C off, counted above."
-        "\n\nWhere the energy goes (kWh by phase of the guests' schedule: `in` = guest in the "
+        "finds the room set back, counted above."
+        "\n\nWhere the energy goes (warmed room, seed 0; kWh by phase of the guests' "
+        "schedule: `in` = guest in the "
         "room, `in, recovering` = in but more than 1 °C off, `out` = checked in and out of "
         "the room, `unrented` = no checked-in stay; `pre-conditioning` = the agent's "
         "pre-conditioning target was active):\n\n"
         "| week | outdoor | phase | baseline kWh | agent kWh |\n|---|---|---|---|---|\n"
         + "\n".join(breakdown)
     )
-    print(body)
-    if do_record:
-        record("agent-energy", "Agent: a simulated week of energy and comfort", body)
-    return results
 
 
 def main() -> int:
@@ -662,6 +724,13 @@ def main() -> int:
         "entry and exit by up to ±90 min (default 0)",
     )
     parser.add_argument(
+        "--history",
+        type=int,
+        default=4,
+        help="earlier weeks (other seeds) the room has seen before the measured one; every "
+        "week also runs as a new room (0: the new room only)",
+    )
+    parser.add_argument(
         "--energy",
         action="append",
         default=[],
@@ -680,7 +749,15 @@ def main() -> int:
     if INFORMED:
         args.no_record = True
     seeds = tuple(int(x) for x in args.seeds.split(","))
-    asyncio.run(run(climates, weeks, do_record=not args.no_record, seeds=seeds))
+    asyncio.run(
+        run(
+            climates,
+            weeks,
+            do_record=not args.no_record,
+            seeds=seeds,
+            history_weeks=args.history,
+        )
+    )
     return 0
 
 

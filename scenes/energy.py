@@ -43,6 +43,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 from drivers.base import ClimateMode
+from scenes.energy_history import day_out
 
 IECC_MIN_SETBACK_C = 2.2
 IECC_MAX_AWAY_DELAY = timedelta(minutes=30)
@@ -79,6 +80,10 @@ class EnergyPolicy:
     short_absence: timedelta = timedelta(hours=2)  # any other outing, until we know better
     return_hold: timedelta = timedelta(minutes=30)  # held at their temperature once overdue
     recovery_max: timedelta = timedelta(hours=3)  # longest planned recovery of a rented room
+    # Arrivals and returns predicted from the room's own history (scenes.energy_history):
+    # this quantile of what has not happened yet (low: an early guest finds their
+    # temperature; a late one moves the prediction on).
+    learned_quantile: float = 0.25
 
     def __post_init__(self) -> None:
         problems = []
@@ -100,6 +105,8 @@ class EnergyPolicy:
             problems.append("precondition_max must be between 0 and 60 min (IECC)")
         if self.recovery_c_per_hour <= 0:
             problems.append("recovery_c_per_hour must be positive")
+        if not 0.0 <= self.learned_quantile <= 1.0:
+            problems.append("learned_quantile must be between 0 and 1")
         if self.short_absence <= timedelta(0) or self.return_hold < timedelta(0):
             problems.append("short_absence must be positive and return_hold not negative")
         if problems:
@@ -268,12 +275,6 @@ def precondition_lead(
 
 # --- the guest's return ----------------------------------------------------------------------
 
-DAY_OUT_FROM, DAY_OUT_UNTIL = time(5, 0), time(14, 0)
-
-
-def _day_out(left_local: datetime) -> bool:
-    return DAY_OUT_FROM <= left_local.time() < DAY_OUT_UNTIL
-
 
 def expected_return(
     left_at: datetime,
@@ -296,16 +297,16 @@ def expected_return(
     """
     left_local = left_at.astimezone(tz)
     floor = left_at + timedelta(minutes=30)
-    if _day_out(left_local):
+    if day_out(left_local):
         back_times = [
             b.astimezone(tz).time()
             for a, b in history
-            if _day_out(a.astimezone(tz)) and b.astimezone(tz).date() == a.astimezone(tz).date()
+            if day_out(a.astimezone(tz)) and b.astimezone(tz).date() == a.astimezone(tz).date()
         ]
         at = min(back_times) if back_times else policy.day_out_return
         back = datetime.combine(left_local.date(), at, tzinfo=left_local.tzinfo)
         return max(back, floor)
-    durations = [b - a for a, b in history if not _day_out(a.astimezone(tz)) and b > a]
+    durations = [b - a for a, b in history if not day_out(a.astimezone(tz)) and b > a]
     return left_at + max(min(durations) if durations else policy.short_absence, floor - left_at)
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -39,6 +40,7 @@ from drivers.base import (
     LightCommand,
     LightState,
 )
+from scenes.energy_history import RoomHistory
 from scenes.engine import PreferenceValues
 from scenes.loader import load_scenes
 from sync.wire import Availability, EventKind, StayAssignment
@@ -326,3 +328,124 @@ def test_a_booked_guest_is_not_waited_for_past_the_booked_arrival_until_they_che
     assert target.reason.startswith("pre-conditioning") is recovering, (case, target)
     if not recovering:
         assert target.reason.startswith("unrented"), (case, target)
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# A room in service: its guests came 3 h 00 - 5 h 00 after the booked arrival.
+SEEN_ARRIVALS = RoomHistory(arrival_delays_min=(180, 200, 240, 300))
+
+
+@pytest.mark.parametrize(
+    ("case", "history", "after_booked_min", "recovering", "expected_min"),
+    [
+        ("new room: ready for the booked arrival", RoomHistory(), 0, True, 0),
+        ("new room: not waited for past it", RoomHistory(), 20, False, None),
+        ("seen guests come late: not heated at 15:00", SEEN_ARRIVALS, 0, False, 200),
+        ("an hour before the usual delay", SEEN_ARRIVALS, 150, True, 200),
+        ("later than most: the next delay seen", SEEN_ARRIVALS, 250, True, 300),
+        ("later than any seen: the check-in will say", SEEN_ARRIVALS, 310, False, None),
+    ],
+)
+def test_a_booked_guest_is_expected_when_this_rooms_guests_usually_come(
+    rules: RoomRules,
+    case: str,
+    history: RoomHistory,
+    after_booked_min: int,
+    recovering: bool,
+    expected_min: int | None,
+) -> None:
+    """The room's own history of first entries after the booked time (earlier stays, never
+    this one's future) moves the pre-conditioning to the quantile of the delays still ahead."""
+    stay = STAY.model_copy(update={"arrival": T0, "status": "booked"})
+    now = T0 + timedelta(minutes=after_booked_min)
+    memory = Memory(indoor_c=17.0, history=history)
+    target = run(rules, [], memory, at=now, stays=(stay,)).energy_target
+    assert target is not None, case
+    assert target.reason.startswith("pre-conditioning") is recovering, (case, target)
+    expected = None if expected_min is None else T0 + timedelta(minutes=expected_min)
+    assert (target.recovering_for == expected) if recovering else expected_min != 0, case
+    if not recovering:
+        assert target.reason.startswith("unrented"), (case, target)
+    if expected is not None and recovering:
+        assert target.recovering_for == expected, case
+
+
+def local(hhmm: str) -> datetime:
+    h, m = hhmm.split(":")
+    return datetime(2026, 1, 15, int(h), int(m), tzinfo=SHANGHAI)
+
+
+def minute_of_day(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+RETURNS_SEEN = RoomHistory(
+    day_out_returns_min=tuple(minute_of_day(t) for t in ("19:30", "20:00", "21:00", "22:30")),
+    outing_minutes=(45, 60, 240),
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "history", "left", "now", "expected"),
+    [
+        ("new room, day out: 18:00", RoomHistory(), "09:00", "10:00", "18:00"),
+        ("returns seen: the quartile of them", RETURNS_SEEN, "09:00", "10:00", "20:00"),
+        ("still out past it and the hold: the next", RETURNS_SEEN, "09:00", "20:31", "21:00"),
+        ("within the hold: still that one", RETURNS_SEEN, "09:00", "20:29", "20:00"),
+        ("later than any seen: the default (past)", RETURNS_SEEN, "09:00", "23:30", "18:00"),
+        ("new room, evening outing: 2 h", RoomHistory(), "19:00", "19:30", "21:00"),
+        ("evening outings seen: the quartile", RETURNS_SEEN, "19:00", "19:30", "19:45"),
+        ("out longer than most: the next seen", RETURNS_SEEN, "19:00", "20:40", "23:00"),
+    ],
+)
+def test_a_guest_who_went_out_is_expected_back_from_this_rooms_returns(
+    rules: RoomRules, case: str, history: RoomHistory, left: str, now: str, expected: str
+) -> None:
+    memory = Memory(
+        vacant_since=local(left),
+        indoor_c=21.0,
+        history=history,
+        stay=StayMemory(
+            STAY.stay_id,
+            STAY.member_id,
+            checked_in_at=local("00:00") - timedelta(days=1),
+            first_entry_at=local("00:00") - timedelta(days=1),
+            guest_left_at=local(left),
+        ),
+    )
+    stay = STAY.model_copy(update={"arrival": local("00:00") - timedelta(days=1)})
+    decision = run(rules, [], memory, at=local(now), stays=(stay,))
+    assert decision.expected_return == local(expected), case
+
+
+def test_the_room_learns_arrival_delays_and_returns_and_keeps_them_past_the_stay(
+    rules: RoomRules,
+) -> None:
+    """A first entry records its delay after the booked arrival, a return its outing; the
+    history is the room's: it outlives the stay (no guest id in it) and a restart."""
+    stay = STAY.model_copy(update={"arrival": T0 - timedelta(hours=3)})
+    checked_in = Memory(
+        stay=StayMemory(stay.stay_id, stay.member_id, checked_in_at=T0 - timedelta(minutes=10))
+    )
+    entered = run(rules, KEYCARD_ENTRY, checked_in, at=T0 + timedelta(seconds=5), stays=(stay,))
+    assert entered.memory.entry == "first"
+    assert entered.memory.history.arrival_delays_min == (180,)
+    # Out at 09:00 local the next morning, back at 19:40: one day-out return at 19:40.
+    left, back = local("09:00") + timedelta(days=1), local("19:40") + timedelta(days=1)
+    out = replace(
+        entered.memory,
+        occ=Memory().occ,
+        entry=None,
+        vacant_since=left,
+        stay=replace(entered.memory.stay, guest_left_at=left),  # type: ignore[type-var]
+    )
+    entry = [replace(f, at=f.at + (back - T0)) for f in KEYCARD_ENTRY]  # type: ignore[type-var]
+    returned = run(rules, entry, out, at=back + timedelta(seconds=5), stays=(stay,))
+    assert returned.memory.entry == "re"
+    assert returned.memory.history.day_out_returns_min == (minute_of_day("19:40"),)
+    ended = run(rules, [StaysChanged((), back)], returned.memory, at=back, stays=())
+    assert ended.memory.stay is None
+    assert ended.memory.history == returned.memory.history
+    restored = Memory.from_json(json.loads(json.dumps(ended.memory.to_json())), CAPS)
+    assert restored.history == returned.memory.history
