@@ -19,7 +19,8 @@ from loyalty.db.board_tables import board_rooms
 from loyalty.db.sync_tables import sync_dead_letters
 from smartroom.clock import FakeClock
 from smartroom.services import AppServer
-from sync.wire import EventKind, RoomSpend
+from sync.client import SyncClient
+from sync.wire import EventKind, RoomSpend, SyncUpload
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,15 @@ def clock() -> FakeClock:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, clock: FakeClock) -> Iterator[Central]:
     svc = Central(f"sqlite:///{tmp_path_factory.mktemp('central') / 'central.db'}", clock)
+    with AppServer(svc.app) as server:
+        svc.base_url = server.url
+        yield svc
+    svc.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def served_pg(pg_url: str, clock: FakeClock) -> Iterator[Central]:
+    svc = Central(pg_url, clock)
     with AppServer(svc.app) as server:
         svc.base_url = server.url
         yield svc
@@ -119,3 +129,40 @@ async def test_one_batch_has_the_effects_of_one_event_at_a_time(
     assert whole["dead"] == 5 and whole["events"] == 7
     assert whole["board"]["dnd"] is False and whole["board"]["mur"] is True
     assert '"window_open"' in whole["board"]["alerts_json"] and whole["board"]["changed"]
+
+
+async def test_known_ids_on_postgresql_are_duplicates_or_refused(
+    served_pg: Central, tmp_path: Path, clock: FakeClock
+) -> None:
+    """The dedupe lookup has a PostgreSQL form (the batch's ids as one array parameter):
+    there too a batch sent again is all duplicates, accepted and dead-lettered events alike,
+    and the same ids from another incarnation are refused and change nothing."""
+    room = room_name()
+    member, stay = served_pg.checked_in_member(room)
+    store = open_store(tmp_path / f"{room}.db", clock, room)
+    key = served_pg.agent_key(room)
+    engine = engine_for(store, served_pg.base_url, key, timeout_s=30)
+    client = SyncClient(served_pg.base_url, key, timeout_s=30)
+    try:
+        store.commit(events=_script(stay, member))
+        sent = [event for event, _size in store.pending_sized(500)]
+        await engine.push()
+        assert (engine.accepted, engine.duplicates, engine.rejected) == (7, 0, 5)
+        spends, dead = served_pg.spend_points(member), _dead(served_pg, room)
+        assert spends[0] == 3 and dead == 5
+
+        async def answers(agent_id: str) -> list[tuple[str, str | None]]:
+            upload = SyncUpload(agent_id=agent_id, hlc=store.hlc_now(), events=sent)
+            result = await client.upload(upload)
+            assert [a.event_id for a in result.results] == [e.event_id for e in sent]
+            return [(a.status, a.reason) for a in result.results]
+
+        assert await answers(store.agent_id) == [("duplicate", None)] * len(sent)
+        refused = ("rejected", "event_id already used by another agent")
+        assert await answers("another_incarnation") == [refused] * len(sent)
+        assert served_pg.spend_points(member) == spends and _dead(served_pg, room) == dead
+        assert len(served_pg.event_ids(store.agent_id)) == 7
+    finally:
+        await client.aclose()
+        await engine.client.aclose()  # type: ignore[attr-defined]
+        store.close()
