@@ -10,13 +10,13 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from agent_central import PROPERTY, ROOM, Central
+from polling import eventually_value
 
 from firmware_mocks.rig import Rig
 from firmware_mocks.standard_room import standard_devices
@@ -25,22 +25,6 @@ from smartroom.services import MosquittoBroker, free_port
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(180)]
 BIN = Path(sys.executable).parent / "smartroom-agent"
 ROOM_PATH = f"/v1/sync/rooms/{PROPERTY}/{ROOM}"
-
-
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = await asyncio.to_thread(check)
-        except (httpx.TransportError, KeyError, TypeError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-        await asyncio.sleep(0.1)
 
 
 def _get(url: str) -> dict[str, Any]:
@@ -101,7 +85,9 @@ async def test_room_config_changes_the_room_is_refused_whole_and_survives_kill_9
 
         proc = start()
         try:
-            await eventually(lambda: hvac.controls.setpoint_c == 26.0, "the member's 26 °C", 90)
+            await eventually_value(
+                lambda: hvac.controls.setpoint_c == 26.0, "the member's 26 °C", 90
+            )
 
             # v1: a lower guest maximum. The running room clamps the member to it, the app's
             # limit follows, and central hears the version applied.
@@ -113,8 +99,8 @@ async def test_room_config_changes_the_room_is_refused_whole_and_survives_kill_9
                     "settings": {"limits": {"setpoint_max_c": 24}, "energy": {"away_setback_c": 3}}
                 },
             )
-            await eventually(lambda: hvac.controls.setpoint_c == 24.0, "clamped to 24 °C")
-            await eventually(lambda: room_sync()["config_applied"] == 1, "v1 reported")
+            await eventually_value(lambda: hvac.controls.setpoint_c == 24.0, "clamped to 24 °C")
+            await eventually_value(lambda: room_sync()["config_applied"] == 1, "v1 reported")
             assert _override(api, 25.5) == 422
             detail = _get(f"{api}/status/detail")
             assert detail["limits"]["setpoint_max_c"] == 24.0
@@ -139,7 +125,7 @@ async def test_room_config_changes_the_room_is_refused_whole_and_survives_kill_9
                 "admin",
                 json={"settings": {"limits": {"setpoint_max_c": 20}}},
             )
-            seen = await eventually(
+            seen = await eventually_value(
                 lambda: (s := room_sync())["config_refused"] == 2 and s, "v2 refused"
             )
             assert seen["config_applied"] == 1
@@ -153,7 +139,7 @@ async def test_room_config_changes_the_room_is_refused_whole_and_survives_kill_9
             proc.wait()
             central.stop()
             proc = start()
-            await eventually(
+            await eventually_value(
                 lambda: _get(f"{api}/health")["room_config"]["central_version"] == 1,
                 "v1 in force after the restart",
                 90,
@@ -170,8 +156,8 @@ async def test_room_config_changes_the_room_is_refused_whole_and_survives_kill_9
                 "admin",
                 json={"settings": {"limits": {"setpoint_max_c": 25}}},
             )
-            await eventually(lambda: room_sync()["config_applied"] == 3, "v3 reported", 60)
-            await eventually(lambda: hvac.controls.setpoint_c == 25.0, "clamped to 25 °C")
+            await eventually_value(lambda: room_sync()["config_applied"] == 3, "v3 reported", 60)
+            await eventually_value(lambda: hvac.controls.setpoint_c == 25.0, "clamped to 25 °C")
             final = room_sync()
             assert final["config_refused"] is None and final["config_error"] is None
             assert final["config_settings"] == {"limits": {"setpoint_max_c": 25.0}}

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from polling import eventually_value
 from presence_stack import PROPERTY, ROOM, Central
 
 from agent.config import parse_room_config
@@ -47,21 +48,6 @@ def central(tmp_path: Path) -> Iterator[Central]:
         yield service
     finally:
         service.close()
-
-
-async def eventually(check: Any, what: str, timeout: float = 30.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            value = await asyncio.to_thread(check)
-        except httpx.TransportError:
-            value = None  # the agent's API not up (yet, or again)
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def platinum_stay(central: Central, departs: datetime) -> tuple[str, str]:
@@ -149,13 +135,13 @@ async def test_late_checkout_honoured_offline_and_recorded_once(
         api = f"http://127.0.0.1:{api_port}"
         proc = start()
         try:
-            await eventually(
+            await eventually_value(
                 lambda: httpx.get(f"{api}/status", timeout=2).json().get("rented"),
                 "the room knows the stay",
                 timeout=90,
             )
             central.stop()  # the room's link to head office is cut
-            await eventually(
+            await eventually_value(
                 lambda: benefit_events(api), "the late check-out delivered", timeout=90
             )
             (delivered,) = benefit_events(api)
@@ -166,14 +152,14 @@ async def test_late_checkout_honoured_offline_and_recorded_once(
             assert late_checkouts(central, member) == []
 
             central.start()  # the link is back: the outbox drains
-            found = await eventually(lambda: late_checkouts(central, member), "recorded")
+            found = await eventually_value(lambda: late_checkouts(central, member), "recorded")
             assert len(found) == 1 and found[0]["by_role"] == "agent"
             assert found[0]["cost"] in ("60", "60.00")
 
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
             proc = start()
-            await eventually(
+            await eventually_value(
                 lambda: httpx.get(f"{api}/health", timeout=2).json().get("central", {}),
                 "the agent back",
             )

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from polling import eventually_value
 from presence_stack import Central, get
 from typer.testing import CliRunner
 
@@ -43,18 +44,6 @@ def central(tmp_path: Path) -> Iterator[Central]:
         yield service
     finally:
         service.close()
-
-
-async def eventually(check: Any, what: str, timeout: float = 20.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await asyncio.to_thread(check)
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def room_toml(rig_toml: str, tmp_path: Path, central: Central, ble_port: int, api: int) -> Path:
@@ -113,7 +102,7 @@ async def test_ble_and_room_key_feed_the_room_and_offline_keys_reconcile(
         proc = start_agent()
         api = f"http://127.0.0.1:{api_port}"
         try:
-            await eventually(
+            await eventually_value(
                 lambda: (_health(api).get("central") or {}).get("pulls", 0) >= 1,
                 "first sync",
                 timeout=90,  # a process start on a loaded 2-core machine
@@ -140,7 +129,7 @@ async def test_ble_and_room_key_feed_the_room_and_offline_keys_reconcile(
             await app.walk_in(
                 credential, "127.0.0.1", ble_port, profile=ANDROID_FOREGROUND, walk=walk, seed=3
             )
-            status = await eventually(
+            status = await eventually_value(
                 lambda: (s := get(f"{api}/status"))["member_present"] and s, "BLE recognition"
             )
             assert status["occupied"] and status["scene"] == "welcome"
@@ -151,7 +140,7 @@ async def test_ble_and_room_key_feed_the_room_and_offline_keys_reconcile(
             # Central becomes unreachable. Meanwhile a second stay is checked in to this
             # room; the room has never heard of it, but its key carries the assignment.
             central.stop()
-            await eventually(
+            await eventually_value(
                 lambda: _health(api)["central"]["online"] is False, "the room noticing"
             )
             member2, stay2, key2 = central.checked_in_member_with_key()
@@ -166,12 +155,12 @@ async def test_ble_and_room_key_feed_the_room_and_offline_keys_reconcile(
             proc.kill()
             await asyncio.to_thread(proc.wait, 20)
             proc = start_agent()
-            await eventually(lambda: _health(api).get("ok"), "back after kill -9", timeout=90)
+            await eventually_value(lambda: _health(api).get("ok"), "back after kill -9", timeout=90)
             assert MemberApp.present(offline, api) == {"accepted": True, "provisional": False}
 
             central.start()
-            await eventually(lambda: _health(api)["central"]["online"], "sync back")
-            await eventually(lambda: _refused(offline, api), "the cancelled key refused")
+            await eventually_value(lambda: _health(api)["central"]["online"], "sync back")
+            await eventually_value(lambda: _refused(offline, api), "the cancelled key refused")
             with pytest.raises(AppError, match="revoked"):
                 MemberApp.present(offline, api)
 

@@ -11,13 +11,14 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from polling import eventually_value
 from presence_stack import PROPERTY, Central
 
 from smartroom.services import MosquittoBroker, free_port
@@ -35,22 +36,6 @@ def central(tmp_path: Path) -> Iterator[Central]:
         yield service
     finally:
         service.close()
-
-
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = await asyncio.to_thread(check)
-        except (httpx.TransportError, KeyError, ValueError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-        await asyncio.sleep(0.1)
 
 
 class RoomAgent:
@@ -114,7 +99,7 @@ async def test_each_stay_lifecycle_event_reaches_the_right_rooms(
     b = RoomAgent(tmp_path / "1202", central, mqtt_broker_fresh, "1202")
     try:
         for room in (a, b):
-            await eventually(room.detail, f"{room.api} up", 90)
+            await eventually_value(room.detail, f"{room.api} up", 90)
         member = str(central.call("POST", "/v1/members", json={"name": "Li Wei"})["id"])
         now = central.clock.now()
 
@@ -131,13 +116,13 @@ async def test_each_stay_lifecycle_event_reaches_the_right_rooms(
 
         # booked: the booked room hears of it; the other room never does.
         stay = book("1202")
-        await eventually(lambda: b.holds(stay, "booked"), "booked in 1202")
+        await eventually_value(lambda: b.holds(stay, "booked"), "booked in 1202")
         assert a.lacks(stay)
 
         # checked_in, to 1201 instead: 1202 drops it, 1201 takes it with the profile.
         central.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": "1201"})
-        await eventually(lambda: a.holds(stay, "checked_in", member), "checked in at 1201")
-        await eventually(lambda: b.lacks(stay), "gone from the booked 1202")
+        await eventually_value(lambda: a.holds(stay, "checked_in", member), "checked in at 1201")
+        await eventually_value(lambda: b.lacks(stay), "gone from the booked 1202")
         app = MemberApp(central.desk_url, central.key("member", member_id=member), member)
         old = app.credential(stay)
         assert old.room_key.room_id == "1201"
@@ -147,9 +132,9 @@ async def test_each_stay_lifecycle_event_reaches_the_right_rooms(
         # would otherwise take the stay in from the key, as it does offline); 1202 takes it.
         moved = central.call("POST", f"/v1/stays/{stay}/room-change", json={"room_id": "1202"})
         assert moved["room_id"] == "1202" and moved["status"] == "checked_in"
-        await eventually(lambda: b.holds(stay, "checked_in", member), "moved into 1202")
-        await eventually(lambda: a.lacks(stay, member), "1201 forgot the stay and profile")
-        await eventually(lambda: "revoked" in _refused(old, a.api), "old key refused at 1201")
+        await eventually_value(lambda: b.holds(stay, "checked_in", member), "moved into 1202")
+        await eventually_value(lambda: a.lacks(stay, member), "1201 forgot the stay and profile")
+        await eventually_value(lambda: "revoked" in _refused(old, a.api), "old key refused at 1201")
         new = app.credential(stay)
         assert new.room_key.room_id == "1202" and new.stay_secret_b64 != old.stay_secret_b64
         assert MemberApp.present(new, b.api) == {"accepted": True, "provisional": False}
@@ -162,7 +147,7 @@ async def test_each_stay_lifecycle_event_reaches_the_right_rooms(
         central.call("POST", f"/v1/stays/{other}/check-in", json={"room_id": "0101"})
         folio = {"folio": [{"category": "room", "amount": "100000.00"}]}
         central.call("POST", f"/v1/stays/{other}/check-out", json=folio)
-        await eventually(
+        await eventually_value(
             lambda: "late_checkout" in b.stays()[stay]["benefits"], "late check-out granted"
         )
         assert a.lacks(stay)
@@ -170,13 +155,13 @@ async def test_each_stay_lifecycle_event_reaches_the_right_rooms(
         # checked_out: 1202 drops the stay and the profile.
         folio = {"folio": [{"category": "room", "amount": "1600.00"}]}
         central.call("POST", f"/v1/stays/{stay}/check-out", json=folio)
-        await eventually(lambda: b.lacks(stay, member), "checked out of 1202")
+        await eventually_value(lambda: b.lacks(stay, member), "checked out of 1202")
 
         # cancelled: a booking for 1201 appears there, then leaves.
         later = book("1201")
-        await eventually(lambda: a.holds(later, "booked"), "booked in 1201")
+        await eventually_value(lambda: a.holds(later, "booked"), "booked in 1201")
         central.call("POST", f"/v1/stays/{later}/cancel")
-        await eventually(lambda: a.lacks(later), "cancelled from 1201")
+        await eventually_value(lambda: a.lacks(later), "cancelled from 1201")
         assert b.lacks(later)
     finally:
         await a.stop()
