@@ -24,6 +24,7 @@ from agent.store import AgentStore, NewEvent
 from drivers.availability import Backoff
 from smartroom.clock import Clock
 from smartroom.log import get_logger
+from sync.brake import UploadBrake
 from sync.client import SyncClient, read_agent_key
 from sync.engine import SyncEngine, offers_of
 from sync.inbox import Applied
@@ -68,8 +69,13 @@ def make_worker(
         return None
     central = config.central
     # Long-poll wait: the configured pull interval, capped below common proxy timeouts.
+    brake = UploadBrake(
+        min_batch=central.upload_batch_min,
+        timeout_s=central.timeout_s,
+        max_timeout_s=central.timeout_max_s,
+    )
     return SyncWorker(
-        SyncEngine(store, client),
+        SyncEngine(store, client, brake=brake),
         store,
         hooks,
         clock,

@@ -11,11 +11,20 @@ from loyalty.ledger.errors import LedgerError
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.retry_after = retry_after  # seconds, sent as Retry-After (a retryable 503)
         super().__init__(message)
 
     def body(self) -> dict[str, Any]:

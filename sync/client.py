@@ -33,11 +33,17 @@ class SyncError(RuntimeError):
     """Central did not answer, refused us, or answered something we cannot use."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        timed_out: bool = False,
     ):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.timed_out = timed_out  # no answer within the timeout (the upload brake's cue)
 
 
 # The name the model updater and older callers know.
@@ -84,6 +90,7 @@ class SyncClient:
         import httpx
 
         self._errors = httpx.HTTPError
+        self._timeouts = httpx.TimeoutException
         self.timeout_s = timeout_s
         self.probe_timeout_s = min(timeout_s, 1.0)
         tls = base_url.startswith("https://")
@@ -126,7 +133,10 @@ class SyncClient:
         try:
             response = await self._http.post(path, content=data, headers=headers, timeout=read_s)
         except self._errors as exc:
-            raise SyncError(f"POST {path}: {type(exc).__name__}: {exc}") from None
+            raise SyncError(
+                f"POST {path}: {type(exc).__name__}: {exc}",
+                timed_out=isinstance(exc, self._timeouts),
+            ) from None
         self.bytes_sent += len(data)
         self.bytes_received += len(response.content)
         if len(response.content) > MAX_RESPONSE_BYTES:
@@ -155,8 +165,10 @@ class SyncClient:
         self._http.headers["Authorization"] = f"Bearer {token}"
         return True
 
-    async def upload(self, batch: SyncUpload) -> SyncUploadResult:
-        raw = await self._post("/v1/sync/upload", batch.model_dump_json().encode(), self.timeout_s)
+    async def upload(self, batch: SyncUpload, timeout_s: float | None = None) -> SyncUploadResult:
+        """`timeout_s`: this upload's timeout (the upload brake's), else the client's."""
+        body = batch.model_dump_json().encode()
+        raw = await self._post("/v1/sync/upload", body, timeout_s or self.timeout_s)
         try:
             result = SyncUploadResult.model_validate_json(raw)
         except ValidationError as exc:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sync import faults
+from sync.brake import UPLOAD_BATCH, UploadBrake
 from sync.client import SyncError
 from sync.inbox import Applied
 from sync.outbox import cut_batch
@@ -44,15 +45,26 @@ class LocalStore(Protocol):
 
 
 class Client(Protocol):
-    async def upload(self, batch: SyncUpload) -> SyncUploadResult: ...
+    async def upload(
+        self, batch: SyncUpload, timeout_s: float | None = None
+    ) -> SyncUploadResult: ...
     async def pull(self, request: SyncPull) -> SyncPage: ...
 
 
 class SyncEngine:
-    def __init__(self, store: LocalStore, client: Client, *, batch_events: int = 500) -> None:
+    def __init__(
+        self,
+        store: LocalStore,
+        client: Client,
+        *,
+        batch_events: int = UPLOAD_BATCH,
+        brake: UploadBrake | None = None,
+    ) -> None:
         self.store = store
         self.client = client
         self.batch_events = batch_events
+        # None: full batches at the client's own timeout, whatever happens (sync/brake.py).
+        self.brake = brake
         self.accepted = 0
         self.duplicates = 0
         self.rejected = 0
@@ -64,24 +76,41 @@ class SyncEngine:
         ahead offline corrects its unsent stamps first, rather than have central refuse
         them (agent/store_clock.py)."""
         upload = SyncUpload(agent_id=self.store.agent_id, hlc=self.store.hlc_now(), events=[])
-        result = await self.client.upload(upload)
+        result = await self._upload(upload)
         self.store.receive_hlc(result.hlc)
         self.clock_checked = True
 
+    async def _upload(self, upload: SyncUpload) -> SyncUploadResult:
+        """One upload at the brake's timeout; the brake hears whether it was answered in
+        time (only a timeout brakes: a refusal or a reset says nothing of central's speed)."""
+        if self.brake is None:
+            return await self.client.upload(upload)
+        try:
+            result = await self.client.upload(upload, self.brake.wait_s)
+        except SyncError as exc:
+            if exc.timed_out:
+                self.brake.timed_out()
+            raise
+        if upload.events:  # a clock check says little about how fast a batch goes
+            self.brake.succeeded()
+        return result
+
+    def _cut(self) -> list[SyncEvent]:
+        # The oldest pending events in `seq` order, as many as the brake allows now.
+        size = self.batch_events if self.brake is None else self.brake.batch
+        return cut_batch(self.store.pending_sized(size), max_events=size)
+
     async def push_batch(self) -> int:
         """Upload the oldest pending batch; the number of events central answered."""
-        batch = cut_batch(self.store.pending_sized(self.batch_events), max_events=self.batch_events)
+        batch = self._cut()
         if not batch:
             return 0
         if not self.clock_checked:
             await self.check_clock()
-            # The stamps may have moved: cut the batch again from the store.
-            batch = cut_batch(
-                self.store.pending_sized(self.batch_events), max_events=self.batch_events
-            )
+            batch = self._cut()  # the stamps may have moved: cut the batch again
         upload = SyncUpload(agent_id=self.store.agent_id, hlc=self.store.hlc_now(), events=batch)
         faults.point("agent.upload.before_send")
-        result = await self.client.upload(upload)
+        result = await self._upload(upload)
         faults.point("agent.upload.after_send")
         self.store.receive_hlc(result.hlc)
         self.store.acknowledge(result.results)

@@ -14,6 +14,13 @@ dedupe records of the accepted events are then written in one statement, in the 
 transaction as their effects.
 
     result = accept(conn, ctx, property_id, room_id, upload, server_hlc)
+
+On PostgreSQL an upload waits at most `LOCK_WAIT_MS` for any lock (the room's rows, the
+board's, an event id another transaction is inserting): longer means another copy of the
+same batch is still being applied (the room gave up on it and sent it again), and queueing
+behind it would only make this copy late too. It answers a retryable 503 with
+`Retry-After` instead, nothing of it committed; by the retry the first copy has committed
+and this batch comes back `duplicate`.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, String, any_, bindparam, select, update
+from sqlalchemy import Connection, String, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import OperationalError
 
 from loyalty.board import projection as board
 from loyalty.context import Context
@@ -35,6 +43,10 @@ from loyalty.ledger.errors import LedgerError
 from loyalty.services import sync_consume, sync_feed
 from sync import faults
 from sync.wire import EventAnswer, SyncEvent, SyncUpload, SyncUploadResult, new_id
+
+LOCK_WAIT_MS = 1000
+RETRY_AFTER_S = 1
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout
 
 # Only for the meta-test that proves the suite catches a broken dedupe (docs/sync.md).
 UNSAFE = os.environ.get("SMARTROOM_SYNC_UNSAFE", "")
@@ -183,6 +195,32 @@ def _consume(conn: Connection, ctx: Context, events: list[SyncEvent]) -> dict[in
 
 
 def accept(
+    conn: Connection,
+    ctx: Context,
+    property_id: str,
+    room_id: str,
+    upload: SyncUpload,
+    server_hlc: str,
+) -> SyncUploadResult:
+    """Accept the upload in the caller's transaction; a 503 (the caller rolls back) when a
+    lock is not granted within `LOCK_WAIT_MS` on PostgreSQL (see above)."""
+    if conn.dialect.name != "postgresql":
+        return _accept(conn, ctx, property_id, room_id, upload, server_hlc)
+    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))  # this transaction
+    try:
+        return _accept(conn, ctx, property_id, room_id, upload, server_hlc)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        raise ApiError(
+            503,
+            "room_busy",
+            f"another upload of this room holds its rows for over {LOCK_WAIT_MS} ms; retry",
+            retry_after=RETRY_AFTER_S,
+        ) from None
+
+
+def _accept(
     conn: Connection,
     ctx: Context,
     property_id: str,
