@@ -101,11 +101,16 @@ class CentralSection(_Section):
     backoff_initial_s: Annotated[float, Field(ge=0.001, le=60)] = 0.5
     backoff_max_s: Annotated[float, Field(ge=0.001, le=300)] = 4.0
     # The upload brake (sync/brake.py): after an upload gets no answer within its timeout,
-    # the next carries half as many events (not fewer than `upload_batch_min`) and waits
-    # twice as long (not longer than `timeout_max_s`); answers bring both back.
+    # the next carries half as many events (not fewer than `upload_batch_min`); at that
+    # floor, it waits twice as long instead (not longer than `timeout_max_s`, default the
+    # larger of 30 s and `timeout_s`); answers bring both back.
     # `upload_batch_min = 500` and `timeout_max_s = timeout_s` turn it off.
     upload_batch_min: Annotated[int, Field(ge=1, le=UPLOAD_BATCH)] = 25
-    timeout_max_s: Annotated[float, Field(gt=0, le=300)] = 30.0
+    timeout_max_s: Annotated[float, Field(gt=0, le=300)] | None = None
+
+    @property
+    def upload_timeout_max_s(self) -> float:
+        return max(30.0, self.timeout_s) if self.timeout_max_s is None else self.timeout_max_s
 
     @model_validator(mode="after")
     def _needs_key(self) -> CentralSection:
@@ -113,7 +118,7 @@ class CentralSection(_Section):
             raise ValueError("central.url is set but central.credential_file is not")
         if self.backoff_initial_s > self.backoff_max_s:
             raise ValueError("need central.backoff_initial_s <= central.backoff_max_s")
-        if self.timeout_s > self.timeout_max_s:
+        if self.timeout_max_s is not None and self.timeout_s > self.timeout_max_s:
             raise ValueError("need central.timeout_s <= central.timeout_max_s")
         return self
 

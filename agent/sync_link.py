@@ -72,7 +72,7 @@ def make_worker(
     brake = UploadBrake(
         min_batch=central.upload_batch_min,
         timeout_s=central.timeout_s,
-        max_timeout_s=central.timeout_max_s,
+        max_timeout_s=central.upload_timeout_max_s,
     )
     return SyncWorker(
         SyncEngine(store, client, brake=brake),

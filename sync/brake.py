@@ -8,12 +8,12 @@
 Why: when central takes longer than the timeout to answer a batch, sending the same batch
 again with the same timeout only queues another copy behind the first at central, and the
 room never converges (docs/sync.md, "What the chaos found"). After a timeout the batch is
-halved (down to `min_batch`) and the timeout doubled (up to `max_timeout_s`), as TCP
-doubles its retransmission timeout; each
-answered upload adds back an eighth of `max_batch` and takes an eighth of the extra wait
-off again: AIMD, so a room that is slow to be answered sends less, waits longer, and
-returns to full batches within a few answers once central is quick again.
-`min_batch = max_batch` and `max_timeout_s = timeout_s` turn the brake off.
+halved, down to `min_batch`; once it is there, each further timeout doubles the wait
+instead, up to `max_timeout_s` (a smaller batch is tried first: a longer wait also keeps a
+room waiting longer on a request lost in a dead link). Each answered upload adds back
+ceil(max_batch / 8) events and an eighth of the extra wait: AIMD, so a room that is slow
+to be answered sends less, and returns to full batches within eight answers once central
+is quick again. `min_batch = max_batch` and `max_timeout_s = timeout_s` turn it off.
 
 Pure logic, no I/O: the batch size never changes which events go or in what order (the
 oldest pending ones, in `seq` order), only how many go at once.
@@ -48,8 +48,10 @@ class UploadBrake:
         return self.batch < self.max_batch or self.wait_s > self.timeout_s
 
     def timed_out(self) -> None:
-        self.batch = max(self.min_batch, self.batch // 2)
-        self.wait_s = min(self.max_timeout_s, self.wait_s * 2)
+        if self.batch > self.min_batch:
+            self.batch = max(self.min_batch, self.batch // 2)
+        else:
+            self.wait_s = min(self.max_timeout_s, self.wait_s * 2)
 
     def succeeded(self) -> None:
         self.batch = min(self.max_batch, self.batch - (-self.max_batch // 8))  # + ceil(max / 8)

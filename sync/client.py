@@ -43,7 +43,7 @@ class SyncError(RuntimeError):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
-        self.timed_out = timed_out  # no answer within the timeout (the upload brake's cue)
+        self.timed_out = timed_out  # sent, but no answer in time (the upload brake's cue)
 
 
 # The name the model updater and older callers know.
@@ -90,7 +90,9 @@ class SyncClient:
         import httpx
 
         self._errors = httpx.HTTPError
-        self._timeouts = httpx.TimeoutException
+        # Only a read timeout brakes: central has the request and did not answer in time.
+        # A connect or write timeout is the link, not central's speed.
+        self._timeouts = httpx.ReadTimeout
         self.timeout_s = timeout_s
         self.probe_timeout_s = min(timeout_s, 1.0)
         tls = base_url.startswith("https://")

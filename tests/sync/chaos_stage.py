@@ -43,7 +43,8 @@ LOYALTY = [sys.executable, "-m", "loyalty.cli"]
 RETRIES = 8  # staff and app requests retried on a 5xx (counted: central.server_errors)
 # The room's [central] section for chaos: a fast backoff so thousands of faults fit in a
 # minute or two (the defaults are 0.5..4 s). The timeout stays the default 5 s: at 2 s a
-# loaded central never answered a room's batch in time and the room never converged.
+# loaded central never answered a room's batch in time and the room never converged (before
+# the upload brake, sync/brake.py; tests/sync/test_sync_brake.py covers 2 s since).
 CENTRAL_TIMING = {
     "timeout_s": 5.0,
     "pull_interval_s": 0.1,

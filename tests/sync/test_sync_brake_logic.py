@@ -38,14 +38,15 @@ def test_batch_and_timeout_stay_within_their_bounds(
 
 
 @given(BRAKES, st.integers(0, 30))
-def test_timeouts_halve_then_answers_bring_it_back(brake: UploadBrake, timeouts: int) -> None:
-    for _ in range(timeouts):
+def test_timeouts_shrink_the_batch_then_lengthen_the_wait(brake: UploadBrake, n: int) -> None:
+    batch, wait = brake.max_batch, brake.timeout_s
+    for _ in range(n):
         brake.timed_out()
-    expected = brake.max_batch
-    for _ in range(timeouts):
-        expected = max(brake.min_batch, expected // 2)
-    assert brake.batch == expected
-    assert brake.wait_s == pytest.approx(min(brake.max_timeout_s, brake.timeout_s * 2**timeouts))
+        if batch > brake.min_batch:  # the batch first, down to its floor
+            batch = max(brake.min_batch, batch // 2)
+        else:  # then the wait
+            wait = min(brake.max_timeout_s, wait * 2)
+        assert (brake.batch, brake.wait_s) == (batch, pytest.approx(wait))
     # Additive increase: back at full batches and the configured timeout within 8 answers.
     for _ in range(8):
         brake.succeeded()
@@ -56,12 +57,18 @@ def test_timeouts_halve_then_answers_bring_it_back(brake: UploadBrake, timeouts:
 def test_examples() -> None:
     brake = UploadBrake(max_batch=500, min_batch=25, timeout_s=2, max_timeout_s=30)
     seen = []
-    for _ in range(6):
+    for _ in range(10):
         brake.timed_out()
         seen.append((brake.batch, brake.wait_s))
-    assert seen == [(250, 4), (125, 8), (62, 16), (31, 30), (25, 30), (25, 30)]
+    assert seen == [
+        *((250, 2), (125, 2), (62, 2), (31, 2), (25, 2)),
+        *((25, 4), (25, 8), (25, 16), (25, 30), (25, 30)),
+    ]
     brake.succeeded()
     assert (brake.batch, brake.wait_s) == (88, 26.5)
+    for _ in range(7):
+        brake.succeeded()
+    assert (brake.batch, brake.wait_s, brake.braking) == (500, 2, False)
 
 
 def test_off_when_the_floor_is_the_batch_and_the_cap_the_timeout() -> None:
@@ -87,7 +94,10 @@ def test_bad_settings_are_refused(kwargs: dict[str, float], message: str) -> Non
 
 def test_central_keys_are_validated() -> None:
     section = CentralSection()
-    assert (section.upload_batch_min, section.timeout_max_s) == (25, 30.0)
+    assert (section.upload_batch_min, section.upload_timeout_max_s) == (25, 30.0)
+    # A long configured timeout stays valid: the default cap is never below it.
+    assert CentralSection(timeout_s=45).upload_timeout_max_s == 45
+    assert CentralSection(timeout_s=2, timeout_max_s=8).upload_timeout_max_s == 8
     with pytest.raises(ValidationError, match=r"timeout_s <= central\.timeout_max_s"):
         CentralSection(timeout_s=10, timeout_max_s=5)
     with pytest.raises(ValidationError, match="upload_batch_min"):
