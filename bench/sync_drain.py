@@ -291,7 +291,9 @@ async def convergence(stage: Stage, store: AgentStore, outage_s: float) -> float
     which 5 minibar purchases); seconds from central being back to central holding all of
     them. The room runs its upload and download tasks as the agent does (backoff with
     jitter, the TCP probe, each direction waking the other)."""
-    client = SyncClient(stage.url, stage.agent, timeout_s=2)
+    # The room's default timeout (5 s): central comes back as a fresh process, and its
+    # first answers on a loaded machine can take longer than 2 s.
+    client = SyncClient(stage.url, stage.agent)
     engine = SyncEngine(store, client)
     worker = SyncWorker(engine, store, Hooks(), SystemClock(), probe=client.probe)
     stage.server.stop()
@@ -372,7 +374,9 @@ telemetry) uploaded through `POST /v1/sync/upload` (gzip, 500
 events a batch, real HTTP) into PostgreSQL 15, every event deduplicated and consumed in the
 transaction that records it. Central runs as production runs it, `loyalty serve` (one uvicorn
 worker) in a process of its own; the room's upload path (outbox reads, batching, gzip, HTTP
-client) runs in the bench process. Load average (1 min, 2 cores
+client) runs in the bench process. An outage stops central's process and starts a new one on
+the same port; convergence is timed from its port accepting connections, so it includes a
+cold central's first requests (the room at its default 5 s timeout). Load average (1 min, 2 cores
 shared with other engineers): {load_start:.1f} at the start, {load_drain:.1f} when the drain
 began, {load_end:.1f} at the end.
 
