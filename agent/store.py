@@ -205,6 +205,10 @@ class AgentStore(StayStore, SyncStore):
     def _wall_ms(self) -> int:
         return int(self._clock.now().timestamp() * 1000)
 
+    def wall_ms(self) -> int:
+        """The room's wall clock in Unix ms (the sync engine notes when a request left)."""
+        return self._wall_ms()
+
     def recent_events(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT at, kind, event_id, payload FROM event_log ORDER BY id DESC LIMIT ?", [limit]

@@ -102,13 +102,21 @@ class ClockStore:
         """The skew alert while the room's clock is off (its status carries it)."""
         return [] if self._skew_alert is None else [self._skew_alert]
 
-    def _measure(self, remote: Stamp) -> None:
-        """Take central's stamp as its clock reading; raise or clear the skew alert."""
+    def _measure(self, remote: Stamp, sent_ms: int | None = None) -> None:
+        """Take central's stamp as its clock reading; raise or clear the skew alert.
+
+        Central stamped its answer some time between the request leaving (`sent_ms`, when
+        known) and the answer arriving: as NTP does, the offset is taken from the midpoint
+        and only what exceeds half the round trip counts as skew. Without it a long poll
+        (stamped when it began, answered up to 25 s later) or a rig's clock running 120x
+        (half a second of latency is a simulated minute) would read as a clock off."""
         raw = self._wall_ms()
-        offset = remote.wall_ms - raw
+        sent = raw if sent_ms is None else min(sent_ms, raw)
+        half = (raw - sent) // 2
+        offset = remote.wall_ms - (sent + half)
         self.clock_offset_ms = offset
         self._offset_basis = raw - self._monotonic_ms()
-        skewed = abs(offset) > MAX_SKEW_MS
+        skewed = abs(offset) - half > MAX_SKEW_MS
         way = "ahead of" if offset < 0 else "behind"
         detail = (
             f"room clock {abs(offset) // 60_000} min {way} central: stamping with central's "
@@ -192,9 +200,9 @@ class ClockStore:
         self._save_hlc(rebased)
         return rebased
 
-    def _receive_central(self, remote: Stamp) -> None:
+    def _receive_central(self, remote: Stamp, sent_ms: int | None = None) -> None:
         """In the caller's transaction: measure, rebase if we ran ahead, advance."""
-        self._measure(remote)
+        self._measure(remote, sent_ms)
         clock = self._hlc()
         if clock.last.wall_ms > remote.wall_ms + MAX_SKEW_MS:
             clock = self._rebase(clock, remote)

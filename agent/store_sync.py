@@ -172,14 +172,17 @@ class SyncStore(ClockStore):
     def hlc_last(self) -> str:
         return str(self._hlc().last)
 
-    def receive_hlc(self, stamp: str) -> None:
+    def receive_hlc(self, stamp: str, sent_ms: int | None = None) -> None:
         """Advance past central's clock. Central's clock is the reference (NTP-synced): the
         room adopts its stamp even when its own wall clock is far behind (a Pi rebooted
         without an RTC), so a change made here afterwards still orders after central's; a
         room clock far off either way is measured, alerted and corrected for
-        (`agent.store_clock`). Central, the other way round, refuses far-future stamps."""
+        (`agent.store_clock`). Central, the other way round, refuses far-future stamps.
+        `sent_ms`: the room's wall time when the request this stamp answers left, so the
+        measurement allows for the time the answer took (a long poll, a slow link, a rig's
+        scaled clock)."""
         with self.db.atomic():
-            self._receive_central(Stamp.parse(stamp))
+            self._receive_central(Stamp.parse(stamp), sent_ms)
 
     # --- outbox -------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from smartroom.clock import ScaledClock, SystemClock
+from smartroom.clock import Clock, ScaledClock, SystemClock
 from smartroom.log import configure_logging
 from smartroom.services import (
     AppServer,
@@ -125,10 +125,11 @@ def guest_timeline(duration: float, speed: float) -> list[dict[str, Any]]:
 class Central:
     """The loyalty service in-process on a loopback port, and a staff client for it."""
 
-    def __init__(self, workdir: Path, log_level: str) -> None:
+    def __init__(self, workdir: Path, log_level: str, clock: Clock) -> None:
         from loyalty.app import create_app
         from loyalty.settings import load_settings
 
+        self.clock = clock
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         settings = load_settings(
@@ -137,7 +138,7 @@ class Central:
             port=self.port,
             log_level=log_level,
         )
-        self.app = create_app(settings, migrate=True)
+        self.app = create_app(settings, clock=clock, migrate=True)
         self.engine = self.app.state.ctx.engine
         self.staff_key = self.key("staff")
         self.admin_key = self.key("admin")
@@ -157,7 +158,7 @@ class Central:
                 room_id=scope.get("room_id"),
                 member_id=None,
                 label=f"demo {role}",
-                now=SystemClock().now(),
+                now=self.clock.now(),
             )
         return plaintext
 
@@ -191,11 +192,11 @@ async def _check_in(central: Central, run: RoomRun) -> None:
         "consents": {"personalisation": True, "marketing": False},
     }
     if guest.birthday_today:
-        today = SystemClock().now().date()
+        today = central.clock.now().date()
         body["birthday"] = date(1990, today.month, min(today.day, 28)).isoformat()
     member = await central.call("POST", "/members", body)
     run.member_id = member["id"]
-    at = SystemClock().now().isoformat()
+    at = central.clock.now().isoformat()
 
     def stamped(value: object) -> dict[str, object]:
         return {"value": value, "updated_at": at, "source": "member"}
@@ -210,7 +211,7 @@ async def _check_in(central: Central, run: RoomRun) -> None:
     if guest.playlist:
         prefs["audio"]["welcome_playlist"] = stamped(guest.playlist)
     await central.call("PUT", f"/members/{run.member_id}/preferences", prefs)
-    now = SystemClock().now()
+    now = central.clock.now()
     stay = await central.call(
         "POST",
         "/stays",
@@ -347,15 +348,16 @@ async def _demo(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    # Simulated time starts in the past and reaches real time as the run ends: the rooms live
-    # an evening in a minute, yet nothing they report is ahead of the central service's clock
-    # (which refuses timestamps from the future).
+    # The rooms live an evening in a minute: rooms and central share one scaled clock (as a
+    # hotel's NTP-synced boxes share one time), so no room sees itself a day away from
+    # central (which would raise `clock_skew` and stamp with central's time). It starts in the
+    # past and reaches real time as the run ends.
     clock = ScaledClock(speed, SystemClock().now() - timedelta(seconds=duration * speed))
     say(f"working directory {workdir} (logs in demo.log); room time runs {speed:g}x real time")
     broker: MosquittoBroker | EmbeddedBroker = await asyncio.to_thread(start_broker)
     kind = "Mosquitto" if isinstance(broker, MosquittoBroker) else "embedded amqtt (no mosquitto)"
     say(f"MQTT broker: {kind} on {broker.host}:{broker.port}")
-    central = Central(workdir, "warning")
+    central = Central(workdir, "warning", clock)
     await central.start()
     say(f"central loyalty service on {central.url} (SQLite, OpenAPI at {central.url}/docs)")
     model_key = await _publish_model(central)

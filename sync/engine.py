@@ -40,7 +40,8 @@ class LocalStore(Protocol):
     def sync_epoch(self) -> str | None: ...
     def apply_page(self, page: SyncPage) -> Applied: ...
     def hlc_now(self) -> str: ...
-    def receive_hlc(self, stamp: str) -> None: ...
+    def wall_ms(self) -> int: ...
+    def receive_hlc(self, stamp: str, sent_ms: int | None = None) -> None: ...
     def outbox_depth(self) -> int: ...
 
 
@@ -76,8 +77,9 @@ class SyncEngine:
         ahead offline corrects its unsent stamps first, rather than have central refuse
         them (agent/store_clock.py)."""
         upload = SyncUpload(agent_id=self.store.agent_id, hlc=self.store.hlc_now(), events=[])
+        sent = self.store.wall_ms()
         result = await self._upload(upload)
-        self.store.receive_hlc(result.hlc)
+        self.store.receive_hlc(result.hlc, sent)
         self.clock_checked = True
 
     async def _upload(self, upload: SyncUpload) -> SyncUploadResult:
@@ -110,9 +112,10 @@ class SyncEngine:
             batch = self._cut()  # the stamps may have moved: cut the batch again
         upload = SyncUpload(agent_id=self.store.agent_id, hlc=self.store.hlc_now(), events=batch)
         faults.point("agent.upload.before_send")
+        sent = self.store.wall_ms()
         result = await self._upload(upload)
         faults.point("agent.upload.after_send")
-        self.store.receive_hlc(result.hlc)
+        self.store.receive_hlc(result.hlc, sent)
         self.store.acknowledge(result.results)
         for answer in result.results:
             if answer.status == "accepted":
@@ -145,8 +148,9 @@ class SyncEngine:
             cursors=self.store.sync_cursors(),
             wait_s=wait_s,
         )
+        sent = self.store.wall_ms()
         page = await self.client.pull(request)
-        self.store.receive_hlc(page.hlc)
+        self.store.receive_hlc(page.hlc, sent)
         applied = self.store.apply_page(page)
         self.pages += 1
         return page, applied

@@ -166,3 +166,37 @@ def test_a_full_records_budget_does_not_stop_the_clock_exchange(tmp_path: Path) 
         assert store.refused == {"records": 1}
     finally:
         store.close()
+
+
+def test_a_slow_answer_is_not_read_as_a_clock_off(tmp_path: Path) -> None:
+    """Central stamps an answer somewhere between the request leaving and the answer coming
+    back: a long poll stamped when it began and answered 25 s later, or a rig running 120x
+    (a few seconds of latency are minutes of room time), is not a skewed clock; a room a day
+    off still is, however long the answer took."""
+    clock = FakeClock(T0)
+    store = open_store(tmp_path / "room.db", clock, room_name())
+    try:
+        sent = store.wall_ms()
+        clock.advance(25)  # a long poll, stamped by central as it began
+        store.receive_hlc(str(Stamp(sent, 0)), sent)
+        assert store.clock_alerts() == [] and abs(store.clock_offset_ms) <= 12_500
+        sent = store.wall_ms()
+        clock.advance(3 * 120)  # 3 s of latency on a 120x rig clock, stamped mid-way
+        store.receive_hlc(str(Stamp(sent + 180_000, 0)), sent)
+        assert store.clock_alerts() == [] and store.clock_offset_ms == 0
+        # Without the send time the same answer reads as three minutes off (the old reading).
+        sent = store.wall_ms()
+        clock.advance(3 * 120)
+        store.receive_hlc(str(Stamp(sent + 180_000, 0)))
+        assert [a.kind for a in store.clock_alerts()] == ["clock_skew"]
+        sent = store.wall_ms()  # a prompt answer clears it ...
+        store.receive_hlc(str(Stamp(sent, 0)), sent)
+        assert store.clock_alerts() == []
+        # ... and a day off is a day off, even over a slow answer.
+        sent = store.wall_ms()
+        clock.advance(25)
+        store.receive_hlc(str(Stamp(sent + 86_400_000, 0)), sent)
+        assert [a.kind for a in store.clock_alerts()] == ["clock_skew"]
+        assert store.clock_offset_ms > 86_400_000 - 13_000
+    finally:
+        store.close()
