@@ -194,7 +194,7 @@ class EnergySection(_Section):
     recovery_max_min: Annotated[float, Field(ge=0, le=6 * 60)] = 180.0
     # Arrivals (delay after the booked time) and returns predicted from what this room has
     # seen of its guests: this quantile of the observations not yet passed.
-    learned_quantile: Annotated[float, Field(ge=0, le=1)] = 0.25
+    learned_quantile: Annotated[float, Field(ge=0, le=1)] = 0.35
 
     @model_validator(mode="after")
     def _coherent(self) -> EnergySection:

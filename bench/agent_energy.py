@@ -1,6 +1,6 @@
 """A simulated week of hotel occupancy: HVAC energy and guest comfort, agent vs baseline.
 
-    ./dev python -m bench.agent_energy                  # 3 weeks x 2 climates, ~1 min
+    ./dev python -m bench.agent_energy                  # 3 weeks x 2 climates x 2 rooms, ~3 min
     ./dev python -m bench.agent_energy --climate winter --no-record
     ./dev python -m bench.agent_energy --seeds 0,1,2,3  # also 3 shuffled schedules
     ./dev python -m bench.agent_energy --week typical --informed arrivals --informed returns
@@ -28,8 +28,9 @@ code limits (15.6 / 26.7 °C), switch the HVAC off, or let an occupied room leav
 preference band (it recovers in time for every entry). The agent knows only what a room
 knows: the bookings central listed (the booked arrival is the hotel's check-in time, not
 when the guest comes), the check-in at the desk (~15 min before the guest first goes up)
-and the check-out, its own sensors (door, motion, thermostat), the clock, and its past
-this stay (when the guest went out and came back); never a future entry.
+and the check-out, its own sensors (door, motion, thermostat), the clock, its past this
+stay (when the guest went out and came back) and its past in earlier weeks (below); never
+a future entry of the measured week.
 
 The room has been in service before the measured week: with `--history N` (default 4) its
 memory starts with what its own sensors would have recorded over N earlier weeks of the
@@ -689,7 +690,7 @@ def _body(rows: list[str], breakdown: list[str], history_weeks: int) -> str:
         "time constant the saving is UA·∫(setpoint - room) dt, so it tracks how long and how "
         "far the room drifts; 30 % needs drift beyond the code limits (the bound), which "
         "costs comfort. The agent expects a booked guest and a guest who went out at the "
-        "`learned_quantile` (25 %) of the arrival delays / returns its room has seen that "
+        "`learned_quantile` (35 %) of the arrival delays / returns its room has seen that "
         "are still ahead (with fewer than 3 seen: the booked arrival, their pattern this "
         "stay, else 18:00 after a day out), sets back as deep as the absence makes "
         "worthwhile and recovers at its measured rate; a guest back earlier than predicted "

@@ -83,7 +83,7 @@ class EnergyPolicy:
     # Arrivals and returns predicted from the room's own history (scenes.energy_history):
     # this quantile of what has not happened yet (low: an early guest finds their
     # temperature; a late one moves the prediction on).
-    learned_quantile: float = 0.25
+    learned_quantile: float = 0.35
 
     def __post_init__(self) -> None:
         problems = []
