@@ -170,7 +170,9 @@ class SyncClient:
     async def upload(self, batch: SyncUpload, timeout_s: float | None = None) -> SyncUploadResult:
         """`timeout_s`: this upload's timeout (the upload brake's), else the client's."""
         body = batch.model_dump_json().encode()
-        raw = await self._post("/v1/sync/upload", body, timeout_s or self.timeout_s)
+        raw = await self._post(
+            "/v1/sync/upload", body, self.timeout_s if timeout_s is None else timeout_s
+        )
         try:
             result = SyncUploadResult.model_validate_json(raw)
         except ValidationError as exc:

@@ -15,12 +15,14 @@ transaction as their effects.
 
     result = accept(conn, ctx, property_id, room_id, upload, server_hlc)
 
-On PostgreSQL an upload waits at most `LOCK_WAIT_MS` for any lock (the room's rows, the
-board's, an event id another transaction is inserting): longer means another copy of the
-same batch is still being applied (the room gave up on it and sent it again), and queueing
-behind it would only make this copy late too. It answers a retryable 503 with
-`Retry-After` instead, nothing of it committed; by the retry the first copy has committed
-and this batch comes back `duplicate`.
+On PostgreSQL an upload first takes the room's row lock (`sync_rooms`, which every
+upload of the room takes anyway), waiting at most `LOCK_WAIT_MS` for it: longer means
+another copy of the same batch is still being applied (the room gave up on it and sent it
+again), and queueing behind it would only make this copy late too. It answers a retryable
+503 with `Retry-After` instead, nothing of it committed; by the retry the first copy has
+committed and this batch comes back `duplicate`. Only that first wait is bounded: the
+rest of the transaction waits as before (a member's ledger lock, say, is not the room's
+own queue, and a 503 there would only be retried into the same wait).
 """
 
 from __future__ import annotations
@@ -202,22 +204,24 @@ def accept(
     upload: SyncUpload,
     server_hlc: str,
 ) -> SyncUploadResult:
-    """Accept the upload in the caller's transaction; a 503 (the caller rolls back) when a
-    lock is not granted within `LOCK_WAIT_MS` on PostgreSQL (see above)."""
+    """Accept the upload in the caller's transaction; a 503 (the caller rolls back) when the
+    room's row is not granted within `LOCK_WAIT_MS` on PostgreSQL (see above)."""
     if conn.dialect.name != "postgresql":
         return _accept(conn, ctx, property_id, room_id, upload, server_hlc)
-    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))  # this transaction
+    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))
     try:
-        return _accept(conn, ctx, property_id, room_id, upload, server_hlc)
+        sync_feed.room_row(conn, ctx.clock.now(), property_id, room_id)
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
             raise
         raise ApiError(
             503,
             "room_busy",
-            f"another upload of this room holds its rows for over {LOCK_WAIT_MS} ms; retry",
+            f"another upload of this room holds its row for over {LOCK_WAIT_MS} ms; retry",
             retry_after=RETRY_AFTER_S,
         ) from None
+    conn.execute(text("SET LOCAL lock_timeout TO DEFAULT"))  # the rest waits as before
+    return _accept(conn, ctx, property_id, room_id, upload, server_hlc)
 
 
 def _accept(
