@@ -9,6 +9,8 @@ nor shortens the window interlock's grace.
 
 What belongs to a stay (its first entry, its outings, the guest's held settings) is kept
 under `stay` and dropped when the stay ends: nothing here grows with the number of stays.
+What the room learns across stays (`history`: arrival delays, returns, outing lengths) is
+bounded to the last `scenes.energy_history.HISTORY_KEPT` of each and holds no guest ids.
 
 Telemetry (temperatures, the energy counter) changes every few seconds; `durable_key()`
 leaves it out so the controller writes such changes at a steady rate only. The energy

@@ -609,6 +609,9 @@ async def run(
             best = oracle(climate, stays, minutes)
             for learnt in sorted({0, history_weeks}):
                 history = learned_history(kind, seed, learnt)
+                if "arrivals" in INFORMED:
+                    # The booking already says the true first entry: no delay on top of it.
+                    history = dataclasses.replace(history, arrival_delays_min=())
                 with tempfile.TemporaryDirectory() as tmp:
                     agent = await with_agent(climate, stays, minutes, Path(tmp), history)
                 key = f"{kind}-{name}" if seed == 0 else f"{kind}-{name}-seed{seed}"
