@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +33,6 @@ from sync.wire import MemberCredential
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(150)]
 BIN = Path(sys.executable).parent / "smartroom-agent"
-
-
-@pytest.fixture
-def central(tmp_path: Path) -> Iterator[Central]:
-    service = Central(tmp_path)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.close()
 
 
 def room_toml(rig_toml: str, tmp_path: Path, central: Central, ble_port: int, api: int) -> Path:

@@ -11,7 +11,6 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,16 +25,6 @@ from smartroom_cli.phone import AppError, MemberApp
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(240)]
 BIN = Path(sys.executable).parent / "smartroom-agent"
-
-
-@pytest.fixture
-def central(tmp_path: Path) -> Iterator[Central]:
-    service = Central(tmp_path)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.close()
 
 
 class RoomAgent:
