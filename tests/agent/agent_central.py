@@ -3,6 +3,7 @@ a real socket, with keys for each role and helpers to make a checked-in member."
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,33 @@ class Central:
         )
         self.call("POST", f"/v1/stays/{stay}/check-in", json={"room_id": ROOM})
         return member, stay
+
+    def checked_in_member_preferring(self, setpoint_c: float) -> tuple[str, str]:
+        """A checked-in member who set `setpoint_c` in the app just now."""
+        member, stay = self.checked_in_member()
+        self.call(
+            "PUT",
+            f"/v1/agent/preferences/{member}",
+            "agent",
+            json={
+                "member_id": member,
+                "climate": {
+                    "setpoint_c": {
+                        "value": setpoint_c,
+                        "updated_at": self.clock.now().isoformat(),
+                        "source": "member",
+                    }
+                },
+            },
+        )
+        return member, stay
+
+    def agent_key_file(self, directory: Path) -> Path:
+        """The room's credential as its unit reads it: one key in a file only root may read."""
+        key_file = directory / "agent.key"
+        key_file.write_text(self.keys["agent"])
+        os.chmod(key_file, 0o600)
+        return key_file
 
 
 def room_config(

@@ -44,20 +44,8 @@ def test_credential_file_must_be_private(tmp_path: Path) -> None:
 async def test_pull_push_learn_and_outage(
     tmp_path: Path, central: Central, mqtt_broker: MosquittoBroker
 ) -> None:
-    member, stay = central.checked_in_member()
-    now = central.clock.now().isoformat()
-    central.call(
-        "PUT",
-        f"/v1/agent/preferences/{member}",
-        "agent",
-        json={
-            "member_id": member,
-            "climate": {"setpoint_c": {"value": 23.5, "updated_at": now, "source": "member"}},
-        },
-    )
-    key_file = tmp_path / "agent.key"
-    key_file.write_text(central.keys["agent"])
-    os.chmod(key_file, 0o600)
+    member, stay = central.checked_in_member_preferring(23.5)
+    key_file = central.agent_key_file(tmp_path)
     config = room_config(tmp_path, central, mqtt_broker, key_file, HVAC)
     hvac: FakeDevice = climate("hvac")
     async with Agent(config, devices={"hvac": hvac}) as agent:

@@ -6,7 +6,6 @@ and the room keeps the model it has."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,9 +54,7 @@ def publish(central: Central, blob: bytes, version: str, key: Ed25519PrivateKey)
 def room_config(
     tmp_path: Path, central: Central, broker: MosquittoBroker, signing: Ed25519PrivateKey | None
 ) -> RoomConfig:
-    key_file = tmp_path / "agent.key"
-    key_file.write_text(central.keys["agent"])
-    os.chmod(key_file, 0o600)
+    key_file = central.agent_key_file(tmp_path)
     return parse_room_config(
         {
             "room": {"property_id": PROPERTY, "room_id": ROOM},

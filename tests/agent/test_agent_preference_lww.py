@@ -8,7 +8,6 @@ merge properties are tests/sync/test_preference_lww.py."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,9 +71,7 @@ async def test_in_room_changes_and_app_changes_last_writer_wins_per_field(
     member, _stay = central.checked_in_member()
     before = central.clock.now() - timedelta(minutes=5)
     app_sets(central, member, before, level_pct=40, colour_temp_k=3000, volume_pct=20)
-    key_file = tmp_path / "agent.key"
-    key_file.write_text(central.keys["agent"])
-    os.chmod(key_file, 0o600)
+    key_file = central.agent_key_file(tmp_path)
     config = room_config(
         tmp_path,
         central,

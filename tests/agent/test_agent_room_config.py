@@ -7,7 +7,6 @@ kill -9 with central down the room still runs on the applied version."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,20 +38,8 @@ def _override(api: str, setpoint: float) -> int:
 async def test_room_config_changes_the_room_is_refused_whole_and_survives_kill_9(
     tmp_path: Path, central: Central, mqtt_broker_fresh: MosquittoBroker
 ) -> None:
-    member, _stay = central.checked_in_member()
-    now = central.clock.now().isoformat()
-    central.call(
-        "PUT",
-        f"/v1/agent/preferences/{member}",
-        "agent",
-        json={
-            "member_id": member,
-            "climate": {"setpoint_c": {"value": 26.0, "updated_at": now, "source": "member"}},
-        },
-    )
-    key = tmp_path / "agent.key"
-    key.write_text(central.keys["agent"])
-    os.chmod(key, 0o600)
+    central.checked_in_member_preferring(26.0)
+    key = central.agent_key_file(tmp_path)
     api_port = free_port()
     data: dict[str, Any] = {
         "room": {"property_id": PROPERTY, "room_id": ROOM, "timezone": "Asia/Shanghai"},
