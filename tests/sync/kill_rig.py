@@ -61,7 +61,7 @@ from typing import Any
 import anyio._backends._asyncio  # noqa: F401 - imported once here, not in every child
 import httpx
 import uvicorn
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from agent.presence.sealing import Sealer
@@ -69,8 +69,10 @@ from agent.store import AgentStore, NewEvent
 from loyalty.app import create_app
 from loyalty.auth import create_key
 from loyalty.ledger import balance, member_account
+from loyalty.ledger.chain import verify_ledger
 from loyalty.settings import LoyaltySettings
 from smartroom.clock import SystemClock
+from smartroom.services import TemporaryPostgres
 from sync import faults
 from sync.client import SyncClient, SyncError
 from sync.engine import SyncEngine
@@ -80,6 +82,36 @@ PROPERTY, ROOM = "SHA-01", "K0101"
 AGENT_POINTS = [p for p in faults.POINTS if p.startswith("agent.")]
 CENTRAL_POINTS = [p for p in faults.POINTS if p.startswith("central.")]
 BATCH = 4  # small batches: every cycle crosses the upload points several times
+
+
+# Dedupe records per agent: (agent, high-water mark, top seq, lowest seq, rows, distinct seqs).
+# Dead letters count as records too (a refused event moves the mark); the rig has none.
+DEDUPE_SQL = """
+SELECT c.agent_id, c.high_water_seq, max(r.seq), min(r.seq), count(r.seq),
+       count(DISTINCT r.seq)
+FROM agent_cursors c
+LEFT JOIN (SELECT agent_id, seq FROM agent_events
+           UNION ALL SELECT agent_id, seq FROM sync_dead_letters) r ON r.agent_id = c.agent_id
+GROUP BY c.agent_id, c.high_water_seq
+"""
+ORPHANS = {
+    "events without a dedupe mark": "SELECT DISTINCT agent_id FROM agent_events e WHERE NOT "
+    "EXISTS (SELECT 1 FROM agent_cursors c WHERE c.agent_id = e.agent_id)",
+    "accepted purchases without their earn": "SELECT event_id FROM agent_events e WHERE "
+    "kind = 'room_spend' AND NOT EXISTS (SELECT 1 FROM room_spends s "
+    "WHERE s.event_id = e.event_id)",
+    "earns without an accepted purchase": "SELECT event_id FROM room_spends s WHERE NOT "
+    "EXISTS (SELECT 1 FROM agent_events e WHERE e.event_id = s.event_id)",
+    "earns whose points transfer is missing": "SELECT event_id FROM room_spends s WHERE "
+    "s.points > 0 AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = s.transfer_id)",
+}
+# amcheck (contrib; creating it needs a superuser, as the test servers have): every B-tree
+# index of the schema, each with heapallindexed (every heap tuple has its index entry).
+AMCHECK_SQL = """
+SELECT count(bt_index_check(c.oid, true))
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+WHERE a.amname = 'btree' AND c.relnamespace = 'public'::regnamespace
+"""
 
 
 class Violation(AssertionError):
@@ -103,6 +135,9 @@ class Summary:
     cycles: int = 0
     heals: int = 0
     checks: int = 0
+    central_checks: int = 0  # central_integrity runs (after every central kill, at heals)
+    amchecked_indexes: int = 0  # PostgreSQL: indexes amcheck verified at the last heal
+    database: str = "sqlite"
     events: int = 0
     purchases: int = 0
     points: int = 0
@@ -115,9 +150,11 @@ class Summary:
     def line(self) -> str:
         outside = self.external_agent_kills + self.external_central_kills
         return (
+            f"central on {self.database}: "
             f"{self.kills} SIGKILLs ({self.agent_kills} agent, {self.central_kills} central; "
             f"{outside} from outside), {len(self.points_hit)}/{len(faults.POINTS)} points hit, "
-            f"{self.cycles} cycles, {self.heals} heals, {self.events} events, "
+            f"{self.cycles} cycles, {self.heals} heals, {self.central_checks} central "
+            f"integrity checks, {self.events} events, "
             f"{self.purchases} purchases, lost {self.lost}, counted twice {self.doubled}, "
             f"{self.duration_s} s"
         )
@@ -142,7 +179,9 @@ def _hlc(text: str | None) -> tuple[int, int]:
 
 
 class Rig:
-    def __init__(self, work: Path, seed: int) -> None:
+    def __init__(self, work: Path, seed: int, database_url: str | None = None) -> None:
+        """`database_url`: central's PostgreSQL database (empty, migrated here); None: a
+        SQLite file in `work`."""
         self.work = work
         self.rng = random.Random(seed)  # the plan of kills, not security
         self.seed = seed
@@ -150,7 +189,8 @@ class Rig:
         self.central_db = work / "central.db"
         self.kill_log = work / "kills.log"
         self.child_log = work / "children.log"
-        url = f"sqlite:///{self.central_db}"
+        url = database_url or f"sqlite:///{self.central_db}"
+        self.pg = url.startswith("postgresql")
         self.app = create_app(LoyaltySettings(database_url=url, key_cache_s=0), migrate=True)
         engine = self.app.state.ctx.engine
         now = datetime.now(UTC)
@@ -161,10 +201,18 @@ class Rig:
             self.agent_key = create_key(
                 conn, role="agent", now=now, property_id=PROPERTY, room_id=ROOM
             )[1]
+            if self.pg:
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS amcheck"))
         engine.dispose()  # no pooled connection crosses a fork
-        # Driver-level transactions off, so the explicit BEGIN below is one read snapshot:
-        # central may still be committing an upload whose room was killed mid-request.
-        self.reader = create_engine(url, poolclass=NullPool, connect_args={"isolation_level": None})
+        # Every check reads one snapshot (`snapshot`): central may still be committing an
+        # upload whose room was killed mid-request. PostgreSQL: REPEATABLE READ; SQLite:
+        # driver-level transactions off, so the explicit BEGIN is the snapshot.
+        if self.pg:
+            self.reader = create_engine(url, poolclass=NullPool, isolation_level="REPEATABLE READ")
+        else:
+            self.reader = create_engine(
+                url, poolclass=NullPool, connect_args={"isolation_level": None}
+            )
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -180,7 +228,7 @@ class Rig:
         asyncio.run(self._warm())
         self.central_pid = 0
         self.central_armed = ""
-        self.summary = Summary()
+        self.summary = Summary(database="postgresql" if self.pg else "sqlite")
         self.hit: Counter[str] = Counter()
         self._log_seen = 0
         self._n = itertools.count()
@@ -384,7 +432,7 @@ class Rig:
             if pid == 0:
                 return False
             self._reaped(pid, status)
-            self.integrity(self.central_db)
+            self.central_integrity()
         self.start_central(self.central_arm() if arm is None else arm)
         return True
 
@@ -407,7 +455,7 @@ class Rig:
             gone, cstatus = os.waitpid(self.central_pid, os.WNOHANG)
             if gone:
                 self._reaped(gone, cstatus)
-                self.integrity(self.central_db)
+                self.central_integrity()
                 self.start_central("" if heal else self.central_arm())
             if done:
                 status = code
@@ -432,6 +480,35 @@ class Rig:
             result = conn.execute("PRAGMA integrity_check").fetchone()[0]
         conn.close()
         check(result == "ok", f"{path.name} failed PRAGMA integrity_check: {result}")
+
+    def central_integrity(self, deep: bool = False) -> None:
+        """Central's database after a kill of central: SQLite's own check, then what a
+        half-applied accept would break on either engine: every ledger hash chain and stored
+        balance recomputes (`verify_ledger`); each agent's dedupe high-water mark is the top
+        `seq` it recorded, its recorded seqs have no gap or twin; no dedupe record without
+        its effect (an accepted purchase without its earn) and no effect without its record
+        or its points transfer. `deep` (at the heals) on PostgreSQL: amcheck's
+        `bt_index_check` with heapallindexed on every B-tree index of the schema."""
+        if not self.pg:
+            self.integrity(self.central_db)
+        self.summary.central_checks += 1
+        with self.reader.connect() as conn:
+            self._snapshot(conn)
+            report = verify_ledger(conn)
+            check(report.ok, f"central's ledger fails verification: {report.problems[:3]}")
+            for agent, high, top, low, rows, seqs in conn.execute(text(DEDUPE_SQL)):
+                check(
+                    rows == seqs and (rows == 0 or (top == high and top - low + 1 == rows)),
+                    f"agent {agent}: dedupe mark {high}, recorded seqs {low}..{top}: "
+                    f"{rows} records for {seqs} seqs",
+                )
+            for what, sql in ORPHANS.items():
+                found = conn.execute(text(sql)).scalars().all()
+                check(not found, f"central holds {what}: {found[:3]}")
+            if deep and self.pg:
+                checked = conn.execute(text(AMCHECK_SQL)).scalar_one()
+                check(checked > 0, "amcheck checked no index")
+                self.summary.amchecked_indexes = int(checked)
 
     def _agent_state(self) -> dict[str, Any]:
         with sqlite3.connect(self.agent_db) as db:
@@ -458,32 +535,40 @@ class Rig:
             "prefs": None if prefs is None else MemberPreferences.model_validate_json(prefs[0]),
         }
 
+    def _snapshot(self, conn: Connection) -> None:
+        """Make every read on `conn` see the same commit (see the reader above)."""
+        if not self.pg:
+            conn.exec_driver_sql("BEGIN")
+
     def _central_state(self, agent_id: str | None) -> dict[str, Any]:
         with self.reader.connect() as conn:
-            conn.exec_driver_sql("BEGIN")  # every read below sees the same commit
+            self._snapshot(conn)
             events = {
                 r[0]: r[1]
-                for r in conn.exec_driver_sql(
-                    "SELECT event_id, kind FROM agent_events WHERE agent_id = ?", (agent_id,)
+                for r in conn.execute(
+                    text("SELECT event_id, kind FROM agent_events WHERE agent_id = :a"),
+                    {"a": agent_id},
                 )
             }
-            spends = conn.exec_driver_sql(
-                "SELECT event_id, points, transfer_id FROM room_spends WHERE member_id = ?",
-                (self.member,),
+            spends = conn.execute(
+                text("SELECT event_id, points, transfer_id FROM room_spends WHERE member_id = :m"),
+                {"m": self.member},
             ).all()
-            transfers = conn.exec_driver_sql(
-                "SELECT count(*) FROM transfers WHERE id LIKE 't_rs_%'"
+            transfers = conn.execute(
+                text("SELECT count(*) FROM transfers WHERE id LIKE 't_rs_%'")
             ).scalar_one()
-            pseudonym = conn.exec_driver_sql(
-                "SELECT pseudonym FROM members WHERE id = ?", (self.member,)
+            pseudonym = conn.execute(
+                text("SELECT pseudonym FROM members WHERE id = :m"), {"m": self.member}
             ).scalar_one()
             posted = balance(conn, member_account(pseudonym, "points")).posted
-            changes = conn.exec_driver_sql(
-                "SELECT seq, stream, key, document FROM sync_changes "
-                "WHERE property_id = ? AND room_id = ? ORDER BY seq",
-                (PROPERTY, ROOM),
+            changes = conn.execute(
+                text(
+                    "SELECT seq, stream, key, document FROM sync_changes "
+                    "WHERE property_id = :p AND room_id = :r ORDER BY seq"
+                ),
+                {"p": PROPERTY, "r": ROOM},
             ).all()
-            dead = conn.exec_driver_sql("SELECT count(*) FROM sync_dead_letters").scalar_one()
+            dead = conn.execute(text("SELECT count(*) FROM sync_dead_letters")).scalar_one()
         return {
             "events": events,
             "spends": spends,
@@ -579,6 +664,7 @@ class Rig:
             code = self.run_cycle(cycle, "", None, None, spends=0, attempts=50, heal=True)
         check(code == 0, f"healing: the room could not finish its sync (status {code})")
         self.invariants(final=True)
+        self.central_integrity(deep=True)
         self.summary.heals += 1
 
     def run(self, kills: int, heal_every: int, time_limit: float) -> Summary:
@@ -666,13 +752,24 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=None, help="directory for the databases")
     parser.add_argument("--json", type=Path, default=None, help="write the summary here")
     parser.add_argument("--verbose", action="store_true", help="a line per cycle on stderr")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="central on a throwaway PostgreSQL database (as in production), not SQLite",
+    )
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
     work = args.work or Path(os.environ.get("TMPDIR", "/tmp")) / f"kill-rig-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
-    rig = Rig(work, seed)
-    rig.verbose = args.verbose
-    summary = rig.run(args.kills, args.heal_every, args.time_limit)
+    pg = TemporaryPostgres(prefix="smartroom_killrig").start() if args.postgres else None
+    try:
+        rig = Rig(work, seed, pg.url if pg else None)
+        rig.verbose = args.verbose
+        summary = rig.run(args.kills, args.heal_every, args.time_limit)
+        rig.reader.dispose()
+    finally:
+        if pg is not None:
+            pg.close()
     if args.json:
         args.json.write_text(json.dumps({"seed": seed, **asdict(summary)}, indent=2))
     print(f"kill rig (seed {seed}): {summary.line()}")
