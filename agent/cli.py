@@ -25,9 +25,11 @@ from pathlib import Path
 # Optional conveniences of libraries the agent uses, which those libraries import whenever
 # they are installed (a dev or training install has them all): pandas (~2.5 s of start-up
 # and ~30 MB, for DataFrame helpers), httpx's command-line client (click, rich and
-# pygments, ~5 MB) and structlog's pretty tracebacks (rich). The agent process uses none of
-# them, so `run` marks them absent before anything loads; each library falls back cleanly.
-OPTIONAL_EXTRAS = ("pandas", "rich", "pygments", "click")
+# pygments, ~5 MB), structlog's pretty tracebacks (rich) and structlog's greenlet-local
+# context (greenlet, which SQLAlchemy brings into the environment for central: 1 MB with the
+# C++ runtime it loads; the agent runs no greenlets). The agent process uses none of them,
+# so `run` marks them absent before anything loads; each library falls back cleanly.
+OPTIONAL_EXTRAS = ("pandas", "rich", "pygments", "click", "greenlet")
 
 
 def _skip_optional() -> None:

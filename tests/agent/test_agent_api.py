@@ -167,7 +167,7 @@ def test_the_run_process_keeps_optional_heavy_modules_out() -> None:
         "from agent.cli import _skip_optional; _skip_optional()\n"
         "import agent.app, drivers.registry, agent.comfort\n"
         "loaded = [m for m in ('rich', 'pygments', 'pandas', 'fastapi', 'starlette', 'uvicorn',"
-        " 'typer', 'pydantic_settings') if sys.modules.get(m) is not None]\n"
+        " 'typer', 'pydantic_settings', 'greenlet') if sys.modules.get(m) is not None]\n"
         "print(','.join(loaded))\n"
     )
     out = subprocess.run(
