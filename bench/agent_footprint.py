@@ -18,9 +18,15 @@ light, Zigbee2MQTT lights/curtain/sensors, MQTT speaker) on a private Mosquitto.
   run: the RSS of a Python process that has imported the agent's modules and nothing else.
 - Environment: the agent runs with the memory settings of `systemd/smartroom-agent.service`
   (read from the unit), and once more without each of them, so what each one is worth is
-  measured, not assumed; `central` runs the same room in service: syncing with a real
+  measured, not assumed. Compiled modules are cached as the unit caches them
+  (`PYTHONPYCACHEPREFIX`, here in a directory of the run, warmed by a short untimed start
+  of each environment; a shell's PYTHONDONTWRITEBYTECODE is not passed on): every start
+  after the first reads them, and compiling ~750 modules from source would leave its
+  garbage in the imports-only baseline; `central` runs the same room in service: syncing with a real
   central (loyalty on SQLite, in this process) with a member checked in (`--variants unit`
   runs the unit's environment only, without central).
+- Where the memory is: `/proc/PID/smaps` after the activity, anonymous memory (Python's
+  objects, malloc) against each shared library's resident pages (bench/rss_parts.py).
 - Per library: RSS and import time in a fresh interpreter (bench/import_costs.py), and
   whether the bench room's agent loads it.
 """
@@ -42,8 +48,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.import_costs import import_costs, room_imports, table
+from bench.import_costs import import_costs, process_env, room_imports, table
 from bench.record import record
+from bench.rss_parts import ANON, rss_parts, threads
 from firmware_mocks.rig import Rig
 from firmware_mocks.standard_room import standard_devices
 from smartroom.log import configure_logging
@@ -53,6 +60,7 @@ BIN = Path(sys.executable).parent / "smartroom-agent"
 PROPERTY, ROOM = "BENCH", "102"
 UNIT = Path(__file__).resolve().parent.parent / "systemd" / "smartroom-agent.service"
 MEMORY_SETTINGS = ("MALLOC_ARENA_MAX", "PYTHONOPTIMIZE")
+BYTECODE_CACHE = "PYTHONPYCACHEPREFIX"  # the unit's; the bench puts it in its own directory
 VARIANTS = {  # name -> the unit's memory settings left out
     "unit": (),
     "no-arena-max": ("MALLOC_ARENA_MAX",),
@@ -69,6 +77,8 @@ def unit_environment() -> dict[str, str]:
         if line.startswith("Environment=") and name in MEMORY_SETTINGS:
             env[name] = value
     missing = set(MEMORY_SETTINGS) - set(env)
+    if f"Environment={BYTECODE_CACHE}=" not in UNIT.read_text(encoding="utf-8"):
+        missing.add(BYTECODE_CACHE)
     if missing:
         raise SystemExit(f"{UNIT} does not set {sorted(missing)}: update MEMORY_SETTINGS")
     return env
@@ -161,6 +171,8 @@ def central_service(tmp: Path) -> Iterator[dict[str, str]]:
 
 
 def imports_only_rss_kb(env: dict[str, str]) -> int:
+    """RSS of a process that imported the agent's modules and nothing else (run twice: the
+    first run compiles into the cache, as the unit's first start does)."""
     code = (
         "import sys; from agent.cli import _skip_optional; _skip_optional();"  # as `run` does
         "import agent.app, agent.cli, drivers.registry, drivers.modbus_hvac, "
@@ -169,13 +181,14 @@ def imports_only_rss_kb(env: dict[str, str]) -> int:
         "print(next(l.split()[1] for l in pathlib.Path('/proc/self/status').read_text()"
         ".splitlines() if l.startswith('VmRSS')))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-    )
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=process_env(env),
+        )
     return int(out.stdout.strip().splitlines()[-1])
 
 
@@ -212,7 +225,7 @@ async def activity(rig: Rig, seconds: float) -> int:
 
 async def measure(
     env_extra: dict[str, str], activity_s: float, idle_s: float, *, central: bool = False
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """One agent process, from spawn to the end of the activity, with `env_extra` set."""
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
@@ -236,7 +249,7 @@ async def measure(
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             sock.bind(str(notify_path))
             sock.settimeout(30)
-            env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), **env_extra}
+            env = {**process_env(env_extra), "NOTIFY_SOCKET": str(notify_path)}
             for name in MEMORY_SETTINGS:
                 if name not in env_extra:
                     env.pop(name, None)  # the variant without it, whatever this shell has
@@ -259,6 +272,7 @@ async def measure(
                 moves = await activity(rig, activity_s)
                 await asyncio.sleep(2)
                 after = proc_status(proc.pid)
+                parts, n_threads = rss_parts(proc.pid), threads(proc.pid)
                 assert proc.poll() is None, "the agent died during the activity"
             finally:
                 proc.terminate()
@@ -276,32 +290,72 @@ async def measure(
         "imports_mb": imports_only_rss_kb(env_extra) / 1024,
         "moves": moves,
         "db_kb": db_kb,
+        "parts_kb": parts,
+        "threads": n_threads,
     }
+
+
+def parts_table(results: dict[str, dict[str, Any]]) -> str:
+    """Resident MB per owner (anonymous memory, each library over 0.5 MB in some run) and
+    the threads, one column per variant."""
+    names = list(results)
+    libraries = {o for r in results.values() for o, kb in r["parts_kb"].items() if kb >= 512}
+    owners = [
+        ANON,
+        *sorted(
+            libraries - {ANON},
+            key=lambda o: -max(r["parts_kb"].get(o, 0) for r in results.values()),
+        ),
+    ]
+    out = [
+        "| resident after the activity | " + " | ".join(f"`{n}`" for n in names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for owner in owners:
+        label = owner if owner == ANON else f"`{owner}` (shared library pages)"
+        cells = [f"{r['parts_kb'].get(owner, 0) / 1024:.1f}" for r in results.values()]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    rest = [
+        sum(kb for o, kb in r["parts_kb"].items() if o not in owners) / 1024
+        for r in results.values()
+    ]
+    out.append("| everything else mapped | " + " | ".join(f"{v:.1f}" for v in rest) + " |")
+    total = [sum(r["parts_kb"].values()) / 1024 for r in results.values()]
+    out.append("| **total (MB)** | " + " | ".join(f"**{v:.1f}**" for v in total) + " |")
+    out.append("| threads | " + " | ".join(str(r["threads"]) for r in results.values()) + " |")
+    return "\n".join(out)
 
 
 async def run(
     activity_s: float, idle_s: float, variants: list[str], *, do_record: bool
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     configure_logging("warning", json=True)
-    unit = unit_environment()
+    cache = tempfile.TemporaryDirectory(prefix="footprint-pycache-")
+    unit = {**unit_environment(), BYTECODE_CACHE: cache.name}
+    envs = {name: {k: v for k, v in unit.items() if k not in VARIANTS[name]} for name in variants}
+    # The unit's first start compiles into its cache; every later start reads it. A short
+    # untimed run of each environment (central: it loads the most) fills the cache.
+    for env in {json.dumps(e, sort_keys=True): e for e in envs.values()}.values():
+        await measure(env, 5, 5, central=True)
     load = [os.getloadavg()[0]]
     results = {}
     for name in variants:
-        env = {k: v for k, v in unit.items() if k not in VARIANTS[name]}
-        results[name] = await measure(env, activity_s, idle_s, central=name == "central")
+        results[name] = await measure(envs[name], activity_s, idle_s, central=name == "central")
         load.append(os.getloadavg()[0])
     bare = bare_start_s()
     costs = import_costs(unit)
     loaded = room_imports(unit, standard_devices(ROOM), central=False)
     with_central = room_imports(unit, standard_devices(ROOM), central=True)
     r = results[variants[0]]
-    settings = ", ".join(f"`{k}={v}`" for k, v in unit.items())
+    settings = ", ".join(f"`{k}={v}`" for k, v in unit.items() if k != BYTECODE_CACHE)
     body = (
         "The real `smartroom-agent run` process with NOTIFY_SOCKET, a 10-device room on the "
         "rig's simulators (Modbus thermostat, CoAP light, Zigbee2MQTT lights/curtain/sensors, "
         "MQTT speaker), private Mosquitto, no central URL; the comfort model is loaded "
         f"(LiteRT interpreter, self-tested). Environment of the first column: {settings} "
-        f"(`{variants[0]}`, as `systemd/smartroom-agent.service` sets them). Load average "
+        f"(`{variants[0]}`, as `systemd/smartroom-agent.service` sets them), modules compiled "
+        "into a `PYTHONPYCACHEPREFIX` cache by an untimed first start, as the unit's first "
+        "start does. Load average "
         f"(1 min) {' / '.join(f'{x:.1f}' for x in load)} at the start and after each run, "
         "on a machine shared with other work.\n\n"
         "| measure | agent | baseline (same run) | goal |\n|---|---|---|---|\n"
@@ -329,8 +383,8 @@ async def run(
         )
         for name in variants:
             v = results[name]
-            env = {k: val for k, val in unit.items() if k not in VARIANTS[name]}
-            label = ", ".join(f"{k}={val}" for k, val in env.items()) or "none"
+            label = ", ".join(f"{k}={envs[name][k]}" for k in MEMORY_SETTINGS if k in envs[name])
+            label = label or "none"
             if name == "central":
                 label += "; a real central over http, a checked-in member"
             body += (
@@ -339,6 +393,12 @@ async def run(
                 f"{v['cold_start_s']:.2f} s | {'met' if v['rss_mb'] <= 80 else 'NOT met'} |\n"
             )
         body += "\n"
+    body += (
+        "Where it is (`/proc/PID/smaps` after the activity, MB; the libraries' pages are "
+        "their code and data as mapped, shared with any other process that maps them):\n\n"
+        + parts_table(results)
+        + "\n\n"
+    )
     extra = sorted(with_central - loaded)
     body += (
         "What each library costs, alone in a fresh interpreter with the unit's settings "
@@ -352,6 +412,7 @@ async def run(
         "pydantic, pymodbus, aiocoap, numpy + LiteRT for the comfort model)."
     )
     print(body)
+    cache.cleanup()
     if do_record:
         record("agent-footprint", "Agent: cold start, idle CPU, memory", body)
     return results

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 # (import, the top-level package it loads, who in the agent needs it)
@@ -46,13 +47,24 @@ _RSS = (
 )
 
 
+def process_env(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment with `env` on top. With a bytecode cache in `env`
+    (PYTHONPYCACHEPREFIX, as the agent's unit sets one) a shell's PYTHONDONTWRITEBYTECODE is
+    dropped: systemd does not pass it, and without the cache every module is compiled from
+    source, whose garbage would be counted as the module's cost."""
+    out = {**os.environ, **env}
+    if "PYTHONPYCACHEPREFIX" in env:
+        out.pop("PYTHONDONTWRITEBYTECODE", None)
+    return out
+
+
 def _run(code: str, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, *extra, "-c", code],
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, **env},
+        env=process_env(env),
     )
 
 
@@ -63,6 +75,7 @@ def import_costs(env: dict[str, str]) -> list[tuple[str, str, float, float]]:
     rows = []
     for module, top, why in LIBRARIES:
         code = _RSS + f"a = rss()\nimport {module}\nprint(a, rss())"
+        _run(code, env)  # fills the bytecode cache, if env has one: measured from the next
         done = _run(code, env, "-X", "importtime")
         before, after = (int(v) for v in done.stdout.split())
         micros = 0
@@ -115,8 +128,9 @@ def main() -> None:
     from bench.agent_footprint import unit_environment
     from firmware_mocks.standard_room import standard_devices
 
-    env = unit_environment()
-    print(table(import_costs(env), room_imports(env, standard_devices("102"), central=False)))
+    with tempfile.TemporaryDirectory(prefix="import-costs-pycache-") as cache:
+        env = {**unit_environment(), "PYTHONPYCACHEPREFIX": cache}
+        print(table(import_costs(env), room_imports(env, standard_devices("102"), central=False)))
 
 
 if __name__ == "__main__":
