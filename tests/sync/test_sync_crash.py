@@ -9,7 +9,7 @@ processes, so a kill costs a fork, not an interpreter start). Two rigs run at on
 core: central on PostgreSQL (its production database: after each central kill the ledger's
 hash chains and balances verify and no dedupe record lacks its effect, amcheck at every
 heal) and central on SQLite (`PRAGMA integrity_check` too). Each hits every point; the
-kills of both count towards the 200. Budget: ~60 s on a quiet 2-core machine (docs/sync.md).
+kills of both count towards the 200. Budget: ~40 s on a quiet 2-core machine (docs/sync.md).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from sync.faults import POINTS
 
 HERE = Path(__file__).resolve().parent
 KILLS = 200  # per CI run, both rigs together
-KILLS_PG = 110  # central on PostgreSQL (production); the rest on SQLite
+KILLS_PG = 100  # central on PostgreSQL (production); the rest on SQLite
 pytestmark = [pytest.mark.timeout(900)]
 
 
