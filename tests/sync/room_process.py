@@ -96,12 +96,23 @@ class Link:
         self.faults = 0
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        server = self._server
+        self._conns.add(writer)  # from the accept on, `cut` ends it
         try:
             up_r, up_w = await asyncio.open_connection("127.0.0.1", self.target)
         except OSError:
+            self._conns.discard(writer)
             writer.close()
             return
-        self._conns.update((writer, up_w))
+        if self._server is not server or writer.transport.is_closing():
+            # The link was cut while this connection reached central (a loaded machine
+            # widens that moment): it dies with the link, it does not carry a request
+            # through an outage (the room would see central answer mid-outage).
+            up_w.transport.abort()
+            writer.transport.abort()
+            self._conns.discard(writer)
+            return
+        self._conns.add(up_w)
         fault = ModelFault()
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, down: bool) -> None:

@@ -87,6 +87,10 @@ async def test_three_day_outage_then_heal(tmp_path: Path, mqtt_broker: Mosquitto
             # --- the outage ----------------------------------------------------------------
             await link.cut()
             cut_at = clock.now()
+            # The outage's own lines: on a loaded machine a try before it may also time out
+            # (the room file's 2 s), a blip logged once on its own (and, when the room has
+            # not been answered since, this outage then adds no line).
+            log_before = len(room.log())
             outage_started = time.monotonic()
             start_s = outage_started - started
             setpoints = [22.0, 23.0, 24.0, 21.5, 22.5, 23.5, 24.5, 21.0, 25.0]
@@ -132,7 +136,9 @@ async def test_three_day_outage_then_heal(tmp_path: Path, mqtt_broker: Mosquitto
             assert _metric(metrics, "smartroom_central_online") == 0
             assert _metric(metrics, "smartroom_outbox_telemetry_dropped") > 0
             assert _metric(metrics, "smartroom_sync_failures_total") > 3
-            assert room.log().count("central_unreachable") == 1
+            # One line for the outage, not one per try (the failures above: more than 3).
+            assert room.log()[log_before:].count("central_unreachable") <= 1
+            assert "central_unreachable" in room.log()
 
             # --- the link heals ------------------------------------------------------------
             healed = time.monotonic()
