@@ -43,9 +43,15 @@ learns during the week), `N weeks` = the warmed room. The oracle and the comfort
 are the same for both.
 
 `--seeds` moves every entry and exit by up to ±90 min (seed 0 is the week as written), so
-a policy tuned to the written times shows it. `--informed` is an attribution, not an
-agent: it tells the agent the guests' true first entries and/or returns, to measure how
-much of the gap to the oracle is prediction and how much is the policy's mechanics.
+a policy tuned to the written times shows it. Each time moves on its own: there is no
+guest habit for a room to learn beyond the written week (whether an outing ends at lunch
+or in the evening is fixed by which outing of the week it is, and the busy week's morning
+departures at 08:30, 09:30 and 10:00 come back at 12:30, 18:00 and 14:00), so what a
+room can learn from its earlier weeks is the spread of arrivals and returns, and seeds
+0-3 are a sample of four: judge a change on other seeds too (docs/benchmarks.md).
+`--informed` is an attribution, not an agent: it tells the agent the guests' true first
+entries and/or returns, to measure how much of the gap to the oracle is prediction and
+how much is the policy's mechanics.
 """
 
 from __future__ import annotations
