@@ -101,7 +101,7 @@ def _folio_rows(conn: Connection, stay_id: str) -> list[Row]:
     ]
 
 
-def _room_rows(conn: Connection, stay_id: str) -> list[Row]:
+def room_rows(conn: Connection, stay_id: str) -> list[Row]:
     s = room_spends.c
     return [
         Row(FOLIO_CATEGORY[r.category], Decimal(r.amount_minor) / 100, r.reference or r.event_id)
@@ -139,9 +139,20 @@ def target(
 ) -> EarnBreakdown:
     """The rules over the stay's distinct spends (with the folio once it is posted), and
     `arriving`, a room spend not yet written."""
+    room = room_rows(conn, stay.id) + ([arriving] if arriving is not None else [])
+    return price(ctx, stay, tier, now, stay_folio(conn, stay), room)
+
+
+def stay_folio(conn: Connection, stay: Any) -> list[Row]:
     # A folio exists only from check-out on (written in the check-out's transaction).
-    folio = _folio_rows(conn, stay.id) if stay.status == "checked_out" else []
-    room = _room_rows(conn, stay.id) + ([arriving] if arriving is not None else [])
+    return _folio_rows(conn, stay.id) if stay.status == "checked_out" else []
+
+
+def price(
+    ctx: Context, stay: Any, tier: str, now: Any, folio: Sequence[Row], room: Sequence[Row]
+) -> EarnBreakdown:
+    """`target` on rows already read (pure): an accept pass keeps a stay's rows in memory
+    across its spends (`loyalty.services.spend_pass`)."""
     check_out = stay.departure.date()
     if stay.status == "checked_out" or folio:
         out = (stay.checked_out_at or now).date()

@@ -42,13 +42,25 @@ from loyalty.db.sync_tables import sync_alerts, sync_dead_letters, sync_rooms
 from loyalty.db.tables import agent_cursors, agent_events
 from loyalty.errors import ApiError
 from loyalty.ledger.errors import LedgerError
-from loyalty.services import sync_consume, sync_feed
+from loyalty.services import spend_pass, sync_consume, sync_feed
 from sync import faults
 from sync.wire import EventAnswer, SyncEvent, SyncUpload, SyncUploadResult, new_id
 
 LOCK_WAIT_MS = 1000
 RETRY_AFTER_S = 1
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout
+
+# PostgreSQL: an upload's dedupe records in one statement, the rows as one JSON document
+# (encoded in C); an executemany of 500 rows was a sixth of central's time per upload.
+_PG_RECORDS = """
+INSERT INTO agent_events (event_id, agent_id, property_id, room_id, seq, kind, at, document,
+                          received_at)
+SELECT r.event_id, r.agent_id, r.property_id, r.room_id, r.seq, r.kind, r.at, r.document,
+       r.received_at
+FROM json_to_recordset(CAST(%(rows)s AS json))
+     AS r(event_id text, agent_id text, property_id text, room_id text, seq bigint, kind text,
+          at timestamptz, document text, received_at timestamptz)
+"""
 
 # Only for the meta-test that proves the suite catches a broken dedupe (docs/sync.md).
 UNSAFE = os.environ.get("SMARTROOM_SYNC_UNSAFE", "")
@@ -115,7 +127,7 @@ def _cursor(conn: Connection, upload: SyncUpload, property_id: str, room_id: str
     return int(row.high_water_seq)
 
 
-def _record(ctx: Context, agent_id: str, event: SyncEvent) -> dict[str, object]:
+def _record(ctx: Context, agent_id: str, event: SyncEvent) -> dict[str, Any]:
     return {
         "event_id": event.event_id,
         "agent_id": agent_id,
@@ -127,6 +139,17 @@ def _record(ctx: Context, agent_id: str, event: SyncEvent) -> dict[str, object]:
         "document": event.model_dump_json(),
         "received_at": ctx.clock.now(),
     }
+
+
+def _write_records(conn: Connection, records: list[dict[str, Any]]) -> None:
+    if conn.dialect.name != "postgresql":
+        conn.execute(agent_events.insert(), records)
+        return
+    rows = [
+        {**r, "at": r["at"].isoformat(), "received_at": r["received_at"].isoformat()}
+        for r in records
+    ]
+    conn.exec_driver_sql(_PG_RECORDS, {"rows": json.dumps(rows)})
 
 
 class _Refused(Exception):
@@ -156,17 +179,21 @@ def _consume_one(conn: Connection, ctx: Context, event: SyncEvent) -> str | None
 def _pass(
     conn: Connection, ctx: Context, events: list[SyncEvent], lo: int, hi: int
 ) -> tuple[int, str] | None:
-    """Apply events[lo:hi] in order under one savepoint, the board's row held until the
-    end. None when all were applied; else everything is rolled back and the answer is
-    (index, reason) of the refused event."""
+    """Apply events[lo:hi] in order under one savepoint, the board's row and the in-room
+    spends' writes held until the end. None when all were applied; else everything is
+    rolled back and the answer is (index, reason) of the refused event."""
     try:
-        with conn.begin_nested(), board.held(conn):
+        # Exits in reverse: the pass's spends are written, then the board, in the savepoint.
+        with conn.begin_nested(), board.held(conn), spend_pass.held(conn, ctx):
             for i in range(lo, hi):
                 reason = _consume_one(conn, ctx, events[i])
                 if reason is not None:
                     raise _Refused(i, reason)
     except _Refused as stop:
         return stop.index, stop.reason
+    except spend_pass.Collision as stop:  # found when the pass's spends were written
+        at = next(i for i in range(lo, hi) if events[i].event_id == stop.event_id)
+        return at, stop.reason
     return None
 
 
@@ -281,7 +308,7 @@ def _accept(
     consumed = [(i, e) for i, e in fresh if e.kind in sync_consume.CONSUMERS]
     refused = _consume(conn, ctx, [e for _, e in consumed])
     refused_at = {consumed[k][0]: reason for k, reason in refused.items()}
-    records: list[dict[str, object]] = []
+    records: list[dict[str, Any]] = []
     for i, event in fresh:
         if i in refused_at:
             reason = refused_at[i]
@@ -302,7 +329,7 @@ def _accept(
         records = [r for r in records if r["event_id"] not in stored]
     if records:
         # The effects above and these dedupe records commit in this one transaction.
-        conn.execute(agent_events.insert(), records)
+        _write_records(conn, records)
     faults.point("central.accept.before_commit")
     now = ctx.clock.now()
     if (

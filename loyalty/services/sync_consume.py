@@ -31,10 +31,10 @@ from sqlalchemy import Connection, select, update
 from loyalty.auth import Principal
 from loyalty.board import projection as board
 from loyalty.context import Context
-from loyalty.db.sync_tables import room_spends, stay_presence, sync_rooms
+from loyalty.db.sync_tables import stay_presence, sync_rooms
 from loyalty.db.tables import preferences, stay_moves, stays
 from loyalty.ledger.errors import LedgerError
-from loyalty.services import benefits, folio, sync_feed
+from loyalty.services import benefits, folio, spend_pass, sync_feed
 from loyalty.services import preferences as prefs_service
 from loyalty.services.members import get_member
 from sync import faults
@@ -109,66 +109,82 @@ def room_spend(conn: Connection, ctx: Context, event: SyncEvent) -> None:
     """Recorded as one of the stay's spends, then the stay's earn is settled
     (`loyalty.services.folio`): the points and qualifying spend the rules give the stay's
     distinct spends, less what it already holds. A spend the folio already billed (same
-    reference) or voided changes nothing."""
+    reference) or voided changes nothing. Within an accept pass the stay's state is read
+    once and the writes go together (`loyalty.services.spend_pass`)."""
     spend: RoomSpend = _payload(RoomSpend, event)
     if event.kind is EventKind.MINIBAR and spend.category != "minibar":
         raise Rejected("payload.category: a minibar event is a minibar spend")
-    stay = _stay_of(conn, event)
+    try:
+        with spend_pass.held(conn, ctx) as spends:
+            _settle(conn, ctx, spends, event, spend)
+    except spend_pass.Collision as exc:  # only when called outside an accept pass
+        raise Rejected(exc.reason) from None
+
+
+def _chargeable(ctx: Context, stay: Any, spend: RoomSpend) -> None:
     if stay.status not in SPEND_STAYS:
         raise Rejected(f"stay_id: the stay is {stay.status}, nothing can be charged to it")
     if spend.currency != ctx.programme.currency:
         raise Rejected(f"payload.currency: the programme counts {ctx.programme.currency}")
-    member = get_member(conn, stay.member_id, for_update=True)
-    now = ctx.clock.now()
+
+
+def _settle(
+    conn: Connection,
+    ctx: Context,
+    spends: spend_pass.SpendPass,
+    event: SyncEvent,
+    spend: RoomSpend,
+) -> None:
+    state = spends.stay(event.stay_id or "", event.property_id, event.room_id)
+    if state is None:
+        found = _stay_of(conn, event)
+        _chargeable(ctx, found, spend)  # before the member's lock, as ever
+        state = spends.open(found, event.property_id, event.room_id)
+    stay, member = state.row, state.member
+    _chargeable(ctx, stay, spend)  # as read under the lock
     key = effect_key(event)
     amount_minor = int(Decimal(spend.amount) * 100)
     tier = stay.earn_tier if stay.status == "checked_out" and stay.earn_tier else member.tier
     arriving = folio.Row(
         folio.FOLIO_CATEGORY[spend.category], Decimal(amount_minor) / 100, spend.reference or key
     )
-    target = folio.target(ctx, conn, stay, tier, now, arriving)
-    held = folio.holdings(conn, stay.id)
-    points = target.points - held["points"]
+    target = folio.price(ctx, stay, tier, spends.now, state.lines, [*state.room, arriving])
+    points = target.points - state.held["points"]
     transfer_id = f"t_rs_{key}"
     try:
-        folio.post_difference(
-            conn,
-            stay.id,
-            member.pseudonym,
+        spends.post(
+            state,
             "points",
             points,
             transfer_id=transfer_id,
             code="room_spend",
-            now=now,
+            event_id=event.event_id,
         )
-        faults.point("central.consume.after_earn")  # points posted, the rest not yet
-        folio.post_difference(
-            conn,
-            stay.id,
-            member.pseudonym,
+        faults.point("central.consume.after_earn")  # points planned, the rest not yet
+        spends.post(
+            state,
             "qualifying",
-            folio.qualifying_minor(target) - held["qualifying"],
+            folio.qualifying_minor(target) - state.held["qualifying"],
             transfer_id=f"t_rq_{key}",
             code="room_spend",
-            now=now,
+            event_id=event.event_id,
         )
     except LedgerError as exc:
         raise Rejected(f"ledger: {exc}") from None
-    conn.execute(
-        room_spends.insert().values(
-            event_id=key,
-            stay_id=stay.id,
-            member_id=member.id,
-            category=spend.category,
-            item=spend.item,
-            amount_minor=amount_minor,
-            currency=spend.currency,
-            points=points,
-            transfer_id=transfer_id if points else None,
-            at=event.at,
-            reference=spend.reference,
-        )
-    )
+    row = {
+        "event_id": key,
+        "stay_id": stay.id,
+        "member_id": member.id,
+        "category": spend.category,
+        "item": spend.item,
+        "amount_minor": amount_minor,
+        "currency": spend.currency,
+        "points": points,
+        "transfer_id": transfer_id if points else None,
+        "at": event.at,
+        "reference": spend.reference,
+    }
+    spends.spent(state, arriving, row, event.event_id)
 
 
 def preference_change(conn: Connection, ctx: Context, event: SyncEvent) -> None:
@@ -291,7 +307,17 @@ CONSUMERS: dict[EventKind, Callable[[Connection, Context, SyncEvent], None]] = {
 }
 
 
+# Consumers that touch only the board and the room's sync row: the spends an accept pass
+# planned (spend_pass) need not be written before them.
+APART_FROM_SPENDS = frozenset(
+    {EventKind.ROOM_STATUS, EventKind.ALERT, EventKind.HOUSEKEEPING, EventKind.CONFIG_APPLIED}
+)
+
+
 def consume(conn: Connection, ctx: Context, event: SyncEvent) -> None:
     handler = CONSUMERS.get(event.kind)
-    if handler is not None:
-        handler(conn, ctx, event)
+    if handler is None:
+        return
+    if handler is not room_spend and event.kind not in APART_FROM_SPENDS:
+        spend_pass.settle_now(conn)  # it may read the ledger or the stays the spends change
+    handler(conn, ctx, event)

@@ -1,7 +1,8 @@
 """Central applies a whole upload in one fast pass and falls back event by event only around
 a refusal: the answers and every effect must be exactly those of the same events uploaded
-one at a time (points, dead letters, the housekeeping board's row), whatever mix of good
-and refused events a batch holds."""
+one at a time (points, the stay's transfers on a chain that verifies, dead letters, the
+housekeeping board's row), whatever mix of good and refused events a batch holds, on
+SQLite and on PostgreSQL (where a pass's in-room spends are written in one statement)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from sync_harness import PROPERTY, Central, engine_for, open_store, room_name
 
 from agent.store import AgentStore, NewEvent
 from loyalty.db.board_tables import board_rooms
-from loyalty.db.sync_tables import sync_dead_letters
+from loyalty.db.sync_tables import room_spends, sync_dead_letters
+from loyalty.db.tables import transfers
+from loyalty.ledger.chain import verify_ledger
 from smartroom.clock import FakeClock
 from smartroom.services import AppServer
 from sync.client import SyncClient
@@ -82,6 +85,20 @@ def _board(served: Central, room: str) -> dict[str, Any]:
     }
 
 
+def _transfers(served: Central, stay: str) -> list[tuple[str, str, int, int]]:
+    """The stay's transfers in chain order (their ids name events, which differ by run)."""
+    t = transfers.c
+    with served.engine.connect() as conn:
+        assert verify_ledger(conn).ok
+        rows = conn.execute(
+            select(t.ledger, t.code, t.amount, t.chain_seq)
+            .where(t.reference == stay)
+            .order_by(t.chain_seq)
+        ).all()
+    first = rows[0].chain_seq if rows else 0
+    return [(r.ledger, r.code, r.amount, r.chain_seq - first) for r in rows]
+
+
 def _dead(served: Central, room: str) -> int:
     with served.engine.connect() as conn:
         return int(
@@ -107,6 +124,7 @@ async def _run(served: Central, tmp_path: Path, clock: FakeClock, batch: int) ->
             "rejected": rejected,
             "spends": served.spend_points(member),
             "points": served.points(member),
+            "transfers": _transfers(served, stay),
             "dead": _dead(served, room),
             "board": _board(served, room),
             "events": len(served.event_ids(store.agent_id)),
@@ -129,6 +147,62 @@ async def test_one_batch_has_the_effects_of_one_event_at_a_time(
     assert whole["dead"] == 5 and whole["events"] == 7
     assert whole["board"]["dnd"] is False and whole["board"]["mur"] is True
     assert '"window_open"' in whole["board"]["alerts_json"] and whole["board"]["changed"]
+
+
+async def test_one_batch_on_postgresql_has_the_effects_of_one_event_at_a_time(
+    served_pg: Central, tmp_path: Path, clock: FakeClock
+) -> None:
+    whole = await _run(served_pg, tmp_path, clock, batch=500)
+    single = await _run(served_pg, tmp_path, clock, batch=1)
+    assert whole == single
+    assert whole["answers"] == (7, 0, 5)
+    count, points = whole["spends"]
+    assert count == 3 and points > 0 and whole["points"] == points
+    # After the check-in's hold: each of the 3 spends, a points and a qualifying credit.
+    spent = [(ledger, amount) for ledger, code, amount, _ in whole["transfers"][1:]]
+    assert [ledger for ledger, _ in spent] == ["points", "qualifying"] * 3
+    assert sum(amount for ledger, amount in spent if ledger == "points") == points
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_a_spend_whose_effect_exists_is_refused_and_the_rest_goes_on(
+    backend: str, served: Central, served_pg: Central, tmp_path: Path, clock: FakeClock
+) -> None:
+    """Only a damaged dedupe record can lead to a spend whose effect is already recorded:
+    the pass finds it when it writes its spends, and that spend alone is dead-lettered."""
+    central = served if backend == "sqlite" else served_pg
+    room = room_name()
+    member, stay = central.checked_in_member(room)
+    store = open_store(tmp_path / f"{room}.db", clock, room)
+    engine = engine_for(store, central.base_url, central.agent_key(room), timeout_s=30)
+    try:
+        buy = RoomSpend(category="minibar", item="cola", amount="20.00").model_dump(mode="json")
+        written = store.commit(
+            events=[NewEvent(EventKind.ROOM_SPEND, buy, stay_id=stay, member_id=member)] * 3
+        )
+        with central.engine.begin() as conn:
+            conn.execute(
+                room_spends.insert().values(
+                    event_id=written[1].event_id,
+                    stay_id=stay,
+                    member_id=member,
+                    category="minibar",
+                    item="cola",
+                    amount_minor=2000,
+                    currency=buy["currency"],
+                    points=0,
+                    at=clock.now(),
+                )
+            )
+        await engine.push()
+        assert (engine.accepted, engine.duplicates, engine.rejected) == (2, 0, 1)
+        ((event_id, reason),) = store.rejected_events()
+        assert event_id == written[1].event_id and reason.startswith("ledger: the effect")
+        assert central.spend_points(member)[0] == 3  # 2 accepted and the one planted
+        assert _dead(central, room) == 1 and len(_transfers(central, stay)) == 1 + 4
+    finally:
+        await engine.client.aclose()  # type: ignore[attr-defined]
+        store.close()
 
 
 async def test_known_ids_on_postgresql_are_duplicates_or_refused(
