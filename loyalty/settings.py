@@ -25,6 +25,8 @@ FIXES = {
     "hold_timeout_s": "seconds an award booking holds points, between 60 and 86400",
     "log_level": "one of debug, info, warning, error",
     "timezone": "an IANA time zone such as Asia/Shanghai",
+    "sync_lock_wait_ms": "milliseconds an upload waits for its room's row, between 50 and 60000",
+    "sync_retry_after_s": "whole seconds a busy room is told to wait, between 1 and 60",
 }
 
 
@@ -46,6 +48,11 @@ class LoyaltySettings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8400
+    # PostgreSQL: how long a room's upload waits for the room's row (held by another copy
+    # of the same batch still being applied) before it answers 503 room_busy, and the
+    # Retry-After it sends then (loyalty/services/sync_accept.py).
+    sync_lock_wait_ms: Annotated[int, Field(ge=50, le=60_000)] = 1000
+    sync_retry_after_s: Annotated[int, Field(ge=1, le=60)] = 1
 
     @field_validator("database_url")
     @classmethod

@@ -16,11 +16,12 @@ transaction as their effects.
     result = accept(conn, ctx, property_id, room_id, upload, server_hlc)
 
 On PostgreSQL an upload first takes the room's row lock (`sync_rooms`, which every
-upload of the room takes anyway), waiting at most `LOCK_WAIT_MS` for it: longer means
-another copy of the same batch is still being applied (the room gave up on it and sent it
-again), and queueing behind it would only make this copy late too. It answers a retryable
-503 with `Retry-After` instead, nothing of it committed; by the retry the first copy has
-committed and this batch comes back `duplicate`. Only that first wait is bounded: the
+upload of the room takes anyway), waiting at most `LOYALTY_SYNC_LOCK_WAIT_MS` (1 s) for
+it: longer means another copy of the same batch is still being applied (the room gave up
+on it and sent it again), and queueing behind it would only make this copy late too. It
+answers a retryable 503 with `Retry-After: LOYALTY_SYNC_RETRY_AFTER_S` (1) instead,
+nothing of it committed; by the retry the first copy has committed and this batch comes
+back `duplicate`. Only that first wait is bounded: the
 rest of the transaction waits as before (a member's ledger lock, say, is not the room's
 own queue, and a 503 there would only be retried into the same wait).
 """
@@ -46,8 +47,6 @@ from loyalty.services import spend_pass, sync_consume, sync_feed
 from sync import faults
 from sync.wire import EventAnswer, SyncEvent, SyncUpload, SyncUploadResult, new_id
 
-LOCK_WAIT_MS = 1000
-RETRY_AFTER_S = 1
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout
 
 # PostgreSQL: an upload's dedupe records in one statement, the rows as one JSON document
@@ -232,10 +231,11 @@ def accept(
     server_hlc: str,
 ) -> SyncUploadResult:
     """Accept the upload in the caller's transaction; a 503 (the caller rolls back) when the
-    room's row is not granted within `LOCK_WAIT_MS` on PostgreSQL (see above)."""
+    room's row is not granted within `sync_lock_wait_ms` on PostgreSQL (see above)."""
     if conn.dialect.name != "postgresql":
         return _accept(conn, ctx, property_id, room_id, upload, server_hlc)
-    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))
+    wait_ms = ctx.settings.sync_lock_wait_ms  # an int (validated): safe in the SQL text
+    conn.execute(text(f"SET LOCAL lock_timeout = '{wait_ms}ms'"))
     try:
         sync_feed.room_row(conn, ctx.clock.now(), property_id, room_id)
     except OperationalError as exc:
@@ -244,8 +244,8 @@ def accept(
         raise ApiError(
             503,
             "room_busy",
-            f"another upload of this room holds its row for over {LOCK_WAIT_MS} ms; retry",
-            retry_after=RETRY_AFTER_S,
+            f"another upload of this room holds its row for over {wait_ms} ms; retry",
+            retry_after=ctx.settings.sync_retry_after_s,
         ) from None
     conn.execute(text("SET LOCAL lock_timeout TO DEFAULT"))  # the rest waits as before
     return _accept(conn, ctx, property_id, room_id, upload, server_hlc)

@@ -36,6 +36,7 @@ from agent.store import AgentStore, NewEvent
 from agent.sync_link import make_worker
 from loyalty.db.sync_tables import sync_dead_letters
 from loyalty.db.tables import agent_events
+from loyalty.settings import LoyaltySettings
 from smartroom.clock import SystemClock
 from smartroom.services import free_port, wait_for_port
 from sync.wire import EventKind, SyncUpload
@@ -186,7 +187,9 @@ def test_slow_central_without_brake_never_converges(slow_central: Central, tmp_p
 def test_upload_waiting_on_the_rooms_lock_answers_503(
     slow_central: Central, tmp_path: Path
 ) -> None:
-    from loyalty.services.sync_accept import LOCK_WAIT_MS, RETRY_AFTER_S
+    defaults = LoyaltySettings.model_fields  # the slow central runs with the defaults
+    lock_wait_s = defaults["sync_lock_wait_ms"].default / 1000
+    retry_after_s = defaults["sync_retry_after_s"].default
 
     room, config_path = _room(tmp_path, slow_central, "")
     store = _store(load_room_config(config_path), SystemClock())
@@ -218,8 +221,8 @@ def test_upload_waiting_on_the_rooms_lock_answers_503(
         waited = time.monotonic() - start
     assert busy.status_code == 503, busy.text
     assert busy.json()["error"]["code"] == "room_busy"
-    assert busy.headers["Retry-After"] == str(RETRY_AFTER_S)
-    assert LOCK_WAIT_MS / 1000 <= waited < LOCK_WAIT_MS / 1000 + 5
+    assert busy.headers["Retry-After"] == str(retry_after_s)
+    assert lock_wait_s <= waited < lock_wait_s + 5
     assert slow_central.event_ids(store.agent_id) == set()  # nothing of it committed
     done = post([sent])  # the lock is free: the same upload goes through, once
     assert done.status_code == 200, done.text
