@@ -59,14 +59,11 @@ class Row:
     void: bool = False
 
 
-def distinct_lines(folio: Sequence[Row], room: Sequence[Row]) -> list[FolioLine]:
-    """The stay's distinct spends, as folio lines to price: folio lines (the bill) plus the
-    room's spends no folio line names; anything a void names left out. Pure; the result
-    depends on the sets, not on the order rows arrived in."""
+def _distinct(folio: Sequence[Row], room: Sequence[Row]) -> list[tuple[str, Decimal]]:
     voided = {r.key for r in folio if r.void and r.key}
     billed = {r.key for r in folio if not r.void and r.key}
     lines = [
-        FolioLine(category=r.category, amount=r.amount)
+        (r.category, r.amount)
         for r in folio
         if not r.void and (r.key is None or r.key not in voided)
     ]
@@ -75,17 +72,34 @@ def distinct_lines(folio: Sequence[Row], room: Sequence[Row]) -> list[FolioLine]
         if r.key in billed or r.key in voided or r.key in seen:
             continue
         seen.add(r.key or "")
-        lines.append(FolioLine(category=r.category, amount=r.amount))
+        lines.append((r.category, r.amount))
     return lines
+
+
+def distinct_lines(folio: Sequence[Row], room: Sequence[Row]) -> list[FolioLine]:
+    """The stay's distinct spends, as folio lines to price: folio lines (the bill) plus the
+    room's spends no folio line names; anything a void names left out. Pure; the result
+    depends on the sets, not on the order rows arrived in."""
+    return [FolioLine(category=c, amount=a) for c, a in _distinct(folio, room)]
 
 
 def by_category(lines: Sequence[FolioLine]) -> list[FolioLine]:
     """One line per category with the summed amount. The rules price a category's lines by
     their sum (base points are linear, multipliers look at categories), so this prices the
     same and keeps a stay with hundreds of minibar items within a request's 500 lines."""
+    return _summed([(line.category, line.amount) for line in lines])
+
+
+def distinct_by_category(folio: Sequence[Row], room: Sequence[Row]) -> list[FolioLine]:
+    """`by_category(distinct_lines(folio, room))` without a model per spend (a stay's
+    every spend is priced again at each of its spends)."""
+    return _summed(_distinct(folio, room))
+
+
+def _summed(lines: Sequence[tuple[str, Decimal]]) -> list[FolioLine]:
     sums: dict[str, Decimal] = {}
-    for line in lines:
-        sums[line.category] = sums.get(line.category, Decimal(0)) + line.amount
+    for category, amount in lines:
+        sums[category] = sums.get(category, Decimal(0)) + amount
     return [FolioLine(category=c, amount=a) for c, a in sums.items()]
 
 
@@ -164,7 +178,7 @@ def price(
         check_out=check_out,
         channel=stay.channel,
         room_type=stay.room_type,
-        folio=by_category(distinct_lines(folio, room)),
+        folio=distinct_by_category(folio, room),
     )
 
 
