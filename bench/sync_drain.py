@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from loyalty.auth import create_key
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
 from smartroom.clock import SystemClock
-from smartroom.services import ServiceError, TemporaryPostgres, free_port, wait_for_port
+from smartroom.services import PortProcess, TemporaryPostgres, free_port
 from sync.client import SyncClient
 from sync.engine import SyncEngine
 from sync.outbox import Budget, BudgetClass
@@ -45,52 +44,19 @@ BIG = Budget(max_events=1_000_000, max_bytes=2_000_000_000)
 PER_STAY = 5_000  # backlog events per stay (50 in-room spends each)
 
 
-class Central:
+class Central(PortProcess):
     """Central as production runs it: `loyalty serve` (one uvicorn worker) in a process of
     its own on the bench's PostgreSQL, so the room's upload side (this process) and central's
     accept side do not share one interpreter. `stop()`/`start()` keep the port (an outage)."""
 
     def __init__(self, database_url: str, log: Path) -> None:
-        self.database_url, self.log = database_url, log
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Central:
+        port = free_port()
+        argv = [sys.executable, "-m", "loyalty.cli", "serve", "--database", database_url]
         env = {**os.environ, "LOYALTY_LOG_LEVEL": "warning"}
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "loyalty.cli",
-                    "serve",
-                    "--database",
-                    self.database_url,
-                    "--port",
-                    str(self.port),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        try:
-            wait_for_port("127.0.0.1", self.port, timeout=120)
-        except ServiceError:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
+        super().__init__(
+            [*argv, "--port", str(port)], port, log=log, env=env, start_timeout_s=120, grace_s=30
+        )
+        self.url = f"http://127.0.0.1:{port}"
 
 
 class Stage:
@@ -107,7 +73,8 @@ class Stage:
                 conn, role="agent", property_id=PROPERTY, room_id=ROOM, now=self.clock.now()
             )[1]
         engine.dispose()
-        self.server = Central(url, work / "central.log").start()
+        self.server = Central(url, work / "central.log")
+        self.server.start()
         self.url = self.server.url
         self.http = httpx.Client(base_url=self.url, timeout=30)
         n = 0
@@ -362,6 +329,10 @@ def main() -> None:
     p95 = statistics.quantiles(lat, n=20)[18]
     room_cpu, central_cpu, pg_cpu = split.spent
     p50 = statistics.median(lat)
+
+    def per_k(cpu_s: float) -> str:
+        return f"{cpu_s * 1e6 / sent:.0f}"
+
     conv_rows = "".join(
         f"| convergence after a {o:.0f} s outage (100 events, 5 of them spend, written "
         f"meanwhile) | **{c:.2f} s** | ≤ 5 s |\n"
@@ -387,6 +358,8 @@ began, {load_end:.1f} at the end.
 | sync / raw | {rate / raw_rate:.2f} | — |
 | CPU during the drain: room side (bench process) / central process / PostgreSQL \
 backends | {room_cpu:.1f} s / {central_cpu:.1f} s / {pg_cpu:.1f} s (in {seconds:.1f} s) | — |
+| the same per 1,000 events | {per_k(room_cpu)} / {per_k(central_cpu)} / {per_k(pg_cpu)} \
+ms | — |
 | bytes on the wire per event (upload, gzip) | {wire_bytes / sent:.0f} B | — |
 | writing the backlog into the room's outbox (agent SQLite, 1,000 a commit) \
 | {filled:.1f} s | — |

@@ -54,6 +54,60 @@ def find_binary(
     return None
 
 
+class PortProcess:
+    """A child process that serves a TCP port: `start()` returns once the port accepts
+    connections, `stop()` terminates it (killed after `grace_s`). `stop()`/`start()` keep
+    the port, so a test or bench can take a service away under its clients and bring it
+    back (an outage)."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        port: int,
+        host: str = "127.0.0.1",
+        *,
+        log: Path | None = None,
+        env: dict[str, str] | None = None,
+        start_timeout_s: float = 10.0,
+        grace_s: float = 5.0,
+    ) -> None:
+        self.argv, self.port, self.host = argv, port, host
+        self.log, self.env = log, env
+        self.start_timeout_s, self.grace_s = start_timeout_s, grace_s
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> PortProcess:
+        if self.running:
+            return self
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(self.log.open("ab")) if self.log else subprocess.DEVNULL
+            self.proc = subprocess.Popen(  # noqa: S603 - the caller's own command
+                self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env
+            )
+        try:
+            wait_for_port(self.host, self.port, timeout=self.start_timeout_s)
+        except ServiceError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=self.grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
 class MosquittoBroker:
     """A private Mosquitto on a free port. `stop()`/`start()` keep the port, so tests can
     restart the broker under a connected client."""
@@ -79,7 +133,7 @@ class MosquittoBroker:
             "set_tcp_nodelay true\n",
             encoding="utf-8",
         )
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._process = PortProcess([self.binary, "-c", str(self.config)], self.port, host)
 
     @property
     def url(self) -> str:
@@ -87,34 +141,14 @@ class MosquittoBroker:
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._process.running
 
     def start(self) -> MosquittoBroker:
-        if self.running:
-            return self
-        self._proc = subprocess.Popen(  # noqa: S603 - fixed binary, our own config
-            [self.binary, "-c", str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_for_port(self.host, self.port)
-        except ServiceError:
-            self.stop()
-            raise
+        self._process.start()
         return self
 
     def stop(self) -> None:
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
+        self._process.stop()
 
     def close(self) -> None:
         self.stop()
