@@ -17,8 +17,11 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import signal
+import sys
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -141,6 +144,18 @@ async def main() -> int:
         asyncio.create_task(coro)
         for coro in (worker.run_upload(), worker.run_download(), worker.run_status(), play())
     ]
+
+    def died(task: asyncio.Task[None]) -> None:
+        # A sync task that ends with an error would leave the room silently behind (the
+        # agent's runtime restarts it; this process has no supervisor): say so in the log
+        # at once and stop, so the stage reports it instead of waiting to converge.
+        if not task.cancelled() and task.exception() is not None:
+            traceback.print_exception(task.exception(), file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(3)
+
+    for task in tasks:
+        task.add_done_callback(died)
     await sync_stops.wait()
     for task in tasks:
         task.cancel()

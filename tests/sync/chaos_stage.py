@@ -103,9 +103,20 @@ class Room:
 
 class ChaosStage:
     def __init__(
-        self, tmp: Path, pg_url: str, *, rooms: int, plan: Plan, seed: int, prefix: str = "C"
+        self,
+        tmp: Path,
+        pg_url: str,
+        *,
+        rooms: int,
+        plan: Plan,
+        seed: int,
+        prefix: str = "C",
+        guest_pause_s: float = 0.3,
     ) -> None:
+        """`guest_pause_s`: the mean pause between one guest's actions (purchases,
+        setpoint changes, DND/MUR presses) in each room."""
         self.tmp, self.pg_url, self.plan, self.seed = tmp, pg_url, plan, seed
+        self.guest_pause_s = guest_pause_s
         self.central = Central(pg_url, SystemClock())  # migrates; reads and keys in-process
         self.rooms = [
             Room(f"{prefix}{seed % 100:02d}{n:02d}", tmp / f"room{n}") for n in range(rooms)
@@ -174,6 +185,7 @@ class ChaosStage:
                 *("--changes", str(room.dir / "changes.jsonl")),
                 *("--summary", str(room.dir / "summary.json")),
                 *("--seed", str(self.seed)),
+                *("--pause-s", str(self.guest_pause_s)),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -284,12 +296,24 @@ class ChaosStage:
     def _converge(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
-            behind = [r.name for r in self.rooms if not self._caught_up(r)]
+            for room in self.rooms:
+                assert room.proc is not None and room.proc.poll() is None, (
+                    f"room {room.name} exited {room.proc and room.proc.returncode}: "
+                    + (room.dir / "room.log").read_text(errors="replace")[-3000:]
+                )
+            behind = [r for r in self.rooms if not self._caught_up(r)]
             if not behind:
                 return
             if time.monotonic() > deadline:
+                pending = {
+                    r.name: r.read("SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0][0]
+                    for r in behind
+                }
                 raise AssertionError(
-                    f"rooms {behind} did not converge {timeout_s:.0f} s after healing"
+                    f"rooms {[r.name for r in behind]} did not converge {timeout_s:.0f} s "
+                    f"after healing (events pending: {pending}); the last lines of "
+                    f"{behind[0].name}'s log: "
+                    + (behind[0].dir / "room.log").read_text(errors="replace")[-1500:]
                 )
             time.sleep(0.2)
 

@@ -1,4 +1,4 @@
-"""Network chaos between real processes (issue 16, fault test 3): rooms running the agent's
+"""Network chaos between real processes (issue 16, fault test 3): eight rooms running the agent's
 sync worker with their SQLite stores (`chaos_room.py`), central as a `loyalty serve` process
 on PostgreSQL, and the chaos proxy between them (`sync/chaos_proxy.py`: refused connections,
 resets mid-request and mid-response, blackholes, slow trickle, answers lost after commit,
@@ -25,13 +25,26 @@ from smartroom.services import TemporaryPostgres
 from sync.chaos_proxy import Plan
 
 FAULTS = int(os.environ.get("SMARTROOM_CHAOS_FAULTS", "2000"))
+# Eight rooms, each guest acting every 0.6 s: the faults come from requests, and a room's
+# requests wait on its own timeouts, backoff and row at central, so more rooms inject more
+# faults a second; the guests together act as often as four at 0.3 s did (central has the
+# same work). 612 faults took 39.5 s with four rooms, 630 took 23.1 s with eight (load 4-5).
+ROOMS = 8
+GUEST_PAUSE_S = 0.6
 pytestmark = [pytest.mark.timeout(600)]
 
 
 def test_network_chaos_between_room_processes_and_central(tmp_path: Path) -> None:
     pg = TemporaryPostgres(prefix="smartroom_chaos").start()
     try:
-        with ChaosStage(tmp_path, pg.url, rooms=4, plan=Plan(fault_rate=0.85), seed=16) as stage:
+        with ChaosStage(
+            tmp_path,
+            pg.url,
+            rooms=ROOMS,
+            plan=Plan(fault_rate=0.85),
+            seed=16,
+            guest_pause_s=GUEST_PAUSE_S,
+        ) as stage:
             stage.run(min_faults=FAULTS, min_s=20, max_s=420)
             report = stage.report
             print("sync chaos:", summary_line(report))
