@@ -1,8 +1,9 @@
 """The kill rig: hundreds of real SIGKILLs of a room's sync and of central, cheaply, with the
 databases and the sync invariants checked after every one (issue 16, fault test 2).
 
-One parent process imports everything once, builds central's app on a SQLite file and holds
-its listening socket; then it forks:
+One parent process imports everything once, builds central's app on a SQLite file, or with
+`--postgres` on a throwaway PostgreSQL database (central's production engine), and holds its
+listening socket; then it forks:
 
 * a **central** child that serves the app with uvicorn on that socket, armed to SIGKILL itself
   at one of central's named fault points (`sync/faults.py`: the accept transaction, the
@@ -18,18 +19,21 @@ its listening socket; then it forks:
 Points not yet hit are armed first, so every point dies at least once per run. Each kill is
 read back from the child's exit status and attributed from the fault log (`<pid> <point>`).
 
-After every cycle the parent checks: `PRAGMA integrity_check` on the agent's database (and on
-central's after a central kill); central's events ⊆ the agent's; every event the agent holds as
-acknowledged is at central (nothing lost); one `room_spends` row and one points transfer per
-accepted purchase and the member's balance = their sum (nothing counted twice); every
-command and config version at or below the room's cursor is in the room (cursor never ahead
-of applied data); the room's HLC and its last committed preference change never go back.
+After every kill of central the parent checks central's database (`central_integrity`: the
+ledger's hash chains and balances, the dedupe records against their effects; SQLite's
+`PRAGMA integrity_check`; amcheck on PostgreSQL at the heals). After every cycle it checks:
+`PRAGMA integrity_check` on the agent's database; central's events ⊆ the agent's; every
+event the agent holds as acknowledged is at central (nothing lost); one `room_spends` row
+and one points transfer per accepted purchase and the member's balance = their sum (nothing
+counted twice); every command and config version at or below the room's cursor is in the
+room (cursor never ahead of applied data); the room's HLC and its last committed preference
+change never go back.
 Every `--heal-every` cycles, and at the end, central runs unarmed until the room has sent
 everything and pulled everything; then the two sides must be equal: the same events, every
 purchase earned once, both preference changes present on both sides, cursors at central's
 watermark.
 
-    python tests/sync/kill_rig.py --kills 200 --json summary.json   # exit 0: all held
+    python tests/sync/kill_rig.py --kills 100 --postgres --json summary.json   # exit 0: all held
 
 Exit 1 with `INVARIANT VIOLATED: ...` on the first broken invariant (the meta-test plants
 SMARTROOM_SYNC_UNSAFE=no_dedupe / cursor_first and expects that). Timing uses time.monotonic:
