@@ -187,10 +187,16 @@ class SyncStore(ClockStore):
     # --- outbox -------------------------------------------------------------------------------
 
     def pending_sized(self, limit: int = 500) -> list[tuple[SyncEvent, int]]:
+        return [(SyncEvent.model_validate_json(doc), size) for doc, size in self.pending_raw(limit)]
+
+    def pending_raw(self, limit: int = 500, after_seq: int = 0) -> list[tuple[str, int]]:
+        """The oldest unsent events after `after_seq` as stored (document, size), unparsed:
+        the upload compares them with a batch it cut ahead (sync/engine.py)."""
         rows = self.db.execute(
-            "SELECT doc, size FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?", [limit]
+            "SELECT doc, size FROM outbox WHERE sent_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+            [after_seq, limit],
         ).fetchall()
-        return [(SyncEvent.model_validate_json(doc), int(size)) for doc, size in rows]
+        return [(str(doc), int(size)) for doc, size in rows]
 
     def acknowledge(self, answers: Sequence[EventAnswer]) -> None:
         """Central's answers: every answered event leaves the queue (a rejected one with its

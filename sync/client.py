@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import gzip
 import stat
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,12 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+async def _then_set(data: bytes, written: asyncio.Event) -> AsyncIterator[bytes]:
+    """The body as one chunk; httpx asks for the next only once it has sent this one."""
+    yield data
+    written.set()
+
+
 class SyncClient:
     def __init__(
         self,
@@ -129,11 +136,17 @@ class SyncClient:
             await writer.wait_closed()
         return True
 
-    async def _post(self, path: str, body: bytes, read_s: float) -> Any:
+    async def _post(
+        self, path: str, body: bytes, read_s: float, written: asyncio.Event | None = None
+    ) -> Any:
         headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
         data = gzip.compress(body, compresslevel=5)
+        content: bytes | AsyncIterator[bytes] = data
+        if written is not None:
+            headers["Content-Length"] = str(len(data))
+            content = _then_set(data, written)
         try:
-            response = await self._http.post(path, content=data, headers=headers, timeout=read_s)
+            response = await self._http.post(path, content=content, headers=headers, timeout=read_s)
         except self._errors as exc:
             raise SyncError(
                 f"POST {path}: {type(exc).__name__}: {exc}",
@@ -167,12 +180,18 @@ class SyncClient:
         self._http.headers["Authorization"] = f"Bearer {token}"
         return True
 
-    async def upload(self, batch: SyncUpload, timeout_s: float | None = None) -> SyncUploadResult:
-        """`timeout_s`: this upload's timeout (the upload brake's), else the client's."""
+    async def upload(
+        self,
+        batch: SyncUpload,
+        timeout_s: float | None = None,
+        written: asyncio.Event | None = None,
+    ) -> SyncUploadResult:
+        """`timeout_s`: this upload's timeout (the upload brake's), else the client's.
+        `written` is set once the whole request is on the wire (sync/engine.py works on
+        while central does)."""
         body = batch.model_dump_json().encode()
-        raw = await self._post(
-            "/v1/sync/upload", body, self.timeout_s if timeout_s is None else timeout_s
-        )
+        read_s = self.timeout_s if timeout_s is None else timeout_s
+        raw = await self._post("/v1/sync/upload", body, read_s, written)
         try:
             result = SyncUploadResult.model_validate_json(raw)
         except ValidationError as exc:
