@@ -305,17 +305,22 @@ def parse_programme(text: str, *, source: str = "<programme>") -> Programme:
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise ProgrammeError(source, [Problem(None, "", f"not valid TOML: {exc}")]) from None
-    index = key_lines(text)
+    # The line index is a second pass over the text as long as the parse itself, and only
+    # a refusal needs it: scan for lines only once there is a problem to name.
     try:
         programme = Programme.model_validate(data)
     except ValidationError as exc:
-        raise ProgrammeError(source, _structural(exc, index)) from None
-    problems = [
-        Problem(line_of(index, path), where_text(path), f"{where_text(path)}: {message}")
-        for path, message in semantic_problems(programme)
-    ]
-    if problems:
-        raise ProgrammeError(source, problems)
+        raise ProgrammeError(source, _structural(exc, key_lines(text))) from None
+    found = list(semantic_problems(programme))
+    if found:
+        index = key_lines(text)
+        raise ProgrammeError(
+            source,
+            [
+                Problem(line_of(index, path), where_text(path), f"{where_text(path)}: {message}")
+                for path, message in found
+            ],
+        )
     return programme
 
 
