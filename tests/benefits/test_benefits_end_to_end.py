@@ -29,6 +29,7 @@ from smartroom.services import MosquittoBroker, free_port
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(180)]
 BIN = Path(sys.executable).parent / "smartroom-agent"
+DEPARTURE_MARGIN_S = 15  # from booking the stay to its departure: the room learns of it first
 
 
 def zone_where_it_is_early_afternoon(now: datetime) -> str:
@@ -95,13 +96,7 @@ def benefit_events(api: str) -> list[dict[str, Any]]:
 async def test_late_checkout_honoured_offline_and_recorded_once(
     tmp_path: Path, central: Central, mqtt_broker_fresh: MosquittoBroker
 ) -> None:
-    now = central.clock.now()
-    zone = zone_where_it_is_early_afternoon(now)
-    departs = now + timedelta(seconds=45)
-    member, stay = platinum_stay(central, departs)
-    promised = {e["code"]: e for e in central.call("GET", f"/v1/stays/{stay}/entitlements")}
-    assert promised["late_checkout"]["status"] == "promised"
-
+    zone = zone_where_it_is_early_afternoon(central.clock.now())
     api_port = free_port()
     data: dict[str, Any] = {
         "room": {"property_id": PROPERTY, "room_id": ROOM, "timezone": zone},
@@ -135,12 +130,28 @@ async def test_late_checkout_honoured_offline_and_recorded_once(
         api = f"http://127.0.0.1:{api_port}"
         proc = start()
         try:
+            # The stay is booked once the room is up, so its departure only needs the margin
+            # for the room to learn of it (pull every 0.5 s), not for a process start too.
+            await eventually_value(
+                lambda: httpx.get(f"{api}/health", timeout=2).json().get("central", {}),
+                "the agent up",
+                timeout=90,
+            )
+            departs = central.clock.now() + timedelta(seconds=DEPARTURE_MARGIN_S)
+            member, stay = platinum_stay(central, departs)
+            entitlements = central.call("GET", f"/v1/stays/{stay}/entitlements")
+            promised = {e["code"]: e for e in entitlements}
+            assert promised["late_checkout"]["status"] == "promised"
             await eventually_value(
                 lambda: httpx.get(f"{api}/status", timeout=2).json().get("rented"),
                 "the room knows the stay",
                 timeout=90,
             )
             central.stop()  # the room's link to head office is cut
+            assert central.clock.now() < departs, (
+                f"the room took over {DEPARTURE_MARGIN_S} s to learn of the stay: the"
+                " late check-out could be due while central was still reachable"
+            )
             await eventually_value(
                 lambda: benefit_events(api), "the late check-out delivered", timeout=90
             )
