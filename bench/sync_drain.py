@@ -342,10 +342,14 @@ def main() -> None:
 `bench/sync_drain.py`: one room's backlog (1% in-room spend earning points, charged to
 {len(stage.stays)} stays in turn, 50 each; 10% housekeeping applied to the board; 89% energy
 telemetry) uploaded through `POST /v1/sync/upload` (gzip, 500
-events a batch, real HTTP) into PostgreSQL 15, every event deduplicated and consumed in the
-transaction that records it. Central runs as production runs it, `loyalty serve` (one uvicorn
-worker) in a process of its own; the room's upload path (outbox reads, batching, gzip, HTTP
-client) runs in the bench process. An outage stops central's process and starts a new one on
+events a batch, real HTTP, one upload in flight) into PostgreSQL 15, every event
+deduplicated and consumed in the transaction that records it (an upload's in-room spends
+settled in one pass: each stay read once, the hash-chained transfers planned in memory and
+written in one statement with the spends; the dedupe records in one statement). Central
+runs as production runs it, `loyalty serve` (one uvicorn worker) in a process of its own;
+the room's upload path (outbox reads, batching, gzip, HTTP client) runs in the bench
+process, and while a batch is at central it acknowledges the previous batch and reads the
+next one. An outage stops central's process and starts a new one on
 the same port; convergence is timed from its port accepting connections, so it includes a
 cold central's first requests (the room at its default 5 s timeout). Load average (1 min, 2 cores
 shared with other engineers): {load_start:.1f} at the start, {load_drain:.1f} when the drain
