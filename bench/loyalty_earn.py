@@ -5,7 +5,7 @@ same run.
     ./dev python -m bench.loyalty_earn                 # defaults: 5 s phases, 32 and 128 clients
     ./dev python -m bench.loyalty_earn --seconds 10 --clients 64 --workers 2 --no-record
 
-Per backend, one server (`loyalty.app.serve`, 2 workers): (1) closed loops, N keep-alive
+Per backend, one server (`loyalty.serving.serve`, 2 workers): (1) closed loops, N keep-alive
 clients earning as fast as they can, for each N → earn/s, p50/p99, earns per commit and the
 CPU each party used; (2) an open loop at `--rate` (500/s) offered for `--seconds` →
 p50/p90/p99 measured from each request's scheduled start. On PostgreSQL also: (3) the earn
@@ -155,7 +155,9 @@ def serve(url: str, workers: int) -> tuple[subprocess.Popen[bytes], int]:
         "LOYALTY_LOG_LEVEL": "warning",
         "LOYALTY_DB_POOL_SIZE": "4",
     }
-    code = f"from loyalty.app import serve; serve(host={HOST!r}, port={port}, workers={workers})"
+    code = (
+        f"from loyalty.serving import serve; serve(host={HOST!r}, port={port}, workers={workers})"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         env=env,
@@ -499,7 +501,7 @@ def main() -> None:
         f"{args.clients} --workers {args.workers} --rate {args.rate:g}`: `POST /v1/earn` (API "
         "key, Idempotency-Key, member lock, rule evaluation, limit and velocity checks, two "
         "hash-chained ledger transfers, idempotency record) over loopback HTTP/1.1 "
-        f"keep-alive to {args.workers} uvicorn workers (`loyalty.app.serve`), group commit "
+        f"keep-alive to {args.workers} uvicorn workers (`loyalty.serving.serve`), group commit "
         f"(concurrent earns share one transaction), {MEMBERS} members. The load generator "
         "(raw asyncio sockets), the workers, PostgreSQL and the other tenants of this machine "
         "share the same 2 cores; the CPU each used is read from /proc. The last column "

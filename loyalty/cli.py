@@ -112,14 +112,14 @@ def serve(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
     """Migrate, then serve the API with uvicorn."""
-    from loyalty.app import serve as serve_workers
     from loyalty.db.migrate import upgrade
+    from loyalty.serving import serve as serve_workers
 
     settings = _settings(database, host=host, port=port)
     configure_logging(settings.log_level)
     upgrade(settings.database_url)
     os.environ["LOYALTY_DATABASE_URL"] = settings.database_url
-    # One SO_REUSEPORT socket per worker (not uvicorn's --workers): see loyalty.app.serve.
+    # One SO_REUSEPORT socket per worker (not uvicorn's --workers): see loyalty.serving.serve.
     serve_workers(
         host=settings.host, port=settings.port, workers=workers, log_level=settings.log_level
     )
