@@ -310,10 +310,12 @@ def parse_programme(text: str, *, source: str = "<programme>") -> Programme:
     try:
         programme = Programme.model_validate(data)
     except ValidationError as exc:
-        raise ProgrammeError(source, _structural(exc, key_lines(text))) from None
+        locs = [tuple(item["loc"]) for item in exc.errors(include_url=False)]
+        index = key_lines(text, wanted=locs)
+        raise ProgrammeError(source, _structural(exc, index)) from None
     found = list(semantic_problems(programme))
     if found:
-        index = key_lines(text)
+        index = key_lines(text, wanted=[path for path, _ in found])
         raise ProgrammeError(
             source,
             [

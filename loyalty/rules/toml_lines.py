@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import re
+from collections.abc import Collection
 
 Path = tuple[str | int, ...]
 
@@ -43,9 +44,14 @@ class _Stop(Exception):
     """Internal: the scanner met something unexpected; keep what was found."""
 
 
+class _Found(Exception):
+    """Internal: every wanted path has its line; the rest of the text need not be read."""
+
+
 class _Scanner:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, wanted: Collection[Path] | None = None) -> None:
         self.text = text
+        self.missing = None if wanted is None else set(wanted)
         self.pos = 0
         self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
         self.index: dict[Path, int] = {}
@@ -65,7 +71,13 @@ class _Scanner:
         self.pos = _end_of(_SPACE_COMMENTS_NEWLINES, self.text, self.pos)
 
     def remember(self, path: Path, line: int) -> None:
-        self.index.setdefault(path, line)
+        if path in self.index:
+            return
+        self.index[path] = line
+        if self.missing is not None:
+            self.missing.discard(path)
+            if not self.missing:
+                raise _Found
 
     # -- keys -----------------------------------------------------------------------------
     def simple_key(self) -> str:
@@ -212,10 +224,17 @@ class _Scanner:
                 self.value(table + key)
 
 
-def key_lines(text: str) -> dict[Path, int]:
-    """Map every key path of a (tomllib-valid) TOML document to its 1-based line."""
-    scanner = _Scanner(text)
-    with contextlib.suppress(_Stop, ValueError, IndexError):
+def key_lines(text: str, *, wanted: Collection[Path] | None = None) -> dict[Path, int]:
+    """Map every key path of a (tomllib-valid) TOML document to its 1-based line.
+
+    With `wanted` (the paths a refusal names), the scan stops as soon as each of them has
+    its line, so the index may hold only what came before; `line_of` answers the same
+    for a wanted path either way (its own line is found first, or the scan went to the end).
+    """
+    scanner = _Scanner(text, wanted)
+    if scanner.missing is not None and not scanner.missing:
+        return scanner.index
+    with contextlib.suppress(_Stop, _Found, ValueError, IndexError):
         scanner.document()
     return scanner.index
 
