@@ -220,6 +220,22 @@ class TemporaryPostgres:
         self._admin(f'CREATE DATABASE "{self.dbname}"')
         return self
 
+    @property
+    def on_shared_server(self) -> bool:
+        """Whether the database is on a server already running (not a private cluster)."""
+        return self._proc is None
+
+    def copy(self, prefix: str = "smartroom_test") -> TemporaryPostgres:
+        """A new database on the same shared server made from this one (CREATE DATABASE ...
+        TEMPLATE): a schema migrated once is copied in about half the migrations' time.
+        Nothing may be connected to this database meanwhile."""
+        if not self.on_shared_server:
+            raise ServiceError("copy() needs a database on a shared server, not a private cluster")
+        clone = TemporaryPostgres(prefix)
+        clone.host, clone.port, clone.user = self.host, self.port, self.user
+        clone._admin(f'CREATE DATABASE "{clone.dbname}" TEMPLATE "{self.dbname}"')
+        return clone
+
     def _start_cluster(self) -> None:
         initdb, postgres = _postgres_bin("initdb"), _postgres_bin("postgres")
         if not initdb or not postgres:

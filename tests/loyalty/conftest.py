@@ -50,11 +50,43 @@ def pg_fresh() -> Iterator[str]:
         pg.close()
 
 
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[TemporaryPostgres | None]:
+    """A PostgreSQL database migrated once per session, copied for each test as a TEMPLATE
+    (0.3 s instead of 0.7 s to create and migrate); None without a shared server, where
+    each database is a private cluster of its own."""
+    pg = TemporaryPostgres(prefix="loyalty_template").start()
+    try:
+        if pg.on_shared_server:
+            upgrade(pg.url)
+            yield pg
+        else:
+            yield None
+    finally:
+        pg.close()
+
+
+@pytest.fixture
+def pg_migrated(pg_template: TemporaryPostgres | None) -> Iterator[str]:
+    """A database of the test's own, already migrated to head."""
+    if pg_template is not None:
+        pg = pg_template.copy("loyalty_test")
+    else:
+        pg = TemporaryPostgres(prefix="loyalty_test").start()
+        upgrade(pg.url)
+    try:
+        yield pg.url
+    finally:
+        pg.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> str:
+    """Either backend; the tests on it migrate (create_app), which on PostgreSQL finds the
+    schema copied in already."""
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
-    return str(request.getfixturevalue("pg_fresh"))
+    return str(request.getfixturevalue("pg_migrated"))
 
 
 @pytest.fixture
