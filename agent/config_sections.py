@@ -195,6 +195,16 @@ class EnergySection(_Section):
     # Arrivals (delay after the booked time) and returns predicted from what this room has
     # seen of its guests: this quantile of the observations not yet passed.
     learned_quantile: Annotated[float, Field(ge=0, le=1)] = 0.35
+    # ... moved by the room's own occupied comfort over the last 7 days: up (later
+    # pre-conditioning) while the share of occupied time within `comfort_band_c` of the
+    # guest's temperature is above `comfort_target_pct`, down below it (`comfort_gain`
+    # quantile per percentage point), within the min/max. No target: the quantile is fixed.
+    comfort_target_pct: Annotated[float, Field(gt=0, le=100)] | None = 96.0
+    comfort_band_c: Annotated[float, Field(gt=0, le=5)] = 1.0
+    comfort_gain: Annotated[float, Field(ge=0, le=1)] = 0.05
+    learned_quantile_min: Annotated[float, Field(ge=0, le=1)] = 0.3
+    learned_quantile_max: Annotated[float, Field(ge=0, le=1)] = 0.5
+    comfort_min_occupied_h: Annotated[float, Field(ge=0, le=7 * 24)] = 12.0
 
     @model_validator(mode="after")
     def _coherent(self) -> EnergySection:
@@ -222,6 +232,15 @@ class EnergySection(_Section):
             return_hold=timedelta(minutes=self.return_hold_min),
             recovery_max=timedelta(minutes=self.recovery_max_min),
             learned_quantile=self.learned_quantile,
+            comfort_target=None
+            if self.comfort_target_pct is None
+            else self.comfort_target_pct / 100,
+            comfort_band_c=self.comfort_band_c,
+            # per percentage point here, per unit share in the policy
+            comfort_gain=self.comfort_gain * 100,
+            learned_quantile_min=self.learned_quantile_min,
+            learned_quantile_max=self.learned_quantile_max,
+            comfort_min_occupied=timedelta(hours=self.comfort_min_occupied_h),
         )
 
 

@@ -30,6 +30,7 @@ from agent.room_memory import Memory
 from agent.store import NewEvent
 from drivers.base import CapabilityName, State
 from scenes import energy
+from scenes.energy_comfort import feedback_quantile
 from scenes.engine import EngineInput, Plan, PreferenceValues, resolve
 from scenes.loader import SceneBook
 from scenes.model import Command
@@ -242,6 +243,15 @@ def _energy(
     # up is waited for at their temperature for `arrival_hold_min`, then the room falls back
     # to the unrented limits or the away setback until they do.
     hold = timedelta(minutes=config.energy.arrival_hold_min)
+    # What the room measures of its guest's comfort (the state since the last step) moves
+    # the quantile its learnt arrivals and returns are taken at.
+    in_band = memory.indoor_c is not None and (
+        abs(memory.indoor_c - values.setpoint_c) <= rules.energy.comfort_band_c
+    )
+    ledger = memory.comfort.observe(
+        now, occupied=stay is not None and memory.occ.occupied, in_band=in_band
+    )
+    memory = replace(memory, comfort=ledger)
     arrival: datetime | None = None
     entered = memory.stay is not None and memory.stay.first_entry_at is not None
     if stay is not None and not entered:
@@ -255,7 +265,7 @@ def _energy(
             # A room that has seen its guests come: expected when they usually do, not
             # waited for past the last delay it has seen (the desk check-in says then).
             arrival = memory.history.arrival_after(
-                upcoming.arrival, now, quantile=rules.energy.learned_quantile, hold=timedelta(0)
+                upcoming.arrival, now, quantile=_quantile(memory, now, rules), hold=timedelta(0)
             )
         elif upcoming is not None and now <= upcoming.arrival:
             arrival = upcoming.arrival
@@ -301,7 +311,7 @@ def _expected_return(
         kept.guest_left_at,
         now,
         tz=rules.config.room.tz,
-        quantile=rules.energy.learned_quantile,
+        quantile=_quantile(memory, now, rules),
         hold=rules.energy.return_hold,
     )
     if learned is not None:
@@ -312,6 +322,10 @@ def _expected_return(
         tz=rules.config.room.tz,
         policy=rules.energy,
     )
+
+
+def _quantile(memory: Memory, now: datetime, rules: RoomRules) -> float:
+    return feedback_quantile(memory.comfort, now, rules.energy)
 
 
 def _interlock(memory: Memory, now: datetime, rules: RoomRules) -> str | None:

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from agent.device_commands import command_dict, command_from_dict
 from agent.preferences import RunningMean
 from scenes import energy
+from scenes.energy_comfort import ComfortLedger
 from scenes.energy_history import RoomHistory
 from scenes.model import Command
 from scenes.select import Entry
@@ -101,6 +102,9 @@ class Memory:
     # What the room has seen of its guests over earlier stays (bounded; no guest ids):
     # arrival delays after the booked time, returns, outings. Predictions learn from it.
     history: RoomHistory = field(default_factory=RoomHistory)
+    # The room's occupied comfort, last 7 days (bounded; no guest ids): it moves the
+    # quantile the history's predictions are taken at (scenes.energy_comfort).
+    comfort: ComfortLedger = field(default_factory=ComfortLedger)
     departed_at: datetime | None = None  # the last check-out of this room
     last_unlock: tuple[str | None, datetime] | None = None
     scene: str | None = None  # the scene the room was in (a restart resumes it, not replays it)
@@ -129,7 +133,8 @@ class Memory:
     def durable_key(self) -> str:
         """The memory without its telemetry: a change here is written at once."""
         data = self.to_json()
-        for key in ("indoor_c", "humidity_pct", "outdoor_c", "energy", "setpoint_since"):
+        # The comfort ledger advances with every step a guest is in: telemetry too.
+        for key in ("indoor_c", "humidity_pct", "outdoor_c", "energy", "setpoint_since", "comfort"):
             data.pop(key, None)
         occ = data.get("occ") or {}
         occ.pop("last_motion_at", None)
@@ -156,6 +161,7 @@ class Memory:
             "returned_at": {k: _t(v) for k, v in self.returned_at.items()},
             "stay": None if self.stay is None else _dc_json(self.stay),
             "history": self.history.to_json(),
+            "comfort": self.comfort.to_json(),
             "departed_at": _t(self.departed_at),
             "last_unlock": None
             if self.last_unlock is None
@@ -212,6 +218,7 @@ class Memory:
             returned_at={k: _req(v) for k, v in (data.get("returned_at") or {}).items()},
             stay=None if data.get("stay") is None else _stay_from(data["stay"]),
             history=RoomHistory.from_json(data.get("history")),
+            comfort=ComfortLedger.from_json(data.get("comfort")),
             departed_at=_dt(data.get("departed_at")),
             last_unlock=None if unlock is None else (unlock[0], _req(unlock[1])),
             scene=data.get("scene"),

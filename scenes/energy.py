@@ -84,6 +84,16 @@ class EnergyPolicy:
     # this quantile of what has not happened yet (low: an early guest finds their
     # temperature; a late one moves the prediction on).
     learned_quantile: float = 0.35
+    # ... moved by the room's own occupied comfort (scenes.energy_comfort): up by
+    # `comfort_gain` per unit of the share within `comfort_band_c` above `comfort_target`,
+    # down below it, within [learned_quantile_min, learned_quantile_max], once the last
+    # days hold `comfort_min_occupied` of occupied time. None: the quantile is fixed.
+    comfort_target: float | None = 0.96
+    comfort_band_c: float = 1.0
+    comfort_gain: float = 5.0
+    learned_quantile_min: float = 0.3
+    learned_quantile_max: float = 0.5
+    comfort_min_occupied: timedelta = timedelta(hours=12)
 
     def __post_init__(self) -> None:
         problems = []
@@ -107,6 +117,19 @@ class EnergyPolicy:
             problems.append("recovery_c_per_hour must be positive")
         if not 0.0 <= self.learned_quantile <= 1.0:
             problems.append("learned_quantile must be between 0 and 1")
+        if (
+            not 0.0
+            <= self.learned_quantile_min
+            <= self.learned_quantile
+            <= self.learned_quantile_max
+        ):
+            problems.append("learned_quantile must lie within learned_quantile_min/max")
+        if self.comfort_target is not None and not 0.0 < self.comfort_target <= 1.0:
+            problems.append("comfort_target must be above 0 and at most 1")
+        if self.comfort_band_c <= 0 or self.comfort_gain < 0:
+            problems.append("comfort_band_c must be positive and comfort_gain not negative")
+        if self.comfort_min_occupied < timedelta(0):
+            problems.append("comfort_min_occupied must not be negative")
         if self.short_absence <= timedelta(0) or self.return_hold < timedelta(0):
             problems.append("short_absence must be positive and return_hold not negative")
         if problems:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +40,7 @@ from drivers.base import (
     LightCommand,
     LightState,
 )
+from scenes.energy_comfort import ComfortLedger
 from scenes.energy_history import RoomHistory
 from scenes.engine import PreferenceValues
 from scenes.loader import load_scenes
@@ -448,3 +449,68 @@ def test_the_room_learns_arrival_delays_and_returns_and_keeps_them_past_the_stay
     assert ended.memory.history == returned.memory.history
     restored = Memory.from_json(json.loads(json.dumps(ended.memory.to_json())), CAPS)
     assert restored.history == returned.memory.history
+
+
+def comfort_seen(share: float) -> ComfortLedger:
+    """A room whose guests were in for a day, `share` of it within 1 °C of their setpoint."""
+    day = local("10:00").astimezone(UTC).toordinal()
+    return ComfortLedger(days=((day, 86_400, round(share * 86_400)),))
+
+
+@pytest.mark.parametrize(
+    ("case", "comfort", "lowest", "expected"),
+    [
+        ("nothing measured: the 35 % quantile", ComfortLedger(), 0.3, "20:00"),
+        ("on target (96 %): the same", comfort_seen(0.96), 0.3, "20:00"),
+        ("comfort to spare: a later return, more saving", comfort_seen(0.99), 0.3, "21:00"),
+        ("comfort short: no earlier than the 30 % quantile", comfort_seen(0.93), 0.3, "20:00"),
+        ("comfort short, lowest 20 %: an earlier return", comfort_seen(0.93), 0.2, "19:30"),
+    ],
+)
+def test_the_rooms_own_occupied_comfort_moves_the_return_it_prepares_for(
+    rules: RoomRules, case: str, comfort: ComfortLedger, lowest: float, expected: str
+) -> None:
+    rules = replace(rules, energy=replace(rules.energy, learned_quantile_min=lowest))
+    memory = Memory(
+        vacant_since=local("09:00"),
+        indoor_c=21.0,
+        history=RETURNS_SEEN,
+        comfort=comfort,
+        stay=StayMemory(
+            STAY.stay_id,
+            STAY.member_id,
+            checked_in_at=local("00:00") - timedelta(days=1),
+            first_entry_at=local("00:00") - timedelta(days=1),
+            guest_left_at=local("09:00"),
+        ),
+    )
+    stay = STAY.model_copy(update={"arrival": local("00:00") - timedelta(days=1)})
+    decision = run(rules, [], memory, at=local("10:00"), stays=(stay,))
+    assert decision.expected_return == local(expected), case
+
+
+@pytest.mark.parametrize(
+    ("case", "indoor_c", "checked_in", "expected_s"),
+    [
+        ("guest in, 0.5 °C off: comfortable", 23.0, True, (600, 600)),
+        ("guest in, 1.5 °C off: not", 22.0, True, (600, 0)),
+        ("no reading: not comfortable", None, True, (600, 0)),
+        ("nobody checked in: not counted", 23.0, False, (0, 0)),
+    ],
+)
+def test_each_step_measures_the_occupied_comfort_the_bench_scores(
+    rules: RoomRules,
+    case: str,
+    indoor_c: float | None,
+    checked_in: bool,
+    expected_s: tuple[int, int],
+) -> None:
+    """Occupied (the room's own occupancy, a checked-in stay) and within 1 °C of the
+    guest's setpoint (23.5 here), credited for the time until the next step."""
+    stays = (STAY,) if checked_in else ()
+    memory = replace(in_room(), indoor_c=indoor_c)
+    first = run(rules, [], memory, at=T0, stays=stays).memory
+    second = run(rules, [], first, at=T0 + timedelta(minutes=10), stays=stays).memory
+    assert second.comfort.share(T0 + timedelta(minutes=10)) == expected_s, case
+    # Telemetry: the ledger moving is not a durable change of the memory.
+    assert first.durable_key() == replace(first, comfort=ComfortLedger()).durable_key()

@@ -11,6 +11,7 @@ import pytest
 
 from agent.room_memory import Memory
 from agent.store import AgentStore
+from scenes.energy_comfort import ComfortLedger
 from scenes.energy_history import HISTORY_KEPT, RoomHistory
 from smartroom.clock import FakeClock
 
@@ -70,3 +71,20 @@ def test_too_few_observations_predict_nothing() -> None:
     assert three.arrival_after(T0, T0, quantile=0.0, hold=timedelta(0)) == T0 + timedelta(
         minutes=60
     )
+
+
+def test_the_comfort_ledger_survives_a_restart_of_the_agent(tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    path = tmp_path / "agent.db"
+    ledger = ComfortLedger().observe(T0, occupied=True, in_band=False)
+    ledger = ledger.observe(T0 + timedelta(minutes=10), occupied=True, in_band=True)
+    store = AgentStore(path, clock=clock, property_id="SHA-01", room_id="1201")
+    store.commit_step(replace(Memory.fresh(T0), comfort=ledger).to_json(), [])
+    store.close()
+    reopened = AgentStore(path, clock=clock, property_id="SHA-01", room_id="1201")
+    saved = reopened.load_memory()
+    reopened.close()
+    assert saved is not None
+    restored = Memory.from_json(saved, {}).comfort
+    assert restored == ledger
+    assert restored.share(T0 + timedelta(minutes=10)) == (600, 0)
