@@ -6,11 +6,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from agent.presence.sealing import Sealer
@@ -23,6 +26,7 @@ from loyalty.db.tables import agent_events, members
 from loyalty.ledger import balance, member_account
 from loyalty.settings import LoyaltySettings
 from smartroom.clock import Clock
+from smartroom.services import AppServer
 from sync.client import SyncClient
 from sync.engine import SyncEngine
 from sync.wire import EventKind, RoomSpend
@@ -144,6 +148,23 @@ class Central:
                 )
             ).one()
             return int(count), int(points)
+
+
+@contextmanager
+def serving(url: str, clock: Clock) -> Iterator[Central]:
+    """Central on the database at `url`, served on a real socket for the block."""
+    svc = Central(url, clock)
+    try:
+        with AppServer(svc.app) as server:
+            svc.base_url = server.url
+            yield svc
+    finally:
+        svc.engine.dispose()
+
+
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A new SQLite file for a module's central."""
+    return f"sqlite:///{tmp_path_factory.mktemp('central') / 'central.db'}"
 
 
 def room_name() -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sync_harness import PROPERTY, Central, engine_for, open_store, room_name
+from sync_harness import PROPERTY, Central, engine_for, open_store, room_name, serving, sqlite_url
 
 from agent.store import AgentStore, NewEvent
 from loyalty.db.board_tables import board_rooms
@@ -21,7 +21,6 @@ from loyalty.db.sync_tables import room_spends, sync_dead_letters
 from loyalty.db.tables import transfers
 from loyalty.ledger.chain import verify_ledger
 from smartroom.clock import FakeClock
-from smartroom.services import AppServer
 from sync.client import SyncClient
 from sync.wire import EventKind, RoomSpend, SyncUpload
 
@@ -33,20 +32,14 @@ def clock() -> FakeClock:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, clock: FakeClock) -> Iterator[Central]:
-    svc = Central(f"sqlite:///{tmp_path_factory.mktemp('central') / 'central.db'}", clock)
-    with AppServer(svc.app) as server:
-        svc.base_url = server.url
+    with serving(sqlite_url(tmp_path_factory), clock) as svc:
         yield svc
-    svc.engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def served_pg(pg_url: str, clock: FakeClock) -> Iterator[Central]:
-    svc = Central(pg_url, clock)
-    with AppServer(svc.app) as server:
-        svc.base_url = server.url
+    with serving(pg_url, clock) as svc:
         yield svc
-    svc.engine.dispose()
 
 
 def _script(stay: str, member: str) -> list[NewEvent]:

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sync_harness import Central, engine_for, open_store, room_name, spend
+from sync_harness import Central, engine_for, open_store, room_name, serving, spend, sqlite_url
 
 from smartroom.clock import FakeClock
-from smartroom.services import AppServer
 from sync.hlc import MAX_SKEW_MS, Stamp
 from sync.wire import MemberPreferences
 
@@ -43,11 +42,8 @@ def central_clock() -> FakeClock:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, central_clock: FakeClock) -> Iterator[Central]:
-    svc = Central(f"sqlite:///{tmp_path_factory.mktemp('central') / 'c.db'}", central_clock)
-    with AppServer(svc.app) as server:
-        svc.base_url = server.url
+    with serving(sqlite_url(tmp_path_factory), central_clock) as svc:
         yield svc
-    svc.engine.dispose()
 
 
 def _room_prefs(member: str, at: datetime, **fields: Any) -> MemberPreferences:

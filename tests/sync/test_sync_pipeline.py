@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sync_harness import Central, engine_for, open_store, room_name
+from sync_harness import Central, engine_for, open_store, room_name, serving, sqlite_url
 
 from agent.store import NewEvent
 from smartroom.clock import FakeClock
-from smartroom.services import AppServer
 from sync.wire import EventAnswer, EventKind
 
 
@@ -25,11 +24,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, clock: FakeClock) -> Iterator[Central]:
-    svc = Central(f"sqlite:///{tmp_path_factory.mktemp('central') / 'central.db'}", clock)
-    with AppServer(svc.app) as server:
-        svc.base_url = server.url
+    with serving(sqlite_url(tmp_path_factory), clock) as svc:
         yield svc
-    svc.engine.dispose()
 
 
 def _energy(n: int) -> list[NewEvent]:
