@@ -4,10 +4,16 @@ on, and the one case where the room's stamps move back.
 
 Central's clock is the reference (NTP-synced). Every answer carries central's stamp; the
 room measures `offset = central − own wall` (kept in memory: a reboot may change the Pi's
-clock, so it is measured again at the first exchange). While the offset is beyond the
-60 s central accepts (`sync.hlc.MAX_SKEW_MS`), the room stamps with its wall clock
-corrected by it, raises a `clock_skew` alert (central's board shows it) and logs
-`room_clock_skew` at error level; `/health` shows `central.clock_offset_s`.
+clock, so it is measured again at the first exchange). Central stamped somewhere within the
+round trip, so the offset is known only to ± half of it. While the offset is beyond the
+60 s central accepts (`sync.hlc.MAX_SKEW_MS`) by more than that, the room stamps with its
+wall clock corrected by the part the measurement proves (the offset less half the round
+trip: never ahead of central's clock, which would have its stamps refused), raises a
+`clock_skew` alert (central's board shows it) and logs `room_clock_skew` at error level;
+`/health` shows `central.clock_offset_s`. Within the uncertainty it corrects nothing: on a
+slow link, or a rig's clock running thousands of times faster (a 10 ms answer is minutes
+of room time), correcting by the noise would stamp the room's events ahead of central's
+clock now and then, and central would dead-letter them (`clock_skew`).
 
 A room whose clock ran ahead (a day, say) while offline has stamped its pending events and
 its own preference fields a day ahead: central would refuse them (`clock_skew`) and the
@@ -15,7 +21,8 @@ guest's changes would be lost. When central's stamp shows the room's clock ahead
 more than 60 s, every such stamp the room holds unsent (outbox, stored profiles) moves back
 by the same amount in one transaction, so their order among themselves is kept, and the
 room's clock continues from there: the only time it steps back, and only when central
-proves it ran ahead.
+proves it ran ahead: the room's newest stamp is beyond central's by more than 60 s plus the
+round trip (the room may have stamped events while the request was out).
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ class ClockStore:
     db: Database
     _clock: Clock
     clock_offset_ms: int = 0
+    _correction_ms: int = 0  # what the room's stamps are moved by (0: its clock is fine)
     _offset_basis: int | None = None  # own wall minus monotonic (ms) when it was measured
     _skew_alert: Alert | None = None
 
@@ -78,8 +86,8 @@ class ClockStore:
     def _hlc_wall_ms(self) -> int:
         """The wall time the room's stamps use: its own, or central's when they disagree by
         more than central accepts."""
-        raw, offset = self._wall_ms(), self.clock_offset_ms
-        if abs(offset) <= MAX_SKEW_MS:
+        raw, offset = self._wall_ms(), self._correction_ms
+        if offset == 0:
             return raw
         basis = self._offset_basis
         if basis is not None and abs(raw - self._monotonic_ms() - basis) > MAX_SKEW_MS:
@@ -117,6 +125,8 @@ class ClockStore:
         self.clock_offset_ms = offset
         self._offset_basis = raw - self._monotonic_ms()
         skewed = abs(offset) - half > MAX_SKEW_MS
+        # Central's clock is somewhere in offset ± half: correct by its low end only.
+        self._correction_ms = offset - half if skewed else 0
         way = "ahead of" if offset < 0 else "behind"
         detail = (
             f"room clock {abs(offset) // 60_000} min {way} central: stamping with central's "
@@ -202,9 +212,13 @@ class ClockStore:
 
     def _receive_central(self, remote: Stamp, sent_ms: int | None = None) -> None:
         """In the caller's transaction: measure, rebase if we ran ahead, advance."""
+        raw = self._wall_ms()
+        round_trip = 0 if sent_ms is None else max(0, raw - sent_ms)
         self._measure(remote, sent_ms)
         clock = self._hlc()
-        if clock.last.wall_ms > remote.wall_ms + MAX_SKEW_MS:
+        # With the clocks agreeing, the room's newest stamp is at most its wall time now,
+        # which is at most central's stamp plus the round trip: beyond that, it ran ahead.
+        if clock.last.wall_ms > remote.wall_ms + round_trip + MAX_SKEW_MS:
             clock = self._rebase(clock, remote)
         # Central's clock is the reference: adopted even far ahead of ours.
         clock.max_skew_ms = 2**62

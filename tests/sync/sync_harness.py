@@ -21,7 +21,7 @@ from agent.store import AgentStore, NewEvent
 from loyalty.app import create_app
 from loyalty.auth import create_key
 from loyalty.db.board_tables import board_rooms
-from loyalty.db.sync_tables import room_spends
+from loyalty.db.sync_tables import room_spends, sync_dead_letters
 from loyalty.db.tables import agent_events, members
 from loyalty.ledger import balance, member_account
 from loyalty.settings import LoyaltySettings
@@ -119,6 +119,15 @@ class Central:
                 )
             ).all()
             return {str(r[0]): str(r[1]) for r in rows}
+
+    def dead_letters(self, agent_id: str) -> dict[str, tuple[str, int, str]]:
+        """The agent's refused events: event id -> (kind, seq, reason)."""
+        d = sync_dead_letters.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(d.event_id, d.kind, d.seq, d.reason).where(d.agent_id == agent_id)
+            ).all()
+            return {str(r[0]): (str(r[1]), int(r[2]), str(r[3])) for r in rows}
 
     def board(self, room: str) -> dict[str, Any]:
         """What the housekeeping board shows of the room: DND and the alerts' kinds."""

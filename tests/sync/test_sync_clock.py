@@ -12,6 +12,7 @@ earlier room change loses to a later app change, as it should."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from sync.wire import MemberPreferences
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
+DAY_MS = 86_400_000
 
 
 class NtpClock(FakeClock):
@@ -194,5 +196,50 @@ def test_a_slow_answer_is_not_read_as_a_clock_off(tmp_path: Path) -> None:
         store.receive_hlc(str(Stamp(sent + 86_400_000, 0)), sent)
         assert [a.kind for a in store.clock_alerts()] == ["clock_skew"]
         assert store.clock_offset_ms > 86_400_000 - 13_000
+    finally:
+        store.close()
+
+
+def test_a_slow_answer_moves_no_stamp(tmp_path: Path) -> None:
+    """On a rig clock running thousands of times faster (the outage test's 34,560x), a
+    10-30 ms answer is a quarter of an hour of room time: where within it central stamped is
+    noise. The room's stamps neither jump ahead by that noise (central would dead-letter
+    them as `clock_skew`: seen as a lost status in the 3-day outage test under load) nor
+    step back because the room stamped events while its request was out."""
+    clock = FakeClock(T0)
+    store = open_store(tmp_path / "room.db", clock, room_name())
+    minute = 60_000
+    try:
+        # Central stamped late in a 20-minute round trip: +5 min from the midpoint, ±10.
+        sent = store.wall_ms()
+        clock.advance(20 * 60)
+        store.receive_hlc(str(Stamp(sent + 15 * minute, 0)), sent)
+        assert store.clock_alerts() == []
+        stamp = Stamp.parse(store.hlc_now())
+        # Central refuses a stamp more than MAX_SKEW_MS ahead of its clock (== the room's).
+        assert stamp.wall_ms <= store.wall_ms() + MAX_SKEW_MS, stamp.wall_ms - store.wall_ms()
+
+        # The room stamps a purchase while its request is out; central stamped early.
+        sent = store.wall_ms()
+        clock.advance(20 * 60)
+        event_id = spend(store, "stay_slow_answer", "mem_slow_answer")
+        (doc,) = store.db.execute(
+            "SELECT doc FROM outbox WHERE event_id = ?", [event_id]
+        ).fetchone()
+        stamped = json.loads(doc)["hlc"]
+        store.receive_hlc(str(Stamp(sent + 2 * minute, 0)), sent)
+        (doc,) = store.db.execute(
+            "SELECT doc FROM outbox WHERE event_id = ?", [event_id]
+        ).fetchone()
+        assert json.loads(doc)["hlc"] == stamped  # not moved back: nothing ran ahead
+        assert Stamp.parse(store.hlc_now()) > Stamp.parse(stamped)  # and no step back
+
+        # A clock a day behind is still corrected, never beyond central's clock.
+        sent = store.wall_ms()
+        clock.advance(20 * 60)
+        store.receive_hlc(str(Stamp(sent + DAY_MS + 15 * minute, 0)), sent)
+        assert [a.kind for a in store.clock_alerts()] == ["clock_skew"]
+        corrected = Stamp.parse(store.hlc_now()).wall_ms - store.wall_ms()
+        assert DAY_MS - 10 * minute <= corrected <= DAY_MS + MAX_SKEW_MS, corrected
     finally:
         store.close()

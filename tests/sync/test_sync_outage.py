@@ -145,10 +145,29 @@ async def test_three_day_outage_then_heal(tmp_path: Path, mqtt_broker: Mosquitto
             await link.heal()
             await room.until(room.drained, 20, "the outbox drained", every=0.2)
             await room.until(lambda: _rented(room, False), 10, "the check-out reaching the room")
+            # The check-out may reach the room after the drain: what it wrote (the stay's
+            # alerts cleared, say) goes up too. The room keeps writing (at this speed an
+            # alert's hourly update is 0.1 s apart): what it wrote after the last time its
+            # outbox was seen empty may still be unsent when it stops, nothing before.
+            empty_since: list[datetime] = []
+
+            async def drained_now() -> bool:
+                asked = clock.now()
+                if await room.drained():
+                    empty_since.append(asked)
+                    return True
+                return False
+
+            await room.until(drained_now, 10, "the check-out's events uploaded", every=0.2)
             drain_s = time.monotonic() - healed
             after = await room.get("/health")
             assert after["central"]["online"] is True
             assert "central_reachable" in room.log()
+            # Room and central share one clock: at 34,560x an answer's latency is minutes of
+            # room time, which must not read as a clock off (it used to: the room stepped
+            # its stamps back hours, 3-5 times a run, or ahead, and central refused them).
+            assert "room_clock_rebased" not in room.log()
+            assert "room_clock_skew" not in room.log()
             restarts = {name: t["restarts"] for name, t in after["tasks"].items()}
             assert all(n == 0 for n in restarts.values()), restarts  # nothing stalled
             profile = central.call("GET", f"/v1/members/{member}/preferences")
@@ -160,6 +179,13 @@ async def test_three_day_outage_then_heal(tmp_path: Path, mqtt_broker: Mosquitto
             rows = db.execute(
                 "SELECT event_id, kind, budget, size, rejected, created_at FROM outbox"
             ).fetchall()
+            detail = {
+                r[0]: r[1:]
+                for r in db.execute(
+                    "SELECT event_id, seq, kind, created_at, sent_at, rejected, "
+                    "substr(doc, 1, 400) FROM outbox"
+                )
+            }
             agent_id = db.execute("SELECT value FROM meta WHERE key = 'agent_id'").fetchone()[0]
             max_seq = db.execute("SELECT max(seq) FROM outbox").fetchone()[0]
             max_sent = db.execute(
@@ -169,6 +195,13 @@ async def test_three_day_outage_then_heal(tmp_path: Path, mqtt_broker: Mosquitto
                 (r[0], r[1])
                 for r in db.execute("SELECT event_id, kind FROM outbox WHERE sent_at IS NULL")
             }
+            unsent_before = [
+                (e, kind, at)
+                for e, kind, at in db.execute(
+                    "SELECT event_id, kind, created_at FROM outbox WHERE sent_at IS NULL"
+                )
+                if datetime.fromisoformat(at) < empty_since[-1]
+            ]
             prefs_docs = [
                 r[0]
                 for r in db.execute(
@@ -186,9 +219,12 @@ async def test_three_day_outage_then_heal(tmp_path: Path, mqtt_broker: Mosquitto
     # Every purchase once, every record there, telemetry thinned across the whole outage.
     ours = {r[0]: r[1] for r in rows}
     theirs = central.event_ids(agent_id)
-    # Only what the agent wrote as it stopped, after the drain, may be unsent.
-    assert {kind for _e, kind in unsent} <= {"room_status", "scene_applied"}, unsent
-    assert set(ours) - {e for e, _k in unsent} <= theirs
+    # Only what the agent wrote after its outbox was last seen empty may be unsent (and
+    # never a purchase: those were all made during the outage).
+    assert unsent_before == [], {e: detail[e] for e, _k, _at in unsent_before}
+    assert "room_spend" not in {kind for _e, kind in unsent}, unsent
+    missing = set(ours) - {e for e, _k in unsent} - theirs
+    assert not missing, ({e: detail.get(e) for e in missing}, central.dead_letters(agent_id))
     # Central may hold telemetry the room thinned while its upload was in flight (the
     # answer then acknowledges a row that is gone): telemetry only, never anything else.
     extra = theirs - set(ours)
@@ -237,10 +273,10 @@ async def test_three_day_outage_then_heal(tmp_path: Path, mqtt_broker: Mosquitto
         budget = DEFAULT_BUDGETS[cls]  # type: ignore[index]
         assert events <= budget.max_events and size <= budget.max_bytes, (cls, events, size)
         fits[cls] = (events, round(mean), size)
-    kept = sum(1 for r in rows if r[2] == "telemetry")
+    kept_telemetry = sum(1 for r in rows if r[2] == "telemetry")
     print(
         f"3-day outage: {spends} purchases, {kinds.count('preferences')} preference changes, "
-        f"{len(extra)} thinned in flight; {logged} telemetry events logged, {kept} kept "
+        f"{len(extra)} thinned in flight; {logged} telemetry events logged, {kept_telemetry} kept "
         f"(budget {TELEMETRY_BUDGET}); outage {outage_real_s:.1f} s real, drain + check-out "
         f"{drain_s:.1f} s; start-up {start_s:.1f} s; 7 days at the planned rate "
         f"(events, mean B, total B): {json.dumps(fits)}; test {time.monotonic() - started:.1f} s"
