@@ -57,5 +57,7 @@ class UploadBrake:
         self.batch = min(self.max_batch, self.batch - (-self.max_batch // 8))  # + ceil(max / 8)
         step = (self.max_timeout_s - self.timeout_s) / 8
         left = self.wait_s - step
-        # Snap to the configured timeout: eight float subtractions may stop a hair above it.
-        self.wait_s = self.timeout_s if left <= self.timeout_s + step / 1024 else left
+        # Snap to the configured timeout within half a step: eight float subtractions may
+        # stop a few ULPs above it, which a tiny step's fraction (the old step / 1024) can
+        # be smaller than: the brake then never stopped braking.
+        self.wait_s = self.timeout_s if left <= self.timeout_s + step / 2 else left
