@@ -57,7 +57,9 @@ class UploadBrake:
         self.batch = min(self.max_batch, self.batch - (-self.max_batch // 8))  # + ceil(max / 8)
         step = (self.max_timeout_s - self.timeout_s) / 8
         left = self.wait_s - step
-        # Snap to the configured timeout within half a step: eight float subtractions may
-        # stop a few ULPs above it, which a tiny step's fraction (the old step / 1024) can
-        # be smaller than: the brake then never stopped braking.
-        self.wait_s = self.timeout_s if left <= self.timeout_s + step / 2 else left
+        # Snap to the configured timeout within half a step, and within a nanosecond's worth
+        # of it whatever the step: eight float subtractions of a step only a few ULPs wide
+        # may stop a few ULPs above it (the old step / 1024 did), and the brake then never
+        # stopped braking.
+        near = max(step / 2, 1e-9 * self.timeout_s)
+        self.wait_s = self.timeout_s if left <= self.timeout_s + near else left

@@ -41,6 +41,12 @@ def test_batch_and_timeout_stay_within_their_bounds(
 # Found by Hypothesis: a max timeout a few ULPs above the timeout left the wait 1 ULP
 # above it after eight answers, so the brake never released.
 @example(UploadBrake(max_batch=1, min_batch=1, timeout_s=1.0, max_timeout_s=1.0000000000001572), 1)
+@example(
+    UploadBrake(
+        max_batch=800, min_batch=707, timeout_s=38.178192430691794, max_timeout_s=38.17819243069193
+    ),
+    30,
+)
 def test_timeouts_shrink_the_batch_then_lengthen_the_wait(brake: UploadBrake, n: int) -> None:
     batch, wait = brake.max_batch, brake.timeout_s
     for _ in range(n):
