@@ -20,6 +20,11 @@
   same request with `wait_s=0` when long polls keep failing.
 * Status commits a `room_status` event when the room's status changes (ignoring its
   timestamp), at most every `tick_s`; the upload loop sends it at once.
+* Online or not (`online`, logged once per change): upload and download report on their
+  own, so an answer to a request sent before a failure was seen can arrive after it (an
+  upload answered just before the link went down, read after the long poll's reset).
+  Such an answer says nothing about the link since (`LinkState`): the room stays offline
+  until a request sent after the failure is answered.
 """
 
 from __future__ import annotations
@@ -59,6 +64,27 @@ class Hooks:
 
 
 @dataclass
+class LinkState:
+    """Whether central is reachable, from the outcomes of requests that overlap in time
+    (pure: times are the caller's monotonic clock). A failure counts when it is seen; an
+    answer counts only for a request sent at or after the last failure was seen."""
+
+    online: bool | None = None
+    failed_at: float | None = None
+
+    def observe(self, ok: bool, sent_at: float, now: float) -> bool | None:
+        """Record an outcome; the new state when it changed, else None."""
+        if not ok:
+            self.failed_at = now
+        elif self.failed_at is not None and sent_at < self.failed_at:
+            return None  # answered, but sent before the link was seen failing
+        if ok == self.online:
+            return None
+        self.online = ok
+        return ok
+
+
+@dataclass
 class SyncWorker:
     engine: SyncEngine
     store: Store
@@ -78,6 +104,7 @@ class SyncWorker:
     pulls_failed: int = 0
     _backoff_up: Backoff = field(init=False)
     _backoff_down: Backoff = field(init=False)
+    _link: LinkState = field(init=False, default_factory=LinkState)
 
     def __post_init__(self) -> None:
         self._backoff_up = Backoff(initial=self.backoff_initial_s, maximum=self.backoff_max_s)
@@ -90,12 +117,15 @@ class SyncWorker:
     def pulls(self) -> int:
         return self.engine.pages
 
-    def _state(self, ok: bool, error: str | None = None) -> None:
-        if ok and self.online is not True:
+    def _state(self, ok: bool, sent_at: float, error: str | None = None) -> None:
+        changed = self._link.observe(ok, sent_at, self.clock.monotonic())
+        if changed is True:
             log.info("central_reachable")
-        elif not ok and self.online is not False:
+        elif changed is False:
             log.warning("central_unreachable", error=error)  # once per outage, not per try
-        self.online, self.last_error = ok, error
+        self.online = self._link.online
+        if self.online is ok:
+            self.last_error = error
 
     def _failed(self, op: str) -> None:
         if self.hooks.failed is not None:
@@ -150,19 +180,20 @@ class SyncWorker:
             if self.store.outbox_depth() == 0:
                 await self._sleep(self.tick_s)
                 continue
+            sent_at = self.clock.monotonic()
             try:
                 await self.engine.push()
             except SyncError as exc:
                 self.uploads_failed += 1
                 self._failed("upload")
-                self._state(False, str(exc))
+                self._state(False, sent_at, str(exc))
                 self._wake_up.clear()
                 await self._retry_wait(self._delay(self._backoff_up, exc), exc, self._wake_up)
                 continue
             if self._backoff_up.attempt:
                 self._wake_down.set()  # back after failures: the download may still wait
             self._backoff_up.reset()
-            self._state(True)
+            self._state(True, sent_at)
 
     async def run_download(self) -> None:
         failures = 0
@@ -170,6 +201,7 @@ class SyncWorker:
             # After repeated failures, fall back to plain polling (no long wait that a proxy
             # might cut) until a request succeeds again.
             wait = self.wait_s if failures < 3 else 0.0
+            sent_at = self.clock.monotonic()
             try:
                 for applied in await self.engine.pull_all(wait):
                     if self.hooks.applied is not None:
@@ -180,7 +212,7 @@ class SyncWorker:
                 failures += 1
                 self.pulls_failed += 1
                 self._failed("pull")
-                self._state(False, str(exc))
+                self._state(False, sent_at, str(exc))
                 self._wake_down.clear()
                 await self._retry_wait(self._delay(self._backoff_down, exc), exc, self._wake_down)
                 continue
@@ -188,7 +220,7 @@ class SyncWorker:
                 self._wake_up.set()  # back after failures: the upload may still wait
             failures = 0
             self._backoff_down.reset()
-            self._state(True)
+            self._state(True, sent_at)
 
     async def run_status(self) -> None:
         if self.hooks.status is None or self.hooks.status_event is None:
