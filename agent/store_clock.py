@@ -110,16 +110,15 @@ class ClockStore:
         """The skew alert while the room's clock is off (its status carries it)."""
         return [] if self._skew_alert is None else [self._skew_alert]
 
-    def _measure(self, remote: Stamp, sent_ms: int | None = None) -> None:
+    def _measure(self, remote: Stamp, raw: int, sent: int) -> None:
         """Take central's stamp as its clock reading; raise or clear the skew alert.
 
-        Central stamped its answer some time between the request leaving (`sent_ms`, when
-        known) and the answer arriving: as NTP does, the offset is taken from the midpoint
-        and only what exceeds half the round trip counts as skew. Without it a long poll
-        (stamped when it began, answered up to 25 s later) or a rig's clock running 120x
-        (half a second of latency is a simulated minute) would read as a clock off."""
-        raw = self._wall_ms()
-        sent = raw if sent_ms is None else min(sent_ms, raw)
+        Central stamped its answer some time between the request leaving (`sent`, the
+        room's wall time then, or `raw` when unknown) and the answer arriving (`raw`): as
+        NTP does, the offset is taken from the midpoint and only what exceeds half the
+        round trip counts as skew. Without it a long poll (stamped when it began, answered
+        up to 25 s later) or a rig's clock running 120x (half a second of latency is a
+        simulated minute) would read as a clock off."""
         half = (raw - sent) // 2
         offset = remote.wall_ms - (sent + half)
         self.clock_offset_ms = offset
@@ -213,12 +212,12 @@ class ClockStore:
     def _receive_central(self, remote: Stamp, sent_ms: int | None = None) -> None:
         """In the caller's transaction: measure, rebase if we ran ahead, advance."""
         raw = self._wall_ms()
-        round_trip = 0 if sent_ms is None else max(0, raw - sent_ms)
-        self._measure(remote, sent_ms)
+        sent = raw if sent_ms is None else min(sent_ms, raw)
+        self._measure(remote, raw, sent)
         clock = self._hlc()
         # With the clocks agreeing, the room's newest stamp is at most its wall time now,
         # which is at most central's stamp plus the round trip: beyond that, it ran ahead.
-        if clock.last.wall_ms > remote.wall_ms + round_trip + MAX_SKEW_MS:
+        if clock.last.wall_ms > remote.wall_ms + (raw - sent) + MAX_SKEW_MS:
             clock = self._rebase(clock, remote)
         # Central's clock is the reference: adopted even far ahead of ours.
         clock.max_skew_ms = 2**62
