@@ -98,7 +98,6 @@ class SyncWorker:
     backoff_initial_s: float = 0.5
     probe: Callable[[], Awaitable[bool]] | None = None  # can central be reached (TCP)?
     probe_s: float = 0.5
-    online: bool | None = None
     last_error: str | None = None
     uploads_failed: int = 0
     pulls_failed: int = 0
@@ -117,13 +116,17 @@ class SyncWorker:
     def pulls(self) -> int:
         return self.engine.pages
 
+    @property
+    def online(self) -> bool | None:
+        """Whether central is reachable (None: not tried yet)."""
+        return self._link.online
+
     def _state(self, ok: bool, sent_at: float, error: str | None = None) -> None:
         changed = self._link.observe(ok, sent_at, self.clock.monotonic())
         if changed is True:
             log.info("central_reachable")
         elif changed is False:
             log.warning("central_unreachable", error=error)  # once per outage, not per try
-        self.online = self._link.online
         if self.online is ok:
             self.last_error = error
 
