@@ -47,20 +47,26 @@ def test_an_outing_that_ends_before_it_starts_is_not_learnt() -> None:
     assert RoomHistory().observe_outing(T0, T0, tz=UTC) == RoomHistory()
 
 
-def test_the_history_survives_a_restart_of_the_agent(tmp_path: Path) -> None:
+def _after_restart(tmp_path: Path, memory: Memory) -> Memory:
+    """`memory` written by one agent store and read back by the next on the same file."""
     clock = FakeClock(T0)
     path = tmp_path / "agent.db"
-    history = RoomHistory(
-        arrival_delays_min=(180, 210), day_out_returns_min=(1170,), outing_minutes=(45,)
-    )
     store = AgentStore(path, clock=clock, property_id="SHA-01", room_id="1201")
-    store.commit_step(replace(Memory.fresh(T0), history=history).to_json(), [])
+    store.commit_step(memory.to_json(), [])
     store.close()
     reopened = AgentStore(path, clock=clock, property_id="SHA-01", room_id="1201")
     saved = reopened.load_memory()
     reopened.close()
     assert saved is not None
-    assert Memory.from_json(saved, {}).history == history
+    return Memory.from_json(saved, {})
+
+
+def test_the_history_survives_a_restart_of_the_agent(tmp_path: Path) -> None:
+    history = RoomHistory(
+        arrival_delays_min=(180, 210), day_out_returns_min=(1170,), outing_minutes=(45,)
+    )
+    restored = _after_restart(tmp_path, replace(Memory.fresh(T0), history=history))
+    assert restored.history == history
 
 
 def test_too_few_observations_predict_nothing() -> None:
@@ -74,17 +80,8 @@ def test_too_few_observations_predict_nothing() -> None:
 
 
 def test_the_comfort_ledger_survives_a_restart_of_the_agent(tmp_path: Path) -> None:
-    clock = FakeClock(T0)
-    path = tmp_path / "agent.db"
     ledger = ComfortLedger().observe(T0, occupied=True, in_band=False)
     ledger = ledger.observe(T0 + timedelta(minutes=10), occupied=True, in_band=True)
-    store = AgentStore(path, clock=clock, property_id="SHA-01", room_id="1201")
-    store.commit_step(replace(Memory.fresh(T0), comfort=ledger).to_json(), [])
-    store.close()
-    reopened = AgentStore(path, clock=clock, property_id="SHA-01", room_id="1201")
-    saved = reopened.load_memory()
-    reopened.close()
-    assert saved is not None
-    restored = Memory.from_json(saved, {}).comfort
+    restored = _after_restart(tmp_path, replace(Memory.fresh(T0), comfort=ledger)).comfort
     assert restored == ledger
     assert restored.share(T0 + timedelta(minutes=10)) == (600, 0)
