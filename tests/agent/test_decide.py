@@ -386,6 +386,21 @@ RETURNS_SEEN = RoomHistory(
 )
 
 
+def out_since(left: str, **memory: Any) -> tuple[Memory, StayAssignment]:
+    """A guest who arrived yesterday and went out at `left` (local) today: the room's
+    memory (21 °C inside, plus `memory`'s fields) and their stay."""
+    yesterday = local("00:00") - timedelta(days=1)
+    kept = StayMemory(
+        STAY.stay_id,
+        STAY.member_id,
+        checked_in_at=yesterday,
+        first_entry_at=yesterday,
+        guest_left_at=local(left),
+    )
+    state = Memory(vacant_since=local(left), indoor_c=21.0, stay=kept, **memory)
+    return state, STAY.model_copy(update={"arrival": yesterday})
+
+
 @pytest.mark.parametrize(
     ("case", "history", "left", "now", "expected"),
     [
@@ -402,19 +417,7 @@ RETURNS_SEEN = RoomHistory(
 def test_a_guest_who_went_out_is_expected_back_from_this_rooms_returns(
     rules: RoomRules, case: str, history: RoomHistory, left: str, now: str, expected: str
 ) -> None:
-    memory = Memory(
-        vacant_since=local(left),
-        indoor_c=21.0,
-        history=history,
-        stay=StayMemory(
-            STAY.stay_id,
-            STAY.member_id,
-            checked_in_at=local("00:00") - timedelta(days=1),
-            first_entry_at=local("00:00") - timedelta(days=1),
-            guest_left_at=local(left),
-        ),
-    )
-    stay = STAY.model_copy(update={"arrival": local("00:00") - timedelta(days=1)})
+    memory, stay = out_since(left, history=history)
     decision = run(rules, [], memory, at=local(now), stays=(stay,))
     assert decision.expected_return == local(expected), case
 
@@ -471,20 +474,7 @@ def test_the_rooms_own_occupied_comfort_moves_the_return_it_prepares_for(
     rules: RoomRules, case: str, comfort: ComfortLedger, lowest: float, expected: str
 ) -> None:
     rules = replace(rules, energy=replace(rules.energy, learned_quantile_min=lowest))
-    memory = Memory(
-        vacant_since=local("09:00"),
-        indoor_c=21.0,
-        history=RETURNS_SEEN,
-        comfort=comfort,
-        stay=StayMemory(
-            STAY.stay_id,
-            STAY.member_id,
-            checked_in_at=local("00:00") - timedelta(days=1),
-            first_entry_at=local("00:00") - timedelta(days=1),
-            guest_left_at=local("09:00"),
-        ),
-    )
-    stay = STAY.model_copy(update={"arrival": local("00:00") - timedelta(days=1)})
+    memory, stay = out_since("09:00", history=RETURNS_SEEN, comfort=comfort)
     decision = run(rules, [], memory, at=local("10:00"), stays=(stay,))
     assert decision.expected_return == local(expected), case
 
